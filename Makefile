@@ -1,0 +1,44 @@
+# PHIP: one target per habit. `make demo` and `make test` install what they need first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= var/demo
+DEMO_SCALE ?= 0.001
+
+.PHONY: install demo test test-fast lint bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force
+	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
+	$(VENV)/bin/phip orgunits show --level prefecture
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/phip bench idcard
+	$(VENV)/bin/phip bench synth
+
+# Re-resolve the pinned versions (run by a developer, committed with the change).
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

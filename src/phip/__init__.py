@@ -1,0 +1,3 @@
+"""PHIP, the Population Health Information Platform."""
+
+__version__ = "0.1.0"
