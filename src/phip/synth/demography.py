@@ -88,7 +88,7 @@ def township_populations(divisions: Divisions, total: int) -> dict[str, int]:
     out: dict[str, int] = {}
     for pref, n in pref_totals.items():
         towns = [
-            t for county in divisions.children(pref) for t in divisions.children(county) if t.level == "township"
+            t for county in divisions.children(pref) for t in divisions.children(county.code) if t.level == "township"
         ]
         weights = {t.code: TOWNSHIP_WEIGHTS[t.kind] for t in towns}
         wsum = sum(weights.values())

@@ -92,7 +92,7 @@ def _villages(divisions: Divisions) -> list[Village]:
     out: list[Village] = []
     for t in divisions.townships():
         rng = random.Random(_h("villages", t.code))
-        n_comm = {"subdistrict": 6, "town": 1}.get(t.kind, 0)
+        n_comm = {"subdistrict": 6, "town": 1, "special": 1}.get(t.kind, 0)
         used: set[str] = set()
         for i in range(n_comm):
             name = ""

@@ -1,0 +1,1 @@
+"""The `phip` command line."""

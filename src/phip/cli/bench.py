@@ -1,0 +1,24 @@
+"""`phip bench NAME`: run one benchmark and print one JSON object of measured figures."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def bench(
+    name: Annotated[str, typer.Argument(help="idcard or synth")],
+    scale: Annotated[float, typer.Option(help="synth: scale of the province to generate.")] = 0.0005,
+    workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
+) -> None:
+    """Run a benchmark and print its figures as one JSON object."""
+    from phip.bench import BENCHMARKS
+
+    if name not in BENCHMARKS:
+        Console(stderr=True).print(f"[red]unknown benchmark {name!r}; one of: {', '.join(BENCHMARKS)}[/red]")
+        raise typer.Exit(2)
+    result = BENCHMARKS["synth"](scale=scale, workers=workers) if name == "synth" else BENCHMARKS[name]()
+    Console().print_json(json.dumps(result))

@@ -1,0 +1,125 @@
+"""Content defects injected into a chunk's resources, each recorded in the ground truth.
+
+Identity corruptions are applied when Patient records are created (see `activity`); this module
+adds invalid codes, impossible values, sex-inconsistent diagnoses, missing platform-required
+elements, structurally invalid records and duplicate records.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+
+from phip.standards import codesystems as cs
+from phip.synth.catalogues import FEMALE_ONLY_DX, MALE_ONLY_DX
+from phip.synth.config import SynthConfig
+from phip.synth.fhir_common import Json
+
+KINDS_BY_TYPE = {
+    "invalid_code": ("Condition", "Patient", "Immunization"),
+    "impossible_value": ("Observation", "Patient"),
+    "sex_inconsistent_dx": ("Condition",),
+    "missing_required": ("Encounter", "Condition", "Observation", "Patient"),
+    "structural_invalid": ("Encounter", "Observation", "Condition"),
+    "duplicate_record": ("Encounter", "Observation", "Condition"),
+}
+
+
+def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str], str]) -> None:
+    d = cfg.defects
+    rates = {k: getattr(d, k) for k in KINDS_BY_TYPE}
+    resources: list[tuple[str, Json]] = out.resources  # type: ignore[attr-defined]
+    defects: list[tuple[str, str, str]] = out.defects  # type: ignore[attr-defined]
+    sex_of: dict[str, str] = {}
+    for _fac, res in resources:
+        if res["resourceType"] == "Patient":
+            sex_of[res["id"]] = res.get("gender", "")
+    extra: list[tuple[str, Json]] = []
+    for fac, res in resources:
+        rtype = res["resourceType"]
+        u = rng.random()
+        for kind, rate in rates.items():
+            if rtype not in KINDS_BY_TYPE[kind]:
+                continue
+            if u < rate:
+                detail = _apply(kind, rng, res, sex_of, nid, extra, fac)
+                if detail is not None:
+                    if kind == "duplicate_record":  # the copy is the defective record
+                        defects.append((f"{rtype}/{extra[-1][1]['id']}", kind, f"copy of {rtype}/{res['id']}"))
+                    else:
+                        defects.append((f"{rtype}/{res['id']}", kind, detail))
+                break
+            u -= rate
+    resources.extend(extra)
+
+
+def _apply(
+    kind: str,
+    rng: random.Random,
+    res: Json,
+    sex_of: dict[str, str],
+    nid: Callable[[str], str],
+    extra: list[tuple[str, Json]],
+    fac: str,
+) -> str | None:
+    rtype = res["resourceType"]
+    if kind == "invalid_code":
+        if rtype == "Condition":
+            bad = rng.choice(("X99.9", "J18.99", "ABC", "U99"))
+            res["code"]["coding"][0]["code"] = bad
+            return f"icd10 {bad}"
+        if rtype == "Patient":
+            for e in res["extension"]:
+                if e["url"] == cs.EXT_ETHNICITY:
+                    e["valueCoding"] = {"system": cs.GB3304_ETHNICITY, "code": "99"}
+                    return "ethnicity 99"
+            return None
+        res["vaccineCode"]["coding"][0]["code"] = "XYZ"
+        return "vaccine XYZ"
+    if kind == "impossible_value":
+        if rtype == "Patient":
+            res["birthDate"] = "1875-01-01"
+            return "birthDate 1875-01-01"
+        if "valueQuantity" in res:
+            v = res["valueQuantity"]
+            bad = {"cm": 350.0, "kg": 900.0, "mmol/L": -1.0, "Cel": 48.5, "kg/m2": 95.0}.get(v["unit"], -5.0)
+            v["value"] = bad
+            return f"value {bad} {v['unit']}"
+        if "component" in res:
+            res["component"][0]["valueQuantity"]["value"] = 400
+            return "systolic 400"
+        return None
+    if kind == "sex_inconsistent_dx":
+        subject = res["subject"]["reference"].split("/", 1)[1]
+        gender = sex_of.get(subject)
+        if gender not in ("male", "female"):
+            return None
+        code = rng.choice(FEMALE_ONLY_DX if gender == "male" else MALE_ONLY_DX)
+        res["code"]["coding"][0] = {"system": "http://hl7.org/fhir/sid/icd-10", "code": code}
+        res["code"]["text"] = code
+        return f"{code} for {gender}"
+    if kind == "missing_required":
+        field = {"Encounter": "period", "Condition": "code", "Observation": "valueQuantity", "Patient": "name"}[rtype]
+        if field not in res:
+            if rtype == "Observation" and "component" in res:
+                del res["component"]
+                return "component"
+            return None
+        del res[field]
+        return field
+    if kind == "structural_invalid":
+        if rtype == "Encounter" and "period" in res:
+            res["period"]["start"] = "2025-13-45T25:61:00+08:00"
+            return "period.start not a date"
+        if rtype == "Observation":
+            res["effectiveDateTime"] = "yesterday"
+            return "effectiveDateTime not a date"
+        res["recordedDate"] = "31/02/2025"
+        return "recordedDate not a date"
+    if kind == "duplicate_record":
+        dup = copy.deepcopy(res)
+        dup["id"] = nid("dup")
+        extra.append((fac, dup))
+        return "copy"
+    return None  # pragma: no cover

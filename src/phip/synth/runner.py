@@ -1,0 +1,223 @@
+"""Runs a synthetic province: plans the chunks, generates them (in parallel when asked), writes
+the output, checkpoints for resume and writes the manifest."""
+
+from __future__ import annotations
+
+import csv
+import math
+import multiprocessing as mp
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from phip import __version__
+from phip.synth.activity import ChunkResult, generate_chunk
+from phip.synth.config import SynthConfig
+from phip.synth.context import ProvinceContext
+from phip.synth.demography import township_populations
+from phip.synth.fhir_common import Json
+from phip.synth.fhir_registry import locations, organization, schedules, staff
+from phip.synth.writer import STATE_FILE, ProvinceWriter
+
+Task = tuple[int, str, int, int]  # (index, township or "registry", part, residents)
+Progress = Callable[[int, int], None]  # (residents done, resources written)
+
+_CTX: ProvinceContext | None = None
+
+
+def plan_tasks(ctx: ProvinceContext) -> list[Task]:
+    total = round(_census_total(ctx) * ctx.cfg.scale)
+    pops = township_populations(ctx.divisions, total)
+    tasks: list[Task] = [(0, "registry", 0, 0)]
+    for township in sorted(pops):
+        n = pops[township]
+        if n <= 0:
+            continue
+        parts = max(1, math.ceil(n / ctx.cfg.chunk_size))
+        for part in range(parts):
+            share = n // parts + (1 if part < n % parts else 0)
+            tasks.append((len(tasks), township, part, share))
+    return tasks
+
+
+def _census_total(ctx: ProvinceContext) -> int:
+    from phip.standards.statistics import census
+
+    return census(ctx.cfg.province).total
+
+
+def _init_worker(cfg: SynthConfig) -> None:
+    global _CTX
+    _CTX = ProvinceContext.build(cfg)
+
+
+def _lines(resources: list[tuple[str, Json]]) -> list[tuple[str, str, str, bytes]]:
+    out = []
+    for fac, res in resources:
+        month = res["meta"]["source"][-7:]
+        out.append((fac, res["resourceType"], month, orjson.dumps(res) + b"\n"))
+    return out
+
+
+def _registry(ctx: ProvinceContext) -> ChunkResult:
+    result = ChunkResult("registry", 0)
+    for f in ctx.plan.facilities:
+        if not (f.connected and f.connected_since):
+            continue
+        when = max(f.connected_since, ctx.cfg.period_start)
+        if when > ctx.cfg.period_end:
+            continue
+        at, _late = ctx.timing.submitted_at(f.code, when.year, when.month)
+        meta = {"lastUpdated": at.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                "source": f"urn:phip:submission:{f.code}:{when:%Y-%m}"}
+        for res in [organization(f, ctx.divisions), *locations(f), *staff(f), *schedules(f)]:
+            res["meta"] = dict(meta)
+            result.resources.append((f.code, res))
+    return result
+
+
+def _run(task: Task) -> tuple[int, list[tuple[str, str, str, bytes]], dict[str, list[list[Any]]], int, int]:
+    assert _CTX is not None
+    index, township, part, n = task
+    result = _registry(_CTX) if township == "registry" else generate_chunk(_CTX, township, part, n)
+    truth = {
+        "persons.csv": [list(r) for r in result.records],
+        "people.csv": result.people,
+        "defects.csv": [list(r) for r in result.defects],
+        "hard_negatives.csv": [list(r) for r in result.hard_negatives],
+    }
+    households = len({row[7] for row in result.people})
+    return index, _lines(result.resources), truth, n, households
+
+
+def _results(cfg: SynthConfig, tasks: list[Task], workers: int) -> Iterator[Any]:
+    if workers <= 1:
+        _init_worker(cfg)
+        for t in tasks:
+            yield _run(t)
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+        yield from pool.imap(_run, tasks, chunksize=1)
+
+
+def write_registry(ctx: ProvinceContext, out: Path) -> None:
+    folder = out / "registry"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "org_units.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["code", "name", "level", "parent_code", "kind", "in_gbt2260"])
+        for d in ctx.divisions:
+            w.writerow([d.code, d.name, d.level, d.parent or "", d.kind, int(d.in_gbt2260)])
+        for v in ctx.plan.villages:
+            w.writerow([v.code, v.name, "village", v.township, v.kind, 1])
+    with open(folder / "facilities.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        cols = ["code", "name", "type_code", "tier", "grade_code", "org_unit_code", "county_code",
+                "prefecture_code", "beds", "staff", "connected", "connected_since", "referral_enabled"]
+        w.writerow(cols)
+        for p in ctx.plan.facilities:
+            w.writerow([p.code, p.name, p.type_code, p.tier, p.grade_code or "", p.org_unit_code, p.county_code,
+                        p.prefecture_code, p.beds, p.staff, int(p.connected),
+                        p.connected_since.isoformat() if p.connected_since else "", int(p.referral_enabled)])
+
+
+def synthesize(
+    cfg: SynthConfig,
+    out: Path,
+    workers: int = 1,
+    resume: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Generate the province into `out` and return the manifest."""
+    started = time.perf_counter()
+    if out.exists() and any(out.iterdir()) and not resume:
+        if not force:
+            raise FileExistsError(f"{out} is not empty (use --force to replace it or --resume to continue)")
+        shutil.rmtree(out)
+    can_resume = resume and (out / STATE_FILE).exists()
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = ProvinceContext.build(cfg)
+    tasks = plan_tasks(ctx)
+    if on_plan:
+        on_plan(sum(t[3] for t in tasks), len(tasks))
+    write_registry(ctx, out)
+    writer = ProvinceWriter(out)
+    writer.start(resume=can_resume)
+    todo = [t for t in tasks if t[0] > writer.done]
+    if progress and writer.done >= 0:
+        progress(sum(t[3] for t in tasks if t[0] <= writer.done), sum(sum(c.values()) for c in writer.by_facility.values()))
+    last_ckpt = time.monotonic()
+    for index, lines, truth, n, households in _results(cfg, todo, workers):
+        writer.add(lines)
+        for name, rows in truth.items():
+            writer.add_truth(name, rows)
+        writer.residents += n
+        writer.households += households
+        if progress:
+            progress(n, len(lines))
+        if time.monotonic() - last_ckpt > 20 or index == tasks[-1][0]:
+            writer.checkpoint(index)
+            last_ckpt = time.monotonic()
+    manifest = build_manifest(ctx, writer)
+    _write_batches(ctx, writer, out)
+    writer.finish(manifest)
+    manifest["_seconds"] = round(time.perf_counter() - started, 3)
+    return manifest
+
+
+def _write_batches(ctx: ProvinceContext, writer: ProvinceWriter, out: Path) -> None:
+    """truth/submissions.csv (every facility-month batch) and batch-level defects."""
+    rows, defects = [], []
+    for (fac, month), n in sorted(writer.batches.items()):
+        y, m = int(month[:4]), int(month[5:])
+        at, late = ctx.timing.submitted_at(fac, y, m)
+        outlier = ctx.timing.outlier(fac, y, m)
+        rows.append([fac, month, at.isoformat(), int(late), int(outlier), n])
+        if late:
+            defects.append([f"Submission/{fac}/{month}", "late_submission", at.date().isoformat()])
+        if outlier:
+            defects.append([f"Submission/{fac}/{month}", "outlier_monthly_count", "visits keyed in four times"])
+    with open(out / "truth" / "submissions.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["facility", "month", "submitted_at", "late", "outlier", "records"])
+        w.writerows(rows)
+    with open(out / "truth" / "defects.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(defects)
+
+
+def build_manifest(ctx: ProvinceContext, writer: ProvinceWriter) -> dict[str, Any]:
+    by_type: Counter[str] = Counter()
+    by_county: dict[str, Counter[str]] = {}
+    county_of = {f.code: f.county_code for f in ctx.plan.facilities}
+    for fac, types in writer.by_facility.items():
+        by_type.update(types)
+        by_county.setdefault(county_of[fac], Counter()).update(types)
+    tiers: dict[str, dict[str, int]] = {}
+    for f in ctx.plan.facilities:
+        t = tiers.setdefault(f.tier, {"total": 0, "connected": 0, "submitting": 0})
+        t["total"] += 1
+        t["connected"] += int(f.connected)
+        t["submitting"] += int(f.code in writer.by_facility)
+    return {
+        "generator": "phip synth",
+        "version": __version__,
+        "seed": ctx.cfg.seed,
+        "scale": ctx.cfg.scale,
+        "province": ctx.cfg.province,
+        "period": {"start": ctx.cfg.period_start.isoformat(), "end": ctx.cfg.period_end.isoformat()},
+        "residents": writer.residents,
+        "households": writer.households,
+        "facilities": tiers,
+        "resources": {"total": sum(by_type.values()), "by_type": dict(sorted(by_type.items()))},
+        "by_facility": {k: dict(sorted(v.items())) for k, v in sorted(writer.by_facility.items())},
+        "by_county": {k: dict(sorted(v.items())) for k, v in sorted(by_county.items())},
+        "config": ctx.cfg.to_json(),
+    }
