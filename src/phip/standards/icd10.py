@@ -65,9 +65,10 @@ class Icd10:
         if fourth == "X":  # national edition placeholder for categories without subcategories
             return IcdCheck(s, cat, None, True)
         sub = f"{cat}.{fourth}"
-        sub5 = f"{sub}{rest[:1]}" if rest else None
-        if sub5 and sub5 in self.names_en:
-            return IcdCheck(s, sub5, None, len(rest) > 1 or ext is not None)
+        if len(rest) == 1:  # a WHO 5-character code (B18.00); the national edition uses 3 after the dot
+            if sub + rest in self.names_en and ext is None:
+                return IcdCheck(s, sub + rest, None, False)
+            return IcdCheck(s, None, R_UNKNOWN_SUBCATEGORY, False)
         if sub not in self.names_en:
             return IcdCheck(s, None, R_UNKNOWN_SUBCATEGORY, False)
         return IcdCheck(s, sub, None, bool(rest) or ext is not None)

@@ -94,9 +94,8 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database dialect {dialect}")
     cols = [c for c in rows[0] if c not in keys]
-    for start in range(0, len(rows), 500):
-        batch = rows[start : start + 500]
-        stmt = insert(table).values(batch)
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in cols})
-        session.execute(stmt)
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in cols})
+    for start in range(0, len(rows), 5000):
+        session.execute(stmt, rows[start : start + 5000])
     return len(rows)

@@ -186,6 +186,7 @@ class ChunkGenerator:
         if rng.random() < missing_rate:
             marked = rng.random() < 0.5
             id_number = ""
+            kinds = [k for k in kinds if not k[0].startswith("id_")]  # nothing left to corrupt
             kinds.append(("id_missing", "marked" if marked else "absent"))
         ctx = self.ctx
         county = ctx.divisions.by_code[self.township[:6]]

@@ -9,6 +9,8 @@ subdistrict counts 1.6, a town 1.0, a rural township 0.6, a farm or industrial p
 from __future__ import annotations
 
 import csv
+import hashlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -80,9 +82,14 @@ def prefecture_shares(province: str) -> dict[str, float]:
     return {code: n / total for code, n in c.by_prefecture.items()}
 
 
-def township_populations(divisions: Divisions, total: int) -> dict[str, int]:
+def township_populations(divisions: Divisions, total: int, min_per_township: int = 200) -> dict[str, int]:
     """Residents per township: prefecture totals from the census, spread over its townships by
-    kind weight, rounded so that every prefecture total is exact (largest remainder)."""
+    kind weight, rounded so that every prefecture total is exact (largest remainder).
+
+    A small province would leave a handful of people per township, too few to form households;
+    so each prefecture populates only as many townships as give at least `min_per_township`
+    residents each, chosen by a weighted, seed-independent draw (Efraimidis-Spirakis keys).
+    """
     shares = prefecture_shares(divisions.province)
     pref_totals = largest_remainder({p: s * total for p, s in shares.items()})
     out: dict[str, int] = {}
@@ -91,9 +98,19 @@ def township_populations(divisions: Divisions, total: int) -> dict[str, int]:
             t for county in divisions.children(pref) for t in divisions.children(county.code) if t.level == "township"
         ]
         weights = {t.code: TOWNSHIP_WEIGHTS[t.kind] for t in towns}
+        k = min(len(towns), max(1, n // max(1, min_per_township)))
+        if k < len(towns):
+            keys = {c: -math.log(_unit(c)) / w for c, w in weights.items()}
+            chosen = sorted(weights, key=lambda c: keys[c])[:k]
+            weights = {c: weights[c] for c in chosen}
         wsum = sum(weights.values())
         out.update(largest_remainder({c: n * w / wsum for c, w in weights.items()}))
     return out
+
+
+def _unit(code: str) -> float:
+    h = hashlib.blake2b(f"township:{code}".encode(), digest_size=8).digest()
+    return (int.from_bytes(h, "big") + 1) / (2**64 + 2)
 
 
 def largest_remainder(quotas: dict[str, float]) -> dict[str, int]:

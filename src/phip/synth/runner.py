@@ -135,6 +135,7 @@ def synthesize(
     force: bool = False,
     progress: Progress | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    checkpoint_seconds: float = 20.0,
 ) -> dict[str, Any]:
     """Generate the province into `out` and return the manifest."""
     started = time.perf_counter()
@@ -161,11 +162,11 @@ def synthesize(
             writer.add_truth(name, rows)
         writer.residents += n
         writer.households += households
-        if progress:
-            progress(n, len(lines))
-        if time.monotonic() - last_ckpt > 20 or index == tasks[-1][0]:
+        if time.monotonic() - last_ckpt >= checkpoint_seconds or index == tasks[-1][0]:
             writer.checkpoint(index)
             last_ckpt = time.monotonic()
+        if progress:
+            progress(n, len(lines))
     manifest = build_manifest(ctx, writer)
     _write_batches(ctx, writer, out)
     writer.finish(manifest)

@@ -1,0 +1,95 @@
+"""The facility plan at scale 1.0 and its scaled subsets (no residents are generated)."""
+
+from collections import Counter
+
+import pytest
+
+from phip.standards.divisions import get_divisions
+from phip.standards.facility import BY_CODE
+from phip.synth.config import CONNECTION_RATES, FULL_FACILITY_COUNTS
+from phip.synth.demography import prefecture_shares, township_populations
+from phip.synth.plan import FacilityPlan, full_plan, scaled_plan
+from phip.standards.statistics import census
+
+D = get_divisions("620000")
+
+
+@pytest.fixture(scope="module")
+def plan() -> FacilityPlan:
+    return full_plan(D)
+
+
+def test_full_scale_counts_are_exact(plan: FacilityPlan) -> None:
+    assert plan.counts() == {"hospital": 267, "primary": 1768, "village": 15451}
+    assert len(plan.facilities) == 17486
+
+
+def test_connection_rates_at_full_scale(plan: FacilityPlan) -> None:
+    connected = plan.connected_counts()
+    for tier, rate in CONNECTION_RATES.items():
+        assert connected[tier] == round(FULL_FACILITY_COUNTS[tier] * rate)
+    assert connected == {"hospital": 248, "primary": 1574, "village": 14833}
+    assert all(f.connected_since is not None for f in plan.facilities if f.connected)
+    referral = sum(f.referral_enabled for f in plan.facilities)
+    assert referral == round(17486 * 0.75)
+
+
+def test_codes_are_unique_stable_and_attached_at_their_level(plan: FacilityPlan) -> None:
+    assert len({f.code for f in plan.facilities}) == len(plan.facilities)
+    again = full_plan(D)
+    assert [f.code for f in again.facilities] == [f.code for f in plan.facilities]
+    villages = {v.code for v in plan.villages}
+    for f in plan.facilities:
+        assert BY_CODE[f.type_code].tier == f.tier
+        level = BY_CODE[f.type_code].level
+        if level == "village":
+            assert f.org_unit_code in villages
+        else:
+            div = D.get(f.org_unit_code)
+            assert div is not None and div.level == level
+        assert f.code.startswith(f.org_unit_code + "-" + f.type_code)
+
+
+def test_hospitals_have_grades_and_every_county_has_one(plan: FacilityPlan) -> None:
+    hospitals = plan.by_tier("hospital")
+    assert all(h.grade_code for h in hospitals)
+    levels = Counter(h.grade_code[0] for h in hospitals if h.grade_code)
+    assert levels["3"] > 0 and levels["2"] > 0 and levels["1"] > 0
+    counties_with = {h.county_code for h in hospitals}
+    assert {c.code for c in D.counties() if c.in_gbt2260} <= counties_with
+
+
+def test_one_clinic_per_village_and_one_centre_per_rural_township(plan: FacilityPlan) -> None:
+    clinic_units = [f.org_unit_code for f in plan.by_tier("village")]
+    assert len(clinic_units) == len(set(clinic_units)) == sum(1 for v in plan.villages if v.kind == "village")
+    centre_units = {f.org_unit_code for f in plan.by_tier("primary")}
+    rural = {t.code for t in D.townships() if t.kind in ("town", "township", "subdistrict")}
+    assert rural <= centre_units
+
+
+@pytest.mark.parametrize("scale", [0.00001, 0.0001, 0.001, 0.01, 0.1])
+def test_scaled_subsets(plan: FacilityPlan, scale: float) -> None:
+    small = scaled_plan(plan, scale)
+    counts = small.counts()
+    for tier, n in FULL_FACILITY_COUNTS.items():
+        assert counts[tier] == max(2 if tier == "hospital" else 1, round(n * scale))
+        assert any(f.connected for f in small.by_tier(tier))
+    grades = {(f.grade_code or "0")[0] for f in small.by_tier("hospital")}
+    assert {"3", "2"} <= grades
+
+
+def test_smaller_provinces_are_subsets_of_larger_ones(plan: FacilityPlan) -> None:
+    a = {f.code for f in scaled_plan(plan, 0.01).by_tier("village")}
+    b = {f.code for f in scaled_plan(plan, 0.1).by_tier("village")}
+    assert a <= b
+
+
+def test_prefecture_shares_match_census_at_scale_001() -> None:
+    total = round(census("620000").total * 0.01)
+    pops = township_populations(D, total)
+    assert sum(pops.values()) == total
+    by_pref: Counter[str] = Counter()
+    for township, n in pops.items():
+        by_pref[township[:4] + "00"] += n
+    for pref, share in prefecture_shares("620000").items():
+        assert abs(by_pref[pref] / total - share) < 0.01, pref
