@@ -62,25 +62,55 @@ def postgres_url() -> Iterator[str]:
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     log = base / "server.log"
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "phip", "--auth=trust", "-E", "UTF8",
-                    "--no-locale"], check=True, capture_output=True)
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
-                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "phip",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         import psycopg
 
         for _ in range(50):
             try:
-                with psycopg.connect(f"host=127.0.0.1 port={port} user=phip dbname=postgres", autocommit=True) as c:
+                with psycopg.connect(
+                    f"host=127.0.0.1 port={port} user=phip dbname=postgres", autocommit=True
+                ) as c:
                     c.execute("CREATE DATABASE phip_test")
                 break
             except psycopg.OperationalError:
                 time.sleep(0.2)
         yield f"postgresql+psycopg://phip@127.0.0.1:{port}/phip_test"
     finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 

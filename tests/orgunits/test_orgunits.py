@@ -101,9 +101,11 @@ def test_unknown_parent_is_rejected(db_url: str) -> None:
     engine = make_engine(db_url)
     init_db(engine)
     with pytest.raises(ValueError, match="unknown parent"), session_scope(engine) as s:
-        OrgUnitService(s).load_units([{"code": "620102999", "name": "x", "level": "township",
-                                       "parent_code": "620102"}])
+        OrgUnitService(s).load_units(
+            [{"code": "620102999", "name": "x", "level": "township", "parent_code": "620102"}]
+        )
     with pytest.raises(ValueError, match="unknown org unit"), session_scope(engine) as s:
-        OrgUnitService(s).load_facilities([{"code": "F1", "name": "x", "type_code": "D400", "tier": "village",
-                                            "org_unit_code": "nowhere"}])
+        OrgUnitService(s).load_facilities(
+            [{"code": "F1", "name": "x", "type_code": "D400", "tier": "village", "org_unit_code": "nowhere"}]
+        )
     engine.dispose()

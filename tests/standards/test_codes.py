@@ -14,7 +14,12 @@ ICD = get_icd10()
 
 @pytest.mark.parametrize(
     ("code", "zh", "fhir"),
-    [("0", "未知的性别", "unknown"), ("1", "男性", "male"), ("2", "女性", "female"), ("9", "未说明的性别", "unknown")],
+    [
+        ("0", "未知的性别", "unknown"),
+        ("1", "男性", "male"),
+        ("2", "女性", "female"),
+        ("9", "未说明的性别", "unknown"),
+    ],
 )
 def test_sex_codes(code: str, zh: str, fhir: str) -> None:
     assert sex.is_valid(code)
@@ -23,7 +28,9 @@ def test_sex_codes(code: str, zh: str, fhir: str) -> None:
     assert sex.coding(code)["code"] == code
 
 
-@pytest.mark.parametrize(("text", "code"), [("男", "1"), ("女性", "2"), ("female", "2"), ("M", "1"), ("x", None)])
+@pytest.mark.parametrize(
+    ("text", "code"), [("男", "1"), ("女性", "2"), ("female", "2"), ("M", "1"), ("x", None)]
+)
 def test_sex_parse(text: str, code: str | None) -> None:
     assert sex.parse(text) == code
 
@@ -33,10 +40,20 @@ def test_all_56_ethnic_groups() -> None:
     assert [g.code for g in ethnicity.ETHNIC_GROUPS] == [f"{i:02d}" for i in range(1, 57)]
     assert len({g.alpha for g in ethnicity.ETHNIC_GROUPS}) == 56
     assert len({g.name_zh for g in ethnicity.ETHNIC_GROUPS}) == 56
-    for code, zh in [("01", "汉族"), ("03", "回族"), ("04", "藏族"), ("26", "东乡族"), ("30", "土族"),
-                     ("35", "撒拉族"), ("47", "保安族"), ("48", "裕固族")]:
+    for code, zh in [
+        ("01", "汉族"),
+        ("03", "回族"),
+        ("04", "藏族"),
+        ("26", "东乡族"),
+        ("30", "土族"),
+        ("35", "撒拉族"),
+        ("47", "保安族"),
+        ("48", "裕固族"),
+    ]:
         assert ethnicity.BY_CODE[code].name_zh == zh
-    assert ethnicity.lookup("回") == ethnicity.lookup("HU") == ethnicity.lookup("3") == ethnicity.BY_CODE["03"]
+    assert (
+        ethnicity.lookup("回") == ethnicity.lookup("HU") == ethnicity.lookup("3") == ethnicity.BY_CODE["03"]
+    )
     assert ethnicity.is_valid("97") and not ethnicity.is_valid("99") and not ethnicity.is_valid("")
     assert ethnicity.display("48", "en") == "Yugur"
 
@@ -80,7 +97,8 @@ def test_icd10_counts_and_names(shared_data: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "restriction"), [("O80", "female"), ("N76.0", "female"), ("N40", "male"), ("C61", "male"), ("J18.9", None)]
+    ("code", "restriction"),
+    [("O80", "female"), ("N76.0", "female"), ("N40", "male"), ("C61", "male"), ("J18.9", None)],
 )
 def test_sex_specific_diagnoses(code: str, restriction: str | None) -> None:
     assert ICD.sex_restriction(code) == restriction

@@ -60,17 +60,34 @@ def test_content_covers_the_five_databases(small_province: Path) -> None:
     types = set(json.loads((small_province / "manifest.json").read_text())["resources"]["by_type"])
     expected = {
         # population
-        "Patient", "RelatedPerson",
+        "Patient",
+        "RelatedPerson",
         # health records
-        "Condition", "Observation", "Immunization", "CareTeam", "EpisodeOfCare",
+        "Condition",
+        "Observation",
+        "Immunization",
+        "CareTeam",
+        "EpisodeOfCare",
         # EMR
-        "Encounter", "MedicationRequest", "MedicationDispense", "Procedure", "Claim", "ExplanationOfBenefit",
+        "Encounter",
+        "MedicationRequest",
+        "MedicationDispense",
+        "Procedure",
+        "Claim",
+        "ExplanationOfBenefit",
         # health-poverty alleviation
-        "Coverage", "Flag",
+        "Coverage",
+        "Flag",
         # health resources
-        "Organization", "Location", "Practitioner", "PractitionerRole",
+        "Organization",
+        "Location",
+        "Practitioner",
+        "PractitionerRole",
         # activity
-        "ServiceRequest", "Schedule", "Slot", "Appointment",
+        "ServiceRequest",
+        "Schedule",
+        "Slot",
+        "Appointment",
     }
     assert expected <= types
 
@@ -183,8 +200,17 @@ def test_injected_defects_are_real(small_province: Path) -> None:
     """Every defect listed in truth exists and is of the kind it claims."""
     defects = _truth(small_province, "defects.csv")
     kinds = Counter(d["kind"] for d in defects)
-    for kind in ("homophone", "id_typo", "id_missing", "phone_changed", "invalid_code", "impossible_value",
-                 "missing_required", "duplicate_record", "late_submission"):
+    for kind in (
+        "homophone",
+        "id_typo",
+        "id_missing",
+        "phone_changed",
+        "invalid_code",
+        "impossible_value",
+        "missing_required",
+        "duplicate_record",
+        "late_submission",
+    ):
         assert kinds[kind] > 0, kind
     by_ref = {f"{res['resourceType']}/{res['id']}": res for _f, res in _resources(small_province)}
     checker = idcard.default_checker()
@@ -219,7 +245,9 @@ def test_injected_defects_are_real(small_province: Path) -> None:
 def test_hard_negatives_are_distinct_people(small_province: Path) -> None:
     people = {r["person_id"]: r for r in _truth(small_province, "people.csv")}
     pairs = _truth(small_province, "hard_negatives.csv")
-    assert any(p["kind"] == "twin" for p in pairs) or any(p["kind"] == "same_name_same_birth_year" for p in pairs)
+    assert any(p["kind"] == "twin" for p in pairs) or any(
+        p["kind"] == "same_name_same_birth_year" for p in pairs
+    )
     for p in pairs:
         a, b = people[p["person_a"]], people[p["person_b"]]
         assert a["id_number"] != b["id_number"]

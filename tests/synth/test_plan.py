@@ -6,10 +6,10 @@ import pytest
 
 from phip.standards.divisions import get_divisions
 from phip.standards.facility import BY_CODE
+from phip.standards.statistics import census
 from phip.synth.config import CONNECTION_RATES, FULL_FACILITY_COUNTS
 from phip.synth.demography import prefecture_shares, township_populations
 from phip.synth.plan import FacilityPlan, full_plan, scaled_plan
-from phip.standards.statistics import census
 
 D = get_divisions("620000")
 

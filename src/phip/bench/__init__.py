@@ -7,6 +7,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,4 +88,4 @@ def synth(scale: float = 0.0005, workers: int = 2, seed: int = 42) -> dict[str, 
     }
 
 
-BENCHMARKS = {"idcard": idcard, "synth": synth}
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {"idcard": idcard, "synth": synth}

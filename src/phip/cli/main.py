@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from phip import __version__
@@ -32,9 +39,13 @@ def version() -> None:
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    scale: Annotated[float, typer.Option(help="Fraction of the province (1.0 = 25.0 million residents).")] = 0.001,
+    scale: Annotated[
+        float, typer.Option(help="Fraction of the province (1.0 = 25.0 million residents).")
+    ] = 0.001,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same province.")] = 42,
-    config: Annotated[Path | None, typer.Option(help="JSON file overriding synth settings and defect rates.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file overriding synth settings and defect rates.")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in OUT.")] = False,
     force: Annotated[bool, typer.Option(help="Replace OUT if it is not empty.")] = False,
@@ -85,7 +96,9 @@ def synth(
 
 @orgunits_app.command("load")
 def orgunits_load(
-    registry: Annotated[Path | None, typer.Argument(help="A registry folder written by `phip synth`.")] = None,
+    registry: Annotated[
+        Path | None, typer.Argument(help="A registry folder written by `phip synth`.")
+    ] = None,
 ) -> None:
     """Load the province's divisions (and a registry's villages and facilities) into the database."""
     from phip.orgunits import OrgUnitService
@@ -108,7 +121,9 @@ def orgunits_load(
 
 @orgunits_app.command("show")
 def orgunits_show(
-    level: Annotated[str, typer.Option(help="province, prefecture, county, township or village")] = "prefecture",
+    level: Annotated[
+        str, typer.Option(help="province, prefecture, county, township or village")
+    ] = "prefecture",
     under: Annotated[str | None, typer.Option(help="Only units below this code.")] = None,
 ) -> None:
     """List org units at a level with their facilities (connected / total)."""

@@ -171,7 +171,9 @@ class OrgUnitService:
     def at_level(self, level: str) -> list[OrgUnit]:
         if level not in LEVELS:
             raise ValueError(f"unknown level {level}; one of {', '.join(LEVELS)}")
-        return list(self.session.scalars(select(OrgUnit).where(OrgUnit.level == level).order_by(OrgUnit.code)))
+        return list(
+            self.session.scalars(select(OrgUnit).where(OrgUnit.level == level).order_by(OrgUnit.code))
+        )
 
     def is_within(self, code: str, scope: str) -> bool:
         """True if org unit `code` is `scope` or lies below it."""
@@ -199,7 +201,9 @@ class OrgUnitService:
 
     def count_facilities(self, under: str | None = None) -> dict[str, dict[str, int]]:
         """{tier: {"total": n, "connected": m}}"""
-        q = select(Facility.tier, Facility.connected, func.count()).group_by(Facility.tier, Facility.connected)
+        q = select(Facility.tier, Facility.connected, func.count()).group_by(
+            Facility.tier, Facility.connected
+        )
         if under is not None:
             q = q.where(Facility.path.startswith(self.require(under).path, autoescape=True))
         out: dict[str, dict[str, int]] = {}

@@ -31,12 +31,13 @@ _TABLE = """
 """
 
 ETHNIC_GROUPS: tuple[EthnicGroup, ...] = tuple(
-    EthnicGroup(*entry.split(" ", 3))
-    for line in _TABLE.strip().splitlines()
-    for entry in line.split("|")
+    EthnicGroup(*entry.split(" ", 3)) for line in _TABLE.strip().splitlines() for entry in line.split("|")
 )
 #: Codes outside the 56 groups: 97 unidentified group, 98 naturalised foreigner.
-OTHER_CODES = {"97": ("未识别的民族", "Unidentified ethnic group"), "98": ("入籍外国人", "Naturalised foreigner")}
+OTHER_CODES = {
+    "97": ("未识别的民族", "Unidentified ethnic group"),
+    "98": ("入籍外国人", "Naturalised foreigner"),
+}
 
 BY_CODE = {g.code: g for g in ETHNIC_GROUPS}
 BY_NAME = {g.name_zh: g for g in ETHNIC_GROUPS} | {g.name_zh[:-1]: g for g in ETHNIC_GROUPS}

@@ -26,7 +26,9 @@ FACILITY_TYPES: tuple[FacilityType, ...] = (
     FacilityType("A210", "中医医院", "Traditional Chinese medicine hospital", "hospital", "county", "prov"),
     FacilityType("A500", "专科医院", "Specialist hospital", "hospital", "county", "prov"),
     FacilityType("A600", "妇幼保健院", "Maternal and child health hospital", "hospital", "county", "prov"),
-    FacilityType("B100", "社区卫生服务中心", "Community health service centre", "primary", "township", "prov"),
+    FacilityType(
+        "B100", "社区卫生服务中心", "Community health service centre", "primary", "township", "prov"
+    ),
     FacilityType("C100", "乡镇卫生院", "Township health centre", "primary", "township", "prov"),
     FacilityType("D400", "村卫生室", "Village clinic", "village", "village", "prov"),
 )
@@ -59,7 +61,12 @@ GRADES: tuple[Grade, ...] = (
     Grade("0", "未定级", "Ungraded", 0),
 )
 GRADE_BY_CODE = {g.code: g for g in GRADES}
-LEVEL_NAMES = {3: ("三级", "Tertiary"), 2: ("二级", "Secondary"), 1: ("一级", "Primary"), 0: ("未定级", "Ungraded")}
+LEVEL_NAMES = {
+    3: ("三级", "Tertiary"),
+    2: ("二级", "Secondary"),
+    1: ("一级", "Primary"),
+    0: ("未定级", "Ungraded"),
+}
 
 
 def is_valid_type(code: str | None) -> bool:

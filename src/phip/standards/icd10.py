@@ -17,7 +17,14 @@ from phip.standards import codesystems as cs
 _PATTERN = re.compile(r"^([A-Z]\d{2})(?:\.?([0-9X])([0-9]{0,2})(?:X(\d{3}))?)?$")
 
 # Diagnoses restricted to one sex (category ranges, inclusive). Used by consistency rules.
-_FEMALE_ONLY = [("O00", "O99"), ("N70", "N98"), ("C51", "C58"), ("D25", "D28"), ("D06", "D06"), ("Z32", "Z37")]
+_FEMALE_ONLY = [
+    ("O00", "O99"),
+    ("N70", "N98"),
+    ("C51", "C58"),
+    ("D25", "D28"),
+    ("D06", "D06"),
+    ("Z32", "Z37"),
+]
 _MALE_ONLY = [("N40", "N51"), ("C60", "C63"), ("D29", "D29"), ("D40", "D40")]
 
 R_FORMAT = "format"

@@ -11,7 +11,7 @@ expressions, no datetime objects and a table-driven checksum (see `phip bench id
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from operator import mul
@@ -39,7 +39,10 @@ R_CHECK = "check_digit"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_EMPTY: ("身份证号为空", "identity number is empty"),
-    R_LENGTH: ("身份证号长度应为18位（或旧版15位）", "identity number must have 18 (or legacy 15) characters"),
+    R_LENGTH: (
+        "身份证号长度应为18位（或旧版15位）",
+        "identity number must have 18 (or legacy 15) characters",
+    ),
     R_CHARS: ("身份证号含非法字符", "identity number contains invalid characters"),
     R_AREA: ("地址码不是有效的行政区划代码", "area code is not a valid division code"),
     R_DATE: ("出生日期码不是有效日期", "birth date part is not a real date"),
@@ -178,7 +181,7 @@ class IdCheck:
         return self.reason is None
 
 
-_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULLWIDTH: dict[int, int | None] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 _FULLWIDTH.update({0x3000: None, 0x20: None, 0x2D: None, 0x09: None, 0xA0: None})
 _FULLWIDTH[ord("x")] = ord("X")
 _FULLWIDTH[0xFF58] = ord("X")  # full-width small x
@@ -227,7 +230,6 @@ def make(area: str, born: date, seq: int, male: bool) -> str:
 
 
 _default: list[IdNumberChecker] = []
-_factory: list[Callable[[], IdNumberChecker]] = []
 
 
 def default_checker() -> IdNumberChecker:

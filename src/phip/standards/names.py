@@ -35,7 +35,8 @@ SURNAME_READINGS: dict[str, str] = {
 }
 
 COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 钟离 端木 万俟 独孤 南宫 西门".split()
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 "
+    "司徒 夏侯 轩辕 令狐 钟离 端木 万俟 独孤 南宫 西门".split()
 )
 
 MIDDLE_DOT = "·"
@@ -87,7 +88,7 @@ def pinyin_key(name: str) -> str:
 
 def romanize(name: str) -> str:
     """Passport-style romanisation: 张小丽 → 'Zhang Xiaoli'."""
-    surname, given = split_name(name)
+    surname, _given = split_name(name)
     if not surname:
         return " ".join(p.capitalize() for p in pinyin_syllables(name))
     syl = pinyin_syllables(name)

@@ -4,19 +4,55 @@ procedures (ICD-9-CM-3), vaccines of the national immunisation programme, depart
 from __future__ import annotations
 
 # (ICD-10, weight, sex restriction or None) for outpatient visits
-OUTPATIENT_DX = [
-    ("J06.9", 22, None), ("J02.9", 8, None), ("J20.9", 7, None), ("K29.7", 7, None), ("M54.5", 5, None),
-    ("A09", 4, None), ("R51", 3, None), ("M17.9", 4, None), ("N39.0", 3, None), ("H10.9", 2, None),
-    ("L30.9", 3, None), ("K02.9", 2, None), ("Z00.0", 4, None), ("J45.9", 2, None), ("K59.0", 2, None),
-    ("I10", 6, None), ("E11.9", 3, None), ("N76.0", 2, "female"), ("N41.9", 1, "male"), ("J18.9", 2, None),
+Dx = list[tuple[str, int, str | None]]
+OUTPATIENT_DX: Dx = [
+    ("J06.9", 22, None),
+    ("J02.9", 8, None),
+    ("J20.9", 7, None),
+    ("K29.7", 7, None),
+    ("M54.5", 5, None),
+    ("A09", 4, None),
+    ("R51", 3, None),
+    ("M17.9", 4, None),
+    ("N39.0", 3, None),
+    ("H10.9", 2, None),
+    ("L30.9", 3, None),
+    ("K02.9", 2, None),
+    ("Z00.0", 4, None),
+    ("J45.9", 2, None),
+    ("K59.0", 2, None),
+    ("I10", 6, None),
+    ("E11.9", 3, None),
+    ("N76.0", 2, "female"),
+    ("N41.9", 1, "male"),
+    ("J18.9", 2, None),
 ]
-INPATIENT_DX = [
-    ("J18.9", 14, None), ("I63.9", 10, None), ("I25.1", 8, None), ("I50.9", 5, None), ("J44.1", 7, None),
-    ("K80.2", 5, None), ("K35.8", 4, None), ("S72.0", 3, None), ("C34.9", 3, None), ("C16.9", 2, None),
-    ("E11.9", 4, None), ("N18.9", 3, None), ("K74.6", 2, None), ("I61.9", 2, None), ("I10", 5, None),
-    ("N40", 2, "male"), ("D25.9", 2, "female"),
+INPATIENT_DX: Dx = [
+    ("J18.9", 14, None),
+    ("I63.9", 10, None),
+    ("I25.1", 8, None),
+    ("I50.9", 5, None),
+    ("J44.1", 7, None),
+    ("K80.2", 5, None),
+    ("K35.8", 4, None),
+    ("S72.0", 3, None),
+    ("C34.9", 3, None),
+    ("C16.9", 2, None),
+    ("E11.9", 4, None),
+    ("N18.9", 3, None),
+    ("K74.6", 2, None),
+    ("I61.9", 2, None),
+    ("I10", 5, None),
+    ("N40", 2, "male"),
+    ("D25.9", 2, "female"),
 ]
-EMERGENCY_DX = [("S06.0", 5, None), ("T14.9", 6, None), ("R10.4", 6, None), ("I21.9", 3, None), ("J18.9", 3, None)]
+EMERGENCY_DX: Dx = [
+    ("S06.0", 5, None),
+    ("T14.9", 6, None),
+    ("R10.4", 6, None),
+    ("I21.9", 3, None),
+    ("J18.9", 3, None),
+]
 # Sex-specific diagnoses used to inject inconsistencies (female-only given to a man, and vice versa)
 FEMALE_ONLY_DX = ["O80", "N76.0", "D25.9", "N70.9"]
 MALE_ONLY_DX = ["N40", "N41.9", "C61"]

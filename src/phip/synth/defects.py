@@ -46,7 +46,9 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
                 detail = _apply(kind, rng, res, sex_of, nid, extra, fac)
                 if detail is not None:
                     if kind == "duplicate_record":  # the copy is the defective record
-                        defects.append((f"{rtype}/{extra[-1][1]['id']}", kind, f"copy of {rtype}/{res['id']}"))
+                        defects.append(
+                            (f"{rtype}/{extra[-1][1]['id']}", kind, f"copy of {rtype}/{res['id']}")
+                        )
                     else:
                         defects.append((f"{rtype}/{res['id']}", kind, detail))
                 break
@@ -83,9 +85,11 @@ def _apply(
             return "birthDate 1875-01-01"
         if "valueQuantity" in res:
             v = res["valueQuantity"]
-            bad = {"cm": 350.0, "kg": 900.0, "mmol/L": -1.0, "Cel": 48.5, "kg/m2": 95.0}.get(v["unit"], -5.0)
-            v["value"] = bad
-            return f"value {bad} {v['unit']}"
+            value = {"cm": 350.0, "kg": 900.0, "mmol/L": -1.0, "Cel": 48.5, "kg/m2": 95.0}.get(
+                v["unit"], -5.0
+            )
+            v["value"] = value
+            return f"value {value} {v['unit']}"
         if "component" in res:
             res["component"][0]["valueQuantity"]["value"] = 400
             return "systolic 400"
@@ -100,7 +104,12 @@ def _apply(
         res["code"]["text"] = code
         return f"{code} for {gender}"
     if kind == "missing_required":
-        field = {"Encounter": "period", "Condition": "code", "Observation": "valueQuantity", "Patient": "name"}[rtype]
+        field = {
+            "Encounter": "period",
+            "Condition": "code",
+            "Observation": "valueQuantity",
+            "Patient": "name",
+        }[rtype]
         if field not in res:
             if rtype == "Observation" and "component" in res:
                 del res["component"]

@@ -95,7 +95,10 @@ def township_populations(divisions: Divisions, total: int, min_per_township: int
     out: dict[str, int] = {}
     for pref, n in pref_totals.items():
         towns = [
-            t for county in divisions.children(pref) for t in divisions.children(county.code) if t.level == "township"
+            t
+            for county in divisions.children(pref)
+            for t in divisions.children(county.code)
+            if t.level == "township"
         ]
         weights = {t.code: TOWNSHIP_WEIGHTS[t.kind] for t in towns}
         k = min(len(towns), max(1, n // max(1, min_per_township)))

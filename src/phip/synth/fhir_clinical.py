@@ -35,11 +35,21 @@ def patient(
     deceased: date | None,
 ) -> Json:
     identifiers: list[Json] = [
-        {"use": "usual", "type": cc(cs.V2_IDENTIFIER_TYPE, "MR"), "system": f"{cs.ID_MRN}/{facility}", "value": mrn}
+        {
+            "use": "usual",
+            "type": cc(cs.V2_IDENTIFIER_TYPE, "MR"),
+            "system": f"{cs.ID_MRN}/{facility}",
+            "value": mrn,
+        }
     ]
     if id_number:
         identifiers.append(
-            {"use": "official", "type": cc(cs.V2_IDENTIFIER_TYPE, "NI"), "system": cs.ID_RESIDENT, "value": id_number}
+            {
+                "use": "official",
+                "type": cc(cs.V2_IDENTIFIER_TYPE, "NI"),
+                "system": cs.ID_RESIDENT,
+                "value": id_number,
+            }
         )
     if household:
         identifiers.append({"system": cs.ID_HOUSEHOLD, "value": household})
@@ -50,8 +60,12 @@ def patient(
         "resourceType": "Patient",
         "id": pid,
         "extension": [
-            {"url": cs.EXT_ETHNICITY, "valueCoding": ethnicity.coding(eth) if eth in ethnicity.BY_CODE
-             else {"system": cs.GB3304_ETHNICITY, "code": eth}},
+            {
+                "url": cs.EXT_ETHNICITY,
+                "valueCoding": ethnicity.coding(eth)
+                if eth in ethnicity.BY_CODE
+                else {"system": cs.GB3304_ETHNICITY, "code": eth},
+            },
             {"url": cs.EXT_GB_SEX, "valueCoding": sex.coding(gb)},
         ],
         "identifier": identifiers,
@@ -95,7 +109,9 @@ def related_person(id_: str, patient_id: str, relation: str, head_name: str, pho
     return res
 
 
-def coverage(id_: str, patient_id: str, kind: str, kind_zh: str, start: date, payor: str, subscriber: str) -> Json:
+def coverage(
+    id_: str, patient_id: str, kind: str, kind_zh: str, start: date, payor: str, subscriber: str
+) -> Json:
     return {
         "resourceType": "Coverage",
         "id": id_,
@@ -131,7 +147,10 @@ def care_team(id_: str, patient_id: str, facility: str, practitioner: str, start
         "subject": ref("Patient", patient_id),
         "period": {"start": day(start), "end": day(end)},
         "participant": [
-            {"role": [cc(cs.PRACTITIONER_ROLE, "family-doctor", "家庭医生")], "member": ref("Practitioner", practitioner)}
+            {
+                "role": [cc(cs.PRACTITIONER_ROLE, "family-doctor", "家庭医生")],
+                "member": ref("Practitioner", practitioner),
+            }
         ],
         "managingOrganization": [ref("Organization", facility)],
     }
@@ -217,14 +236,18 @@ def observation(
     return res
 
 
-def blood_pressure(id_: str, patient_id: str, encounter_id: str | None, sbp: int, dbp: int, when: datetime) -> Json:
+def blood_pressure(
+    id_: str, patient_id: str, encounter_id: str | None, sbp: int, dbp: int, when: datetime
+) -> Json:
     code, zh, en, _ = LOINC["bp"]
     comps = []
     for key, v in (("sbp", sbp), ("dbp", dbp)):
         c, czh, cen, unit = LOINC[key]
         comps.append(
-            {"code": {"coding": [{"system": cs.LOINC, "code": c, "display": cen}], "text": czh},
-             "valueQuantity": qty(v, unit)}
+            {
+                "code": {"coding": [{"system": cs.LOINC, "code": c, "display": cen}], "text": czh},
+                "valueQuantity": qty(v, unit),
+            }
         )
     res: Json = {
         "resourceType": "Observation",
@@ -242,8 +265,14 @@ def blood_pressure(id_: str, patient_id: str, encounter_id: str | None, sbp: int
 
 
 def medication_request(
-    id_: str, patient_id: str, encounter_id: str, practitioner: str | None, drug: tuple[Any, ...], when: datetime,
-    quantity: int, eprescription: bool,
+    id_: str,
+    patient_id: str,
+    encounter_id: str,
+    practitioner: str | None,
+    drug: tuple[Any, ...],
+    when: datetime,
+    quantity: int,
+    eprescription: bool,
 ) -> Json:
     atc, zh, en, _price, _dx = drug
     system = cs.ATC if not atc.startswith("TCM") else cs.DRUG
@@ -267,7 +296,13 @@ def medication_request(
 
 
 def medication_dispense(
-    id_: str, patient_id: str, request_id: str, drug: tuple[Any, ...], when: datetime, quantity: int, facility: str
+    id_: str,
+    patient_id: str,
+    request_id: str,
+    drug: tuple[Any, ...],
+    when: datetime,
+    quantity: int,
+    facility: str,
 ) -> Json:
     atc, zh, en, _price, _dx = drug
     system = cs.ATC if not atc.startswith("TCM") else cs.DRUG
@@ -317,7 +352,13 @@ def immunization(
 
 
 def service_request(
-    id_: str, patient_id: str, requester: str | None, source: str, target: str, direction: str, dx: str,
+    id_: str,
+    patient_id: str,
+    requester: str | None,
+    source: str,
+    target: str,
+    direction: str,
+    dx: str,
     when: datetime,
 ) -> Json:
     zh = "上转" if direction == "up" else "下转"
@@ -340,13 +381,25 @@ def service_request(
 
 
 def slot(id_: str, schedule: str, start: datetime, end: datetime) -> Json:
-    return {"resourceType": "Slot", "id": id_, "schedule": ref("Schedule", schedule), "status": "busy",
-            "start": dt(start), "end": dt(end)}
+    return {
+        "resourceType": "Slot",
+        "id": id_,
+        "schedule": ref("Schedule", schedule),
+        "status": "busy",
+        "start": dt(start),
+        "end": dt(end),
+    }
 
 
 def appointment(
-    id_: str, patient_id: str, practitioner: str | None, slot_id: str, start: datetime, end: datetime,
-    status: str, booked: datetime,
+    id_: str,
+    patient_id: str,
+    practitioner: str | None,
+    slot_id: str,
+    start: datetime,
+    end: datetime,
+    status: str,
+    booked: datetime,
 ) -> Json:
     participants = [{"actor": ref("Patient", patient_id), "status": "accepted"}]
     if practitioner:
@@ -364,8 +417,15 @@ def appointment(
 
 
 def claim(
-    id_: str, patient_id: str, facility: str, encounter_id: str, coverage_id: str, when: datetime,
-    drug_cost: float, service_cost: float, inpatient: bool,
+    id_: str,
+    patient_id: str,
+    facility: str,
+    encounter_id: str,
+    coverage_id: str,
+    when: datetime,
+    drug_cost: float,
+    service_cost: float,
+    inpatient: bool,
 ) -> Json:
     return {
         "resourceType": "Claim",
@@ -379,18 +439,33 @@ def claim(
         "priority": cc("http://terminology.hl7.org/CodeSystem/processpriority", "normal"),
         "insurance": [{"sequence": 1, "focal": True, "coverage": ref("Coverage", coverage_id)}],
         "item": [
-            {"sequence": 1, "productOrService": cc(cs.cs("charge-category"), "drug", "药品费"),
-             "net": money(drug_cost), "encounter": [ref("Encounter", encounter_id)]},
-            {"sequence": 2, "productOrService": cc(cs.cs("charge-category"), "service", "医疗服务费"),
-             "net": money(service_cost), "encounter": [ref("Encounter", encounter_id)]},
+            {
+                "sequence": 1,
+                "productOrService": cc(cs.cs("charge-category"), "drug", "药品费"),
+                "net": money(drug_cost),
+                "encounter": [ref("Encounter", encounter_id)],
+            },
+            {
+                "sequence": 2,
+                "productOrService": cc(cs.cs("charge-category"), "service", "医疗服务费"),
+                "net": money(service_cost),
+                "encounter": [ref("Encounter", encounter_id)],
+            },
         ],
         "total": money(drug_cost + service_cost),
     }
 
 
 def eob(
-    id_: str, patient_id: str, facility: str, claim_id: str, coverage_id: str, when: datetime, total: float,
-    funds: dict[str, float], insurer: str,
+    id_: str,
+    patient_id: str,
+    facility: str,
+    claim_id: str,
+    coverage_id: str,
+    when: datetime,
+    total: float,
+    funds: dict[str, float],
+    insurer: str,
 ) -> Json:
     paid = sum(funds.values())
     fund_names = {"basic": "基本医疗保险", "critical": "大病保险", "assistance": "医疗救助"}
@@ -409,7 +484,8 @@ def eob(
         "insurance": [{"focal": True, "coverage": ref("Coverage", coverage_id)}],
         "adjudication": [
             {"category": cc(cs.cs("insurance-fund"), k, fund_names[k]), "amount": money(v)}
-            for k, v in funds.items() if v > 0
+            for k, v in funds.items()
+            if v > 0
         ],
         "total": [
             {"category": cc(cs.ADJUDICATION, "submitted"), "amount": money(total)},

@@ -50,7 +50,9 @@ def organization(f: PlannedFacility, divisions: Divisions) -> Json:
         "address": [
             {
                 "use": "work",
-                "text": divisions.full_name(f.org_unit_code[:9] if len(f.org_unit_code) > 9 else f.org_unit_code),
+                "text": divisions.full_name(
+                    f.org_unit_code[:9] if len(f.org_unit_code) > 9 else f.org_unit_code
+                ),
                 "district": county.name if county else None,
                 "city": pref.name if pref else None,
                 "state": divisions.name(divisions.province),
@@ -62,7 +64,9 @@ def organization(f: PlannedFacility, divisions: Divisions) -> Json:
     }
     res["address"][0] = {k: v for k, v in res["address"][0].items() if v is not None}
     if f.grade_code:
-        res["extension"].append({"url": cs.EXT_HOSPITAL_GRADE, "valueCoding": ftypes.grade_coding(f.grade_code)})
+        res["extension"].append(
+            {"url": cs.EXT_HOSPITAL_GRADE, "valueCoding": ftypes.grade_coding(f.grade_code)}
+        )
     if f.connected_since:
         res["extension"].append({"url": cs.EXT_CONNECTED_SINCE, "valueDate": day(f.connected_since)})
     if not res["extension"]:
@@ -105,7 +109,9 @@ def staff(f: PlannedFacility) -> Iterator[Json]:
         yield {
             "resourceType": "Practitioner",
             "id": pid,
-            "identifier": [{"system": cs.ID_PRACTITIONER, "value": f"{f.code[:6]}{rng.randrange(10**9):09d}"}],
+            "identifier": [
+                {"system": cs.ID_PRACTITIONER, "value": f"{f.code[:6]}{rng.randrange(10**9):09d}"}
+            ],
             "active": True,
             "name": [{"text": name, "family": names.surname_of(name), "given": [name[1:]]}],
             "gender": "male" if male else "female",

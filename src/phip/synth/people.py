@@ -99,7 +99,9 @@ def build_township(
         males.append(rng.random() < model.male_prob[a])
     counter = [pid_start]
 
-    def new_person(age: int, male: bool, eth: str, surname: str | None, village: str, born: date | None = None) -> Person:
+    def new_person(
+        age: int, male: bool, eth: str, surname: str | None, village: str, born: date | None = None
+    ) -> Person:
         counter[0] += 1
         b = born or _birth(rng, age, ref)
         return Person(
@@ -159,7 +161,9 @@ def build_township(
             pool[(False, a_w)] -= 1
             village = rng.choice(villages)
             eth = eth_draw()
-            a_h = take(True, min(99, a_w), min(99, a_w + 5)) or take(True, max(20, a_w - 3), min(99, a_w + 10))
+            a_h = take(True, min(99, a_w), min(99, a_w + 5)) or take(
+                True, max(20, a_w - 3), min(99, a_w + 10)
+            )
             members: list[Person] = []
             if a_h is not None:
                 husband = new_person(a_h, True, eth, None, village)
@@ -215,8 +219,9 @@ def build_township(
     for m, a in left:
         if a < 16 and households:
             host = households[rng.randrange(len(households))]
-            kid = new_person(a, m, host.members[0].ethnicity, names.surname_of(host.members[0].name) or None,
-                             host.village)
+            kid = new_person(
+                a, m, host.members[0].ethnicity, names.surname_of(host.members[0].name) or None, host.village
+            )
             kid.relation = "GRNDCHILD" if host.members[0].age_on(ref) - a > 40 else "FAMMEMB"
             kid.phone = kid.phone or host.members[0].phone
             kid.household = host.hid

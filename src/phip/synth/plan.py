@@ -26,7 +26,9 @@ VILLAGE_STEMS = (
     "团结 红星 光明 胜利 和平 东风 新民 永丰 丰收 幸福"
 ).split()
 VILLAGE_SUFFIXES = "湾 沟 坪 庄 堡 寨 滩 塬 川 岔 台 岭 咀 洼 峡 坡 磨 营 渠 梁 峪 坝 屯 村".split()
-COMMUNITY_WORDS = "东关 西关 南关 北关 建设路 解放路 和平 幸福 文化 民主 团结 新华 兴隆 滨河 五一 光华 安宁 工农 育才 金城".split()
+COMMUNITY_WORDS = (
+    "东关 西关 南关 北关 建设路 解放路 和平 幸福 文化 民主 团结 新华 兴隆 滨河 五一 光华 安宁 工农 育才 金城"
+).split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +80,6 @@ class FacilityPlan:
 
 def _h(*parts: object) -> str:
     return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()
-
-
-def _short(name: str) -> str:
-    return name
 
 
 def _villages(divisions: Divisions) -> list[Village]:
@@ -145,7 +143,6 @@ def full_plan(divisions: Divisions) -> FacilityPlan:
     villages = _villages(divisions)
     prov = divisions.get(divisions.province)
     assert prov is not None
-    prov_short = prov.name.removesuffix("省")
     raw: list[tuple[str, str, str, str | None, str]] = []  # (name, type, tier, grade, org unit)
     prefs = divisions.prefectures()
     capital = prefs[0].code
@@ -195,17 +192,17 @@ def full_plan(divisions: Divisions) -> FacilityPlan:
             raw.append((name, kind[0], "hospital", kind[1], c.code))
     # Township health centres and community health service centres.
     towns = divisions.townships()
-    for t in towns:
-        if t.kind in ("town", "township"):
-            raw.append((f"{t.name}卫生院", "C100", "primary", None, t.code))
-        elif t.kind == "subdistrict":
-            raw.append((f"{t.name}社区卫生服务中心", "B100", "primary", None, t.code))
+    for town in towns:
+        if town.kind in ("town", "township"):
+            raw.append((f"{town.name}卫生院", "C100", "primary", None, town.code))
+        elif town.kind == "subdistrict":
+            raw.append((f"{town.name}社区卫生服务中心", "B100", "primary", None, town.code))
     n_extra = FULL_FACILITY_COUNTS["primary"] - sum(1 for r in raw if r[2] == "primary")
-    extra_w = {t.code: {"subdistrict": 3.0, "town": 0.4}.get(t.kind, 0.0) for t in towns}
+    extra_w = {town.code: {"subdistrict": 3.0, "town": 0.4}.get(town.kind, 0.0) for town in towns}
     extra_w = {k: v for k, v in extra_w.items() if v}
     wsum = sum(extra_w.values())
     extra = largest_remainder({k: n_extra * v / wsum for k, v in extra_w.items()})
-    names = {t.code: t.name for t in towns}
+    names = {town.code: town.name for town in towns}
     ordinals = "二三四五六七八九十"
     for code in sorted(extra):
         for i in range(extra[code]):
@@ -240,7 +237,6 @@ def full_plan(divisions: Divisions) -> FacilityPlan:
                 priority=_h("priority", code),
             )
         )
-    _ = prov_short
     return _assign_connection(FacilityPlan(villages, facilities))
 
 

@@ -73,8 +73,10 @@ def _registry(ctx: ProvinceContext) -> ChunkResult:
         if when > ctx.cfg.period_end:
             continue
         at, _late = ctx.timing.submitted_at(f.code, when.year, when.month)
-        meta = {"lastUpdated": at.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
-                "source": f"urn:phip:submission:{f.code}:{when:%Y-%m}"}
+        meta = {
+            "lastUpdated": at.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+            "source": f"urn:phip:submission:{f.code}:{when:%Y-%m}",
+        }
         for res in [organization(f, ctx.divisions), *locations(f), *staff(f), *schedules(f)]:
             res["meta"] = dict(meta)
             result.resources.append((f.code, res))
@@ -118,13 +120,40 @@ def write_registry(ctx: ProvinceContext, out: Path) -> None:
             w.writerow([v.code, v.name, "village", v.township, v.kind, 1])
     with open(folder / "facilities.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        cols = ["code", "name", "type_code", "tier", "grade_code", "org_unit_code", "county_code",
-                "prefecture_code", "beds", "staff", "connected", "connected_since", "referral_enabled"]
+        cols = [
+            "code",
+            "name",
+            "type_code",
+            "tier",
+            "grade_code",
+            "org_unit_code",
+            "county_code",
+            "prefecture_code",
+            "beds",
+            "staff",
+            "connected",
+            "connected_since",
+            "referral_enabled",
+        ]
         w.writerow(cols)
         for p in ctx.plan.facilities:
-            w.writerow([p.code, p.name, p.type_code, p.tier, p.grade_code or "", p.org_unit_code, p.county_code,
-                        p.prefecture_code, p.beds, p.staff, int(p.connected),
-                        p.connected_since.isoformat() if p.connected_since else "", int(p.referral_enabled)])
+            w.writerow(
+                [
+                    p.code,
+                    p.name,
+                    p.type_code,
+                    p.tier,
+                    p.grade_code or "",
+                    p.org_unit_code,
+                    p.county_code,
+                    p.prefecture_code,
+                    p.beds,
+                    p.staff,
+                    int(p.connected),
+                    p.connected_since.isoformat() if p.connected_since else "",
+                    int(p.referral_enabled),
+                ]
+            )
 
 
 def synthesize(
@@ -154,7 +183,10 @@ def synthesize(
     writer.start(resume=can_resume)
     todo = [t for t in tasks if t[0] > writer.done]
     if progress and writer.done >= 0:
-        progress(sum(t[3] for t in tasks if t[0] <= writer.done), sum(sum(c.values()) for c in writer.by_facility.values()))
+        progress(
+            sum(t[3] for t in tasks if t[0] <= writer.done),
+            sum(sum(c.values()) for c in writer.by_facility.values()),
+        )
     last_ckpt = time.monotonic()
     for index, lines, truth, n, households in _results(cfg, todo, workers):
         writer.add(lines)
@@ -185,7 +217,9 @@ def _write_batches(ctx: ProvinceContext, writer: ProvinceWriter, out: Path) -> N
         if late:
             defects.append([f"Submission/{fac}/{month}", "late_submission", at.date().isoformat()])
         if outlier:
-            defects.append([f"Submission/{fac}/{month}", "outlier_monthly_count", "visits keyed in four times"])
+            defects.append(
+                [f"Submission/{fac}/{month}", "outlier_monthly_count", "visits keyed in four times"]
+            )
     with open(out / "truth" / "submissions.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["facility", "month", "submitted_at", "late", "outlier", "records"])

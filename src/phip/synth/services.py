@@ -49,7 +49,7 @@ class ServiceMap:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        levels = (12, 9, 6, 4, 2) if kind in ("clinic", "primary") else (6, 4, 2)
+        levels: tuple[int, ...] = (12, 9, 6, 4, 2) if kind in ("clinic", "primary") else (6, 4, 2)
         if kind == "tertiary":
             levels = (4, 2)
         for n in levels:

@@ -14,8 +14,22 @@ STATE_FILE = ".synth-state.json"
 TRUTH_FILES = {
     "persons.csv": ["record", "facility", "person_id"],
     "people.csv": [
-        "person_id", "name", "sex", "birth_date", "id_number", "phone", "village", "household", "relation",
-        "ethnicity", "deceased", "poverty", "hypertension", "diabetes", "twin_of", "mother_id",
+        "person_id",
+        "name",
+        "sex",
+        "birth_date",
+        "id_number",
+        "phone",
+        "village",
+        "household",
+        "relation",
+        "ethnicity",
+        "deceased",
+        "poverty",
+        "hypertension",
+        "diabetes",
+        "twin_of",
+        "mother_id",
     ],
     "defects.csv": ["resource", "kind", "detail"],
     "hard_negatives.csv": ["person_a", "person_b", "kind"],
@@ -65,7 +79,7 @@ class ProvinceWriter:
         self.residents = state["residents"]
         self.households = state["households"]
         self.by_facility = defaultdict(Counter, {k: Counter(v) for k, v in state["by_facility"].items()})
-        self.batches = Counter({tuple(k.split("|")): v for k, v in state["batches"].items()})  # type: ignore[misc]
+        self.batches = Counter({tuple(k.split("|")): v for k, v in state["batches"].items()})
 
     def checkpoint(self, done: int) -> None:
         """Flush everything and record that tasks up to `done` are complete."""
