@@ -22,9 +22,11 @@ demo: $(STAMP)
 	$(VENV)/bin/phip orgunits show --level prefecture
 
 test: $(STAMP)
+	./scripts/ensure-system-deps.sh
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
+	./scripts/ensure-system-deps.sh
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)

@@ -53,9 +53,13 @@ def synth(
     """Generate a synthetic province as FHIR R4 NDJSON, one folder per facility, with ground truth."""
     from phip.synth import SynthConfig, synthesize
 
-    cfg = SynthConfig(scale=scale, seed=seed)
-    if config is not None:
-        cfg = SynthConfig.from_file(config, scale=scale, seed=seed)
+    try:
+        cfg = SynthConfig(scale=scale, seed=seed).with_overrides({})
+        if config is not None:
+            cfg = SynthConfig.from_file(config, scale=scale, seed=seed)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        console.print(f"[red]配置错误 invalid synth config: {exc}[/red]")
+        raise typer.Exit(2) from exc
     n_workers = workers or min(2, os.cpu_count() or 1)
     columns = (
         TextColumn("[bold]合成 synth"),
@@ -134,7 +138,11 @@ def orgunits_show(
     init_db(engine)
     with session_scope(engine) as session:
         svc = OrgUnitService(session)
-        units = svc.descendants(under, level) if under else svc.at_level(level)
+        try:
+            units = svc.descendants(under, level) if under else svc.at_level(level)
+        except (KeyError, ValueError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
         table = Table(title=f"{level} ({len(units)})")
         for col in ("代码 code", "名称 name", "医院 hospitals", "卫生院/中心 centres", "村卫生室 clinics"):
             table.add_column(col)

@@ -1,0 +1,57 @@
+"""The documentation is part of the product: every setting, command and defect kind is documented."""
+
+from dataclasses import fields
+from pathlib import Path
+
+import typer
+
+from phip.cli.main import app
+from phip.settings import Settings
+from phip.synth.config import DefectRates
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_setting_is_documented() -> None:
+    text = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"`{name}`" in text, name
+        assert f"`PHIP_{name.upper()}`" in text, name
+
+
+def _commands(group: typer.Typer, prefix: str = "phip") -> list[str]:
+    out = []
+    for cmd in group.registered_commands:
+        name = cmd.name or (cmd.callback.__name__ if cmd.callback else "")
+        out.append(f"{prefix} {name.replace('_', '-')}")
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None
+        out.extend(_commands(sub.typer_instance, f"{prefix} {sub.name}"))
+    return out
+
+
+def test_every_cli_command_is_documented() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    commands = _commands(app)
+    assert "phip synth" in commands and "phip orgunits load" in commands
+    for command in commands:
+        assert f"`{command}" in text, command
+
+
+def test_every_defect_kind_is_documented() -> None:
+    text = (ROOT / "docs" / "synth.md").read_text(encoding="utf-8")
+    for f in fields(DefectRates):
+        assert f"`{f.name}`" in text, f.name
+
+
+def test_every_package_has_a_readme() -> None:
+    for init in (ROOT / "src" / "phip").glob("*/__init__.py"):
+        assert (init.parent / "README.md").exists(), init.parent.name
+
+
+def test_top_level_documents_exist() -> None:
+    for name in ("README.md", "ARCHITECTURE.md", "CHANGELOG.md"):
+        assert (ROOT / name).read_text(encoding="utf-8").strip()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make demo" in readme and "make test" in readme
+    assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("make test")
