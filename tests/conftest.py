@@ -15,13 +15,18 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get("PHIP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """The reference data beside the checkout (present for every developer and in CI)."""
     if not SHARED_DATA.is_dir():
+        if IN_CI:
+            pytest.fail(f"reference data folder {SHARED_DATA} is missing")
         pytest.skip("reference data folder ../shared/data is not present")
     return SHARED_DATA
 
