@@ -82,14 +82,18 @@ def prefecture_shares(province: str) -> dict[str, float]:
     return {code: n / total for code, n in c.by_prefecture.items()}
 
 
-def township_populations(divisions: Divisions, total: int, min_per_township: int = 200) -> dict[str, int]:
+def township_populations(
+    divisions: Divisions, total: int, min_per_township: int = 200, boost: dict[str, float] | None = None
+) -> dict[str, int]:
     """Residents per township: prefecture totals from the census, spread over its townships by
     kind weight, rounded so that every prefecture total is exact (largest remainder).
 
     A small province would leave a handful of people per township, too few to form households;
     so each prefecture populates only as many townships as give at least `min_per_township`
-    residents each, chosen by a weighted, seed-independent draw (Efraimidis-Spirakis keys).
+    residents each, chosen by a weighted, seed-independent draw (Efraimidis-Spirakis keys);
+    `boost` multiplies the draw weight of some townships (those with facilities in a small plan).
     """
+    boost = boost or {}
     shares = prefecture_shares(divisions.province)
     pref_totals = largest_remainder({p: s * total for p, s in shares.items()})
     out: dict[str, int] = {}
@@ -103,7 +107,7 @@ def township_populations(divisions: Divisions, total: int, min_per_township: int
         weights = {t.code: TOWNSHIP_WEIGHTS[t.kind] for t in towns}
         k = min(len(towns), max(1, n // max(1, min_per_township)))
         if k < len(towns):
-            keys = {c: -math.log(_unit(c)) / w for c, w in weights.items()}
+            keys = {c: -math.log(_unit(c)) / (w * boost.get(c, 1.0)) for c, w in weights.items()}
             chosen = sorted(weights, key=lambda c: keys[c])[:k]
             weights = {c: weights[c] for c in chosen}
         wsum = sum(weights.values())

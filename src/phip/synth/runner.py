@@ -32,7 +32,7 @@ _CTX: ProvinceContext | None = None
 
 def plan_tasks(ctx: ProvinceContext) -> list[Task]:
     total = round(_census_total(ctx) * ctx.cfg.scale)
-    pops = township_populations(ctx.divisions, total)
+    pops = township_populations(ctx.divisions, total, boost=_facility_boost(ctx))
     tasks: list[Task] = [(0, "registry", 0, 0)]
     for township in sorted(pops):
         n = pops[township]
@@ -43,6 +43,18 @@ def plan_tasks(ctx: ProvinceContext) -> list[Task]:
             share = n // parts + (1 if part < n % parts else 0)
             tasks.append((len(tasks), township, part, share))
     return tasks
+
+
+def _facility_boost(ctx: ProvinceContext) -> dict[str, float]:
+    """In a small province, people live mostly where its few facilities are."""
+    boost: dict[str, float] = {}
+    for f in ctx.plan.facilities:
+        if len(f.org_unit_code) >= 9:
+            boost[f.org_unit_code[:9]] = 50.0
+        else:
+            for t in ctx.divisions.children(f.county_code):
+                boost[t.code] = max(boost.get(t.code, 1.0), 10.0)
+    return boost
 
 
 def _census_total(ctx: ProvinceContext) -> int:

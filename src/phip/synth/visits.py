@@ -58,7 +58,7 @@ class ClinicalEvents(ChunkBase):
         frac = ((until - first).days + 1) / self.days
         mult = 1.6 if age < 5 else 0.6 if age < 45 else 1.1 if age < 65 else 1.9
         lam = cfg.outpatient_visits_per_year * mult * frac + (1.0 if (p.hypertension or p.diabetes) else 0.0)
-        urban = clinic is None
+        urban = self.ctx.villages[p.village].kind == "community"
         for _ in range(_poisson(rng, lam)):
             kind = self.visit_tier(age, urban)
             fac = clinic if kind == "clinic" and clinic is not None else svc.nearest(kind, p.village)
