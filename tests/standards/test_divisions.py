@@ -77,6 +77,12 @@ def test_address_with_no_division_is_none() -> None:
     assert D.parse_address(None) is None
 
 
+def test_division_coding() -> None:
+    coding = D.coding("622926")
+    assert coding["code"] == "622926" and coding["display"] == "东乡族自治县"
+    assert coding["system"].endswith("gb-t-2260-division")
+
+
 def test_short_names() -> None:
     assert short_names("积石山保安族东乡族撒拉族自治县", "county") == ["积石山"]
     assert short_names("临夏回族自治州", "prefecture") == ["临夏", "临夏州"]

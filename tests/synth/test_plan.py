@@ -8,7 +8,7 @@ from phip.standards.divisions import get_divisions
 from phip.standards.facility import BY_CODE
 from phip.standards.statistics import census
 from phip.synth.config import CONNECTION_RATES, FULL_FACILITY_COUNTS
-from phip.synth.demography import prefecture_shares, township_populations
+from phip.synth.demography import prefecture_shares
 from phip.synth.plan import FacilityPlan, full_plan, scaled_plan
 
 D = get_divisions("620000")
@@ -85,11 +85,16 @@ def test_smaller_provinces_are_subsets_of_larger_ones(plan: FacilityPlan) -> Non
 
 
 def test_prefecture_shares_match_census_at_scale_001() -> None:
+    """The residents `phip synth --scale 0.01` would generate, per prefecture (tasks, not people)."""
+    from phip.synth.config import SynthConfig
+    from phip.synth.context import ProvinceContext
+    from phip.synth.runner import plan_tasks
+
     total = round(census("620000").total * 0.01)
-    pops = township_populations(D, total)
-    assert sum(pops.values()) == total
+    tasks = plan_tasks(ProvinceContext.build(SynthConfig(scale=0.01)))
+    assert sum(t[3] for t in tasks) == total
     by_pref: Counter[str] = Counter()
-    for township, n in pops.items():
+    for _i, township, _part, n in tasks[1:]:
         by_pref[township[:4] + "00"] += n
     for pref, share in prefecture_shares("620000").items():
         assert abs(by_pref[pref] / total - share) < 0.01, pref

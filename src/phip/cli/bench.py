@@ -14,7 +14,7 @@ def bench(
     scale: Annotated[float, typer.Option(help="synth: scale of the province to generate.")] = 0.0005,
     workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
 ) -> None:
-    """Run a benchmark and print its figures as one JSON object."""
+    """性能测试 Run a benchmark and print its figures as one JSON object."""
     from phip.bench import BENCHMARKS
 
     if name not in BENCHMARKS:

@@ -22,8 +22,12 @@ from rich.table import Table
 from phip import __version__
 from phip.cli import bench as bench_cmd
 
-app = typer.Typer(help="PHIP, the Population Health Information Platform.", no_args_is_help=True)
-orgunits_app = typer.Typer(help="The org-unit tree and facility registry.", no_args_is_help=True)
+app = typer.Typer(
+    help="全民健康信息平台 PHIP, the Population Health Information Platform.", no_args_is_help=True
+)
+orgunits_app = typer.Typer(
+    help="机构树与医疗机构登记 The org-unit tree and facility registry.", no_args_is_help=True
+)
 app.add_typer(orgunits_app, name="orgunits")
 app.command("bench")(bench_cmd.bench)
 console = Console(stderr=True)
@@ -32,7 +36,7 @@ out_console = Console()
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """显示版本 Print the version."""
     out_console.print(__version__)
 
 
@@ -50,7 +54,7 @@ def synth(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in OUT.")] = False,
     force: Annotated[bool, typer.Option(help="Replace OUT if it is not empty.")] = False,
 ) -> None:
-    """Generate a synthetic province as FHIR R4 NDJSON, one folder per facility, with ground truth."""
+    """生成合成省份 Generate a synthetic province as FHIR R4 NDJSON, one folder per facility, with truth."""
     from phip.synth import SynthConfig, synthesize
 
     try:
@@ -104,7 +108,7 @@ def orgunits_load(
         Path | None, typer.Argument(help="A registry folder written by `phip synth`.")
     ] = None,
 ) -> None:
-    """Load the province's divisions (and a registry's villages and facilities) into the database."""
+    """加载行政区划与机构 Load the divisions (and a registry's villages and facilities) into the database."""
     from phip.orgunits import OrgUnitService
     from phip.standards.divisions import get_divisions
     from phip.store import get_engine, init_db, session_scope
@@ -130,7 +134,7 @@ def orgunits_show(
     ] = "prefecture",
     under: Annotated[str | None, typer.Option(help="Only units below this code.")] = None,
 ) -> None:
-    """List org units at a level with their facilities (connected / total)."""
+    """按层级列出机构 List org units at a level with their facilities (connected / total)."""
     from phip.orgunits import OrgUnitService
     from phip.store import get_engine, init_db, session_scope
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from phip.standards.codesystems import GB2260_DIVISION
 from phip.standards.ethnicity import ETHNIC_GROUPS
 from phip.standards.idcard import IdNumberChecker
 
@@ -165,6 +166,10 @@ class Divisions:
         if d.in_gbt2260:
             return d.code
         return self.id_area_overrides.get(d.code, d.parent or d.code)
+
+    def coding(self, code: str) -> dict[str, str]:
+        """FHIR Coding of a division (GB/T 2260, or an NBS township-level code)."""
+        return {"system": GB2260_DIVISION, "code": code, "display": self.by_code[code].name}
 
     def id_checker(self) -> IdNumberChecker:
         """Area codes valid in identity numbers: GB/T 2260 codes of the province (MCA list, province
