@@ -3,6 +3,7 @@ person gets at each facility (with the identity corruptions facility systems int
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from dataclasses import dataclass, field
@@ -210,7 +211,24 @@ class ChunkBase:
         self.out.records.append((f"Patient/{res_id}", fac.code, p.pid))
         for kind, detail in kinds:
             self.out.defects.append((f"Patient/{res_id}", kind, detail))
+        if rng.random() < d.duplicate_patient:
+            self._register_again(p, fac, res, when)
         return res_id
+
+    def _register_again(self, p: Person, fac: PlannedFacility, res: Json, when: date) -> None:
+        """The same resident registered a second time at the same facility (a new MRN, and often
+        a slightly different name): a uniqueness defect for the facility to clean up."""
+        dup = copy.deepcopy(res)
+        dup["id"] = rid(self.cfg.seed, "pat-again", fac.code, p.pid)
+        dup["identifier"][0]["value"] = f"{int(rid('mrn-again', fac.code, p.pid), 16) % 10**10:010d}"
+        variant = names.homophone_variant(self.rng, p.name) if self.rng.random() < 0.5 else None
+        if variant:
+            dup["name"] = [{"use": "official", "text": variant}]
+        if self.emit(fac, dup, when):
+            self.out.records.append((f"Patient/{dup['id']}", fac.code, p.pid))
+            self.out.defects.append(
+                (f"Patient/{dup['id']}", "duplicate_patient", f"second record of Patient/{res['id']}")
+            )
 
     def coverage_at(self, p: Person, fac: PlannedFacility, pat: str, when: date) -> str:
         key = (p.pid, fac.code)

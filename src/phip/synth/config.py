@@ -42,6 +42,7 @@ class DefectRates:
     missing_required: float = 0.004
     structural_invalid: float = 0.0005  # record that is not valid FHIR (a bad date)
     duplicate_record: float = 0.002
+    duplicate_patient: float = 0.005  # a resident registered twice at the same facility
     late_batch: float = 0.08  # facility-month batches submitted after the deadline
     outlier_month: float = 0.01  # facility-months with an implausible spike in visits
 
