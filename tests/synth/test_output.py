@@ -203,6 +203,7 @@ def test_injected_defects_are_real(small_province: Path) -> None:
     for kind in (
         "homophone",
         "id_typo",
+        "duplicate_patient",
         "id_missing",
         "phone_changed",
         "invalid_code",
