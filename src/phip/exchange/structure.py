@@ -15,7 +15,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 Issue = tuple[str, str, str]  # (code, path, detail)
@@ -126,11 +126,26 @@ class TypeSchema:
 
 
 _MARKERS = {
-    "Id": "id", "Uri": "uri", "Url": "url", "Canonical": "canonical", "Code": "code", "String": "string",
-    "Markdown": "markdown", "Xhtml": "xhtml", "Date": "date", "DateTime": "dateTime", "Instant": "instant",
-    "Time": "time", "Decimal": "decimal", "Integer": "integer", "Integer64": "integer64",
-    "UnsignedInt": "unsignedInt", "PositiveInt": "positiveInt", "Base64Binary": "base64Binary",
-    "Oid": "oid", "Uuid": "uuid",
+    "Id": "id",
+    "Uri": "uri",
+    "Url": "url",
+    "Canonical": "canonical",
+    "Code": "code",
+    "String": "string",
+    "Markdown": "markdown",
+    "Xhtml": "xhtml",
+    "Date": "date",
+    "DateTime": "dateTime",
+    "Instant": "instant",
+    "Time": "time",
+    "Decimal": "decimal",
+    "Integer": "integer",
+    "Integer64": "integer64",
+    "UnsignedInt": "unsignedInt",
+    "PositiveInt": "positiveInt",
+    "Base64Binary": "base64Binary",
+    "Oid": "oid",
+    "Uuid": "uuid",
 }
 
 
@@ -170,7 +185,7 @@ def _classify(t: Any) -> tuple[str, str]:
     return "complex", name.removesuffix("Type")
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(type_name: str) -> TypeSchema:
     from fhir.resources.R4B import get_fhir_model_class
 
@@ -225,9 +240,9 @@ def resource_types() -> frozenset[str]:
 
 
 def _candidate_names(module: str) -> list[str]:
-    from fhir.resources.R4B import get_fhir_model_class  # noqa: F401
-
     import importlib
+
+    from fhir.resources.R4B import get_fhir_model_class  # noqa: F401
 
     mod = importlib.import_module(f"fhir.resources.R4B.{module}")
     return [n for n in dir(mod) if n.lower() == module]
@@ -245,7 +260,9 @@ def validate_resource(res: Any, path: str = "") -> list[Issue]:
     return issues
 
 
-def _check_object(obj: dict[str, Any], s: TypeSchema, path: str, issues: list[Issue], is_resource: bool) -> None:
+def _check_object(
+    obj: dict[str, Any], s: TypeSchema, path: str, issues: list[Issue], is_resource: bool
+) -> None:
     elems = s.elems
     for key, value in obj.items():
         if is_resource and key == "resourceType":

@@ -62,7 +62,8 @@ def get_engine(url: str | None = None) -> Engine:
 
 def init_db(engine: Engine) -> None:
     """Create all tables of the registered models (idempotent)."""
-    import phip.orgunits.models  # noqa: F401  (registers the tables)
+    import phip.orgunits.models
+    import phip.store.models  # noqa: F401
 
     Base.metadata.create_all(engine)
 
