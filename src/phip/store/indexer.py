@@ -51,10 +51,10 @@ def index_rows(res: dict[str, Any]) -> IndexRows:
                     out.dates.append({**base, "param": p.name, "low": d[0], "high": d[1]})
             elif p.type == "string":
                 for text in sp.strings(v):
-                    for key in sp.string_keys(text):
-                        if ("s", key) not in seen:
-                            seen.add(("s", key))
-                            out.strings.append({**base, "param": p.name, "value": key})
+                    for skey in sp.string_keys(text):
+                        if ("s", skey) not in seen:
+                            seen.add(("s", skey))
+                            out.strings.append({**base, "param": p.name, "value": skey})
             elif p.type == "division":
                 for code in sp.divisions(v):
                     if ("t", "", code) not in seen:

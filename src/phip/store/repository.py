@@ -265,7 +265,10 @@ class Repository:
                 existing[(t, i)] = (v, h, d)
         ts = now_utc()
         stamp = _instant(ts)
-        new_rows, upd_rows, hist, index = [], [], [], IndexRows()
+        new_rows: list[Json] = []
+        upd_rows: list[Json] = []
+        hist: list[tuple[str, str, int, datetime, bool, bytes, str | None]] = []
+        index = IndexRows()
         for key, it in latest.items():
             res = dict(it.resource)
             h = content_hash(res)
