@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from phip.standards.vaccines import VACCINES
 from phip.synth import fhir_clinical as fx
-from phip.synth.catalogues import (
-    VACCINES,
-)
 from phip.synth.people import Person
 from phip.synth.plan import PlannedFacility
 from phip.synth.visits import ClinicalEvents

@@ -92,20 +92,6 @@ DRUGS = [
     ("TCM0003", "复方丹参滴丸", "Compound Danshen dripping pills", 32.0, ("I25.1",)),
 ]
 
-# National immunisation programme: (code, zh, en, CVX or None, ages in months for each dose)
-VACCINES = [
-    ("BCG", "卡介苗", "BCG", "19", (0,)),
-    ("HepB", "乙肝疫苗", "Hepatitis B", "08", (0, 1, 6)),
-    ("IPV", "脊灰灭活疫苗", "Poliovirus inactivated", "10", (2, 3)),
-    ("bOPV", "二价脊灰减毒活疫苗", "Poliovirus live oral bivalent", "178", (4, 48)),
-    ("DTaP", "百白破疫苗", "DTaP", "20", (3, 4, 5, 18)),
-    ("MMR", "麻腮风疫苗", "MMR", "03", (8, 18)),
-    ("JE-L", "乙脑减毒活疫苗", "Japanese encephalitis live", None, (8, 24)),
-    ("MPSV-A", "A群流脑多糖疫苗", "Meningococcal A polysaccharide", None, (6, 9)),
-    ("MPSV-AC", "A群C群流脑多糖疫苗", "Meningococcal AC polysaccharide", None, (36, 72)),
-    ("HepA-L", "甲肝减毒活疫苗", "Hepatitis A live", "83", (18,)),
-    ("DT", "白破疫苗", "DT", "28", (72,)),
-]
 
 # Departments: (code, zh, en, inpatient share of beds by tier)
 HOSPITAL_DEPARTMENTS = [
