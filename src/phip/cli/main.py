@@ -163,3 +163,35 @@ def orgunits_show(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="An NDJSON/JSON file or a folder of them.")],
+    facility: Annotated[str | None, typer.Option(help="Facility code when the records do not say.")] = None,
+) -> None:
+    """导入数据 Import NDJSON files or folders (and Bundles): validate, store or quarantine, resumable.
+    The last output is a JSON summary: submitted, accepted, quarantined, created, updated, unchanged."""
+    from phip.exchange.ingest import count_records
+    from phip.exchange.ingest import ingest as run_ingest
+    from phip.store import get_engine, init_db
+
+    if not path.exists():
+        console.print(f"[red]{path} does not exist[/red]")
+        raise typer.Exit(2)
+    engine = get_engine()
+    init_db(engine)
+    from sqlalchemy.orm import Session
+
+    total = count_records(path)
+    columns = (
+        TextColumn("[bold]导入 ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar, Session(engine) as session:
+        task = bar.add_task("ingest", total=total)
+        summary = run_ingest(session, path, facility, progress=lambda n: bar.update(task, advance=n))
+    out_console.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -218,6 +218,19 @@ def _is_resource(model: Any) -> bool:
     return issubclass(model, Resource)
 
 
+@lru_cache(maxsize=512)
+def is_resource_type(name: str) -> bool:
+    """True for the name of a FHIR R4 resource type (loads only that type's model)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    if not name.isalpha() or not name[:1].isupper() or name in ("Resource", "DomainResource"):
+        return False
+    try:
+        return _is_resource(get_fhir_model_class(name))
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return False
+
+
 @lru_cache(maxsize=1)
 def resource_types() -> frozenset[str]:
     import pkgutil
@@ -254,7 +267,7 @@ def validate_resource(res: Any, path: str = "") -> list[Issue]:
     if not isinstance(res, dict):
         return [("structure", path or "$", "a resource must be a JSON object")]
     rtype = res.get("resourceType")
-    if not isinstance(rtype, str) or rtype not in resource_types():
+    if not isinstance(rtype, str) or not is_resource_type(rtype):
         return [("unknown-type", f"{path}resourceType", f"unknown resourceType {rtype!r}")]
     _check_object(res, schema(rtype), path or rtype, issues, is_resource=True)
     return issues

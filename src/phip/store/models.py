@@ -157,6 +157,8 @@ class Submission(Base):
     #: lag of the submission behind the data's own dates, in days (median and max)
     lag_days_median: Mapped[float | None] = mapped_column()
     lag_days_max: Mapped[float | None] = mapped_column()
+    #: JSON {days: records}: the lag distribution (kept so a resumed import continues it)
+    lag_histogram: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class SubmissionBatch(Base):
@@ -194,14 +196,15 @@ class Quarantine(Base):
 
 
 class IngestCheckpoint(Base):
-    """How far an import has durably got in each file (for resume after a crash)."""
+    """How far a submission's import has durably got in each file (for resume after a crash);
+    written in the same transaction as the records it covers."""
 
     __tablename__ = "ingest_checkpoint"
 
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submission.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000), primary_key=True)
     size: Mapped[int] = mapped_column(BigId)
-    mtime_ns: Mapped[int] = mapped_column(BigId)
-    offset: Mapped[int] = mapped_column(BigId)
-    lines: Mapped[int] = mapped_column(BigId)
-    submission_id: Mapped[str] = mapped_column(String(40))
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(BigInteger)
     done: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed, StoreError
@@ -299,14 +299,18 @@ class Repository:
         hids = self._history(hist)
         for row, hid in zip(new_rows + upd_rows, hids, strict=True):
             row["change_seq"] = hid
+        conn = self.session.connection()
         if new_rows:
-            self.session.execute(insert(Resource), new_rows)
+            fast_insert(conn, _t(Resource), new_rows)
         if upd_rows:
             self._clear_index([(r["res_type"], r["res_id"]) for r in upd_rows])
-            self.session.execute(
-                update(Resource),
-                [{**r, "res_type": r["res_type"], "res_id": r["res_id"]} for r in upd_rows],
+            table = _t(Resource)
+            stmt = (
+                table.update()
+                .where(table.c.res_type == bindparam("k_type"), table.c.res_id == bindparam("k_id"))
+                .values({c: bindparam(c) for c in upd_rows[0] if c not in ("res_type", "res_id")})
             )
+            conn.execute(stmt, [{**r, "k_type": r["res_type"], "k_id": r["res_id"]} for r in upd_rows])
         self._insert_index(index)
         counts["created"] += len(new_rows)
         counts["updated"] += len(upd_rows)
@@ -314,6 +318,7 @@ class Repository:
 
     # ---- helpers -----------------------------------------------------------------------------------
     def _history(self, rows: list[tuple[str, str, int, datetime, bool, bytes, str | None]]) -> list[int]:
+        """Insert history rows; return their ids (the change sequence) in order."""
         values = [
             {
                 "res_type": t,
@@ -326,21 +331,26 @@ class Repository:
             }
             for t, i, v, ts, d, c, f in rows
         ]
-        result = self.session.execute(
-            insert(ResourceHistory).returning(ResourceHistory.hid, sort_by_parameter_order=True), values
-        )
+        conn = self.session.connection()
+        table = _t(ResourceHistory)
+        if conn.dialect.name == "sqlite":
+            # Writers are serialised and we hold the write lock from the first insert until commit:
+            # the rowids of one executemany are consecutive and end at max(hid).
+            fast_insert(conn, table, values)
+            last = conn.execute(select(func.max(table.c.hid))).scalar_one()
+            return list(range(last - len(values) + 1, last + 1))
+        result = conn.execute(table.insert().returning(table.c.hid, sort_by_parameter_order=True), values)
         return [r[0] for r in result]
 
     def _clear_index(self, keys: list[tuple[str, str]]) -> None:
+        conn = self.session.connection()
         for table in INDEX_TABLES:
+            t = _t(table)
             for chunk in _chunks(keys, 500):
-                self.session.execute(
-                    delete(table).where(
-                        or_(*[and_(table.res_type == t, table.res_id == i) for t, i in chunk])
-                    )
-                )
+                conn.execute(t.delete().where(tuple_(t.c.res_type, t.c.res_id).in_(list(chunk))))
 
     def _insert_index(self, rows: IndexRows) -> None:
+        conn = self.session.connection()
         for table, data in (
             (SearchToken, rows.tokens),
             (SearchString, rows.strings),
@@ -348,7 +358,45 @@ class Repository:
             (SearchReference, rows.refs),
         ):
             if data:
-                self.session.execute(insert(table), data)
+                fast_insert(conn, _t(table), data)
+
+
+_processors: dict[tuple[str, str, str], Any] = {}
+
+
+def fast_insert(conn: Any, table: Table, rows: list[Json]) -> None:
+    """executemany straight to the driver (the rows' keys are the columns; values go through the
+    column types' bind processors once per distinct object), skipping per-row SQL compilation."""
+    cols = list(rows[0])
+    dialect = conn.dialect
+    marks = ", ".join(["?"] * len(cols)) if dialect.paramstyle == "qmark" else ", ".join(["%s"] * len(cols))
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
+    procs = []
+    for c in cols:
+        key = (dialect.name, table.name, c)
+        if key not in _processors:
+            _processors[key] = table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+        procs.append(_processors[key])
+    if not any(procs):
+        data = [tuple(r[c] for c in cols) for r in rows]
+    else:
+        cache: dict[tuple[int, int], Any] = {}
+
+        def conv(i: int, v: Any) -> Any:
+            p = procs[i]
+            if p is None or v is None:
+                return v
+            k = (i, id(v))
+            if k not in cache:
+                cache[k] = (v, p(v))
+            return cache[k][1]
+
+        data = [tuple(conv(i, r[c]) for i, c in enumerate(cols)) for r in rows]
+    conn.exec_driver_sql(sql, data)
+
+
+def _t(model: Any) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _chunks(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:

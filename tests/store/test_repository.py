@@ -1,0 +1,96 @@
+"""The versioned resource store on SQLite and PostgreSQL."""
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from phip.store import init_db, make_engine
+from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed
+from phip.store.models import ResourceHistory, SearchString
+from phip.store.repository import Incoming, Repository, Scope
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    engine = make_engine(db_url)
+    init_db(engine)
+    with Session(engine) as s:
+        yield s
+    engine.dispose()
+
+
+def patient(pid: str, name: str = "张丽华", gender: str = "female") -> dict:  # type: ignore[type-arg]
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "name": [{"text": name}],
+        "gender": gender,
+        "birthDate": "1990-01-05",
+    }
+
+
+def test_create_read_update_vread_history_delete(session: Session) -> None:
+    repo = Repository(session)
+    created = repo.create(patient("p1"))
+    assert created.outcome == "created"
+    assert created.resource["meta"]["versionId"] == "1"
+    assert repo.read("Patient", "p1")["name"][0]["text"] == "张丽华"
+    with pytest.raises(Conflict):
+        repo.create(patient("p1"))
+    same = repo.update("Patient", "p1", patient("p1"))
+    assert same.outcome == "unchanged"  # no new version for identical content
+    changed = repo.update("Patient", "p1", patient("p1", gender="male"))
+    assert changed.outcome == "updated" and changed.resource["meta"]["versionId"] == "2"
+    assert repo.vread("Patient", "p1", 1)["gender"] == "female"
+    assert repo.vread("Patient", "p1", 2)["gender"] == "male"
+    with pytest.raises(PreconditionFailed):
+        repo.update("Patient", "p1", patient("p1", gender="unknown"), if_match=1)
+    versions = repo.history("Patient", "p1")
+    assert [v[3] for v in versions] == [2, 1]
+    assert repo.delete("Patient", "p1")
+    with pytest.raises(Gone):
+        repo.read("Patient", "p1")
+    assert [v[4] for v in repo.history("Patient", "p1")] == [True, False, False]
+    assert repo.vread("Patient", "p1", 2)["gender"] == "male"  # history is kept after delete
+    with pytest.raises(NotFound):
+        repo.read("Patient", "nobody")
+    # a deleted resource can be re-created by an update
+    again = repo.update("Patient", "p1", patient("p1"))
+    assert again.outcome == "updated" and again.resource["meta"]["versionId"] == "4"
+    session.commit()
+
+
+def test_bulk_upsert_is_idempotent_and_versions(session: Session) -> None:
+    repo = Repository(session)
+    items = [Incoming(patient(f"b{i}", name=f"王{i}")) for i in range(30)]
+    assert repo.bulk_upsert(items) == {"created": 30, "updated": 0, "unchanged": 0}
+    assert repo.bulk_upsert(items) == {"created": 0, "updated": 0, "unchanged": 30}
+    changed = [Incoming(patient("b3", name="王三"))]
+    assert repo.bulk_upsert(changed) == {"created": 0, "updated": 1, "unchanged": 0}
+    assert repo.read("Patient", "b3")["meta"]["versionId"] == "2"
+    assert session.scalar(select(func.count()).select_from(ResourceHistory)) == 31
+    # the old index rows went with the old version
+    names = set(session.scalars(select(SearchString.value).where(SearchString.res_id == "b3")))
+    assert "王三" in names and "王3" not in names
+    session.commit()
+
+
+def test_scope_hides_other_facilities(session: Session) -> None:
+    Repository(session).bulk_upsert(
+        [
+            Incoming(patient("a1"), facility="F-A", org_path="620000/620100/620102/"),
+            Incoming(patient("b1"), facility="F-B", org_path="620000/620500/620502/"),
+        ]
+    )
+    county = Repository(session, Scope(org_path="620000/620100/"))
+    assert county.read("Patient", "a1")
+    with pytest.raises(NotFound):
+        county.read("Patient", "b1")
+    fac = Repository(session, Scope(facility="F-B"))
+    assert fac.exists("Patient", "b1") and not fac.exists("Patient", "a1")
+    with pytest.raises(NotFound):
+        county.update("Patient", "b1", patient("b1", gender="male"))
+    assert not county.delete("Patient", "b1")
+    assert Repository(session).read("Patient", "b1")["gender"] == "female"
