@@ -41,6 +41,27 @@ def small_province(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def ingest_province(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A smaller province (about 1,000 residents) with raised defect rates, for import tests."""
+    from phip.synth import SynthConfig, synthesize
+
+    cfg = SynthConfig(scale=0.00004, seed=9).with_overrides(
+        {
+            "defects": {
+                "id_swap": 0.05,
+                "id_typo": 0.05,
+                "structural_invalid": 0.003,
+                "missing_required": 0.01,
+                "invalid_code": 0.01,
+            }
+        }
+    )
+    out = tmp_path_factory.mktemp("ingest-province") / "p"
+    synthesize(cfg, out, workers=2)
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

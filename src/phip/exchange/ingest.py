@@ -85,6 +85,7 @@ class IngestSummary:
     unchanged: int = 0
     files: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
     resumed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class IngestSummary:
             "files": self.files,
             "resumed": self.resumed,
             "reasons": dict(self.reasons.most_common()),
+            "warnings": dict(self.warnings.most_common()),
             "submitted": self.submitted,
             "accepted": self.accepted,
             "quarantined": self.quarantined,
@@ -102,8 +104,25 @@ class IngestSummary:
         }
 
 
+def is_fhir_file(path: Path) -> bool:
+    """False for NDJSON/JSON files that hold no FHIR resources (a bulk export's `log.ndjson`,
+    a manifest): their first record has no resourceType. Unparseable files count as FHIR, so
+    that their records are quarantined rather than skipped."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20) if path.suffix == ".json" else next((ln for ln in f if ln.strip()), b"")
+    except OSError:
+        return True
+    try:
+        obj = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        return True
+    return not isinstance(obj, dict) or "resourceType" in obj
+
+
 def discover(path: Path) -> list[Path]:
-    """NDJSON and JSON files under `path`, in dependency order of their resource type."""
+    """NDJSON and JSON files under `path` that hold FHIR resources, in dependency order of their
+    resource type."""
     if path.is_file():
         return [path]
     files = [
@@ -113,6 +132,7 @@ def discover(path: Path) -> list[Path]:
         and p.suffix in (".ndjson", ".json")
         and p.name != "manifest.json"
         and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        and is_fhir_file(p)
     ]
 
     def key(p: Path) -> tuple[int, str]:
@@ -211,6 +231,8 @@ class Importer:
             code: path for code, path in session.execute(select(Facility.code, Facility.path))
         }
         self.batch_stats: dict[tuple[str, str], list[Any]] = {}
+        self.warnings: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
         self.accepted_ids: set[str] = set()
         self.quarantined_ids: set[str] = set()
         self.prescan_ids: set[str] = set()
@@ -248,11 +270,8 @@ class Importer:
         sub.finished_at = datetime.now(UTC)
         self._finish_lags()
         self.session.commit()
-        for reasons in self.session.scalars(
-            select(Quarantine.reasons).where(Quarantine.submission_id == sub.id)
-        ):
-            for r in orjson.loads(reasons):
-                summary.reasons[r["code"]] += 1
+        summary.reasons = self.reasons
+        summary.warnings = self.warnings
         return summary
 
     def _prescan(self, files: list[Path]) -> None:
@@ -353,7 +372,11 @@ class Importer:
                 continue
             issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
             if not issues:
-                issues = profile.check(obj)
+                found = profile.check(obj)
+                issues = [i for i in found if i[0] not in profile.WARNINGS]
+                for w in found:
+                    if w[0] in profile.WARNINGS:
+                        self.warnings[w[0]] += 1
             fac = (
                 _facility(obj, path, self.default_facility, set(self.org_paths))
                 if isinstance(obj, dict)
@@ -460,6 +483,8 @@ class Importer:
             )
         rows = []
         for h, (line_no, raw, obj, issues, fac) in hashes.items():
+            for code in {c for c, _p, _d in issues}:
+                self.reasons[code] += 1
             if isinstance(obj, dict):
                 self.quarantined_ids.add(f"{obj.get('resourceType')}/{obj.get('id')}")
                 self._account(obj, fac, accepted=False)

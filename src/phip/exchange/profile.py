@@ -7,7 +7,8 @@
   Encounter diagnoses; WS 218 facility types on Organization; GB/T 2261.1 sex in the extension.
 - Required elements per type (the WS 365 / WS 445 basic data sets as far as they map).
 - ids are at most 64 characters (the FHIR limit).
-Each problem is (code, path, detail); codes are stable and machine-readable.
+Each problem is (code, path, detail); codes are stable and machine-readable. Codes in
+`WARNINGS` do not quarantine a record (the quality rules report them per facility).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from phip.standards.icd10 import get_icd10
 from phip.standards.idcard import default_checker, normalize
 
 Issue = tuple[str, str, str]
+
+#: Findings that are reported but do not stop a record: an unmarked missing identity number is a
+#: completeness problem of the facility (quality rule), not a malformed record.
+WARNINGS = frozenset({"profile:resident-id-missing"})
 
 GENDERS = frozenset({"male", "female", "other", "unknown"})
 ICD_SYSTEMS = frozenset({cs.ICD10_WHO, cs.ICD10_CN, "http://hl7.org/fhir/sid/icd-10-cn"})
