@@ -195,3 +195,27 @@ def ingest(
         task = bar.add_task("ingest", total=total)
         summary = run_ingest(session, path, facility, progress=lambda n: bar.update(task, advance=n))
     out_console.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
+
+
+db_app = typer.Typer(help="数据库 The operational database: schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """升级数据库结构 Bring the configured database to the current schema (Alembic)."""
+    from phip.store import get_engine, init_db
+
+    init_db(get_engine())
+    out_console.print("ok")
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message", help="What changed.")]) -> None:
+    """生成迁移脚本 Generate a migration from the difference between the models and the database."""
+    from phip.store import get_engine, init_db
+    from phip.store.migrate import revision
+
+    engine = get_engine()
+    init_db(engine)
+    revision(engine, message)

@@ -60,12 +60,17 @@ def get_engine(url: str | None = None) -> Engine:
     return _engines[url]
 
 
-def init_db(engine: Engine) -> None:
-    """Create all tables of the registered models (idempotent)."""
+def import_models() -> None:
+    """Import every module that defines tables, so `Base.metadata` knows them all."""
     import phip.orgunits.models
     import phip.store.models  # noqa: F401
 
-    Base.metadata.create_all(engine)
+
+def init_db(engine: Engine) -> None:
+    """Bring the database to the current schema with the Alembic migrations (idempotent)."""
+    from phip.store.migrate import upgrade
+
+    upgrade(engine)
 
 
 @contextmanager
