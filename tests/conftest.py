@@ -3,13 +3,7 @@ throwaway PostgreSQL cluster started for the session)."""
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,82 +56,17 @@ def ingest_province(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL cluster for the session (run as user postgres when we are root)."""
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    if not bins:
+    from phip.store import pgtemp
+
+    if not pgtemp.available():
         if IN_CI:
             pytest.fail("PostgreSQL is not installed (scripts/ensure-system-deps.sh installs it)")
         pytest.skip("PostgreSQL binaries not installed")
-    bindir = Path(bins[-1])
-    base = Path(tempfile.mkdtemp(prefix="phip-pg-"))
-    os.chmod(base, 0o755)
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    log = base / "server.log"
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "phip",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-o",
-            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        import psycopg
-
-        for _ in range(50):
-            try:
-                with psycopg.connect(
-                    f"host=127.0.0.1 port={port} user=phip dbname=postgres", autocommit=True
-                ) as c:
-                    c.execute("CREATE DATABASE phip_test")
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-        yield f"postgresql+psycopg://phip@127.0.0.1:{port}/phip_test"
-    finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    with pgtemp.cluster("phip_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

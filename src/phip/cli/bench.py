@@ -10,8 +10,8 @@ from rich.console import Console
 
 
 def bench(
-    name: Annotated[str, typer.Argument(help="idcard or synth")],
-    scale: Annotated[float, typer.Option(help="synth: scale of the province to generate.")] = 0.0005,
+    name: Annotated[str, typer.Argument(help="idcard, synth or ingest")],
+    scale: Annotated[float, typer.Option(help="synth, ingest: scale of the province to generate.")] = 0.0005,
     workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
 ) -> None:
     """性能测试 Run a benchmark and print its figures as one JSON object."""
@@ -20,5 +20,8 @@ def bench(
     if name not in BENCHMARKS:
         Console(stderr=True).print(f"[red]unknown benchmark {name!r}; one of: {', '.join(BENCHMARKS)}[/red]")
         raise typer.Exit(2)
-    result = BENCHMARKS["synth"](scale=scale, workers=workers) if name == "synth" else BENCHMARKS[name]()
+    if name in ("synth", "ingest"):
+        result = BENCHMARKS[name](scale=scale, workers=workers)
+    else:
+        result = BENCHMARKS[name]()
     Console().print_json(json.dumps(result))

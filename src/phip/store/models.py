@@ -45,6 +45,13 @@ class Resource(Base):
     #: id of the history row of this version: a monotonically increasing change sequence
     change_seq: Mapped[int] = mapped_column(BigId, index=True)
 
+    __table_args__ = (
+        # patient-scoped search walks one patient's resources of a type in id order
+        Index("ix_resource_type_patient", "res_type", "patient_id", "res_id"),
+        # scoped listing: a type within an org-unit subtree
+        Index("ix_resource_type_org_path", "res_type", "org_path", "res_id"),
+    )
+
 
 class ResourceHistory(Base):
     """Every version ever stored; `hid` is the global change sequence."""
