@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     province: str = Field("620000", description="GB/T 2260 code of the province this deployment serves.")
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Default language of user-facing text.")
     secret_key: str = Field(DEMO_SECRET, description="Signing secret; must be changed outside demo mode.")
+    previous_secret_keys: list[str] = Field(
+        default_factory=list,
+        description="Earlier signing secrets still accepted (key rotation), as a JSON list.",
+    )
+    token_ttl_seconds: int = Field(3600, description="Lifetime of access tokens.")
     demo: bool = Field(True, description="Demo mode: allows the default secret.")
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."

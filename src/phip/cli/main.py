@@ -219,3 +219,107 @@ def db_revision(message: Annotated[str, typer.Option("-m", "--message", help="Wh
     engine = get_engine()
     init_db(engine)
     revision(engine, message)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """启动服务 Serve FHIR R4 at /fhir, the platform API at /api, OpenAPI at /openapi.json."""
+    import uvicorn
+
+    from phip.web.app import create_app
+
+    console.print(f"PHIP: http://{host}:{port}/fhir/metadata · http://{host}:{port}/docs")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+accounts_app = typer.Typer(
+    help="账号 Facility clients, staff users and resident accounts.", no_args_is_help=True
+)
+app.add_typer(accounts_app, name="accounts")
+
+
+@accounts_app.command("client")
+def accounts_client(
+    client_id: Annotated[str, typer.Argument(help="Client id.")],
+    facility: Annotated[str, typer.Option(help="Facility code the client writes as.")],
+    secret: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Client secret.")],
+) -> None:
+    """添加机构客户端 Create or reset a facility client (client credentials)."""
+    from sqlalchemy.orm import Session
+
+    from phip.security.accounts import add_client
+    from phip.store import get_engine, init_db
+
+    engine = get_engine()
+    init_db(engine)
+    with Session(engine) as s:
+        add_client(s, client_id, secret, facility)
+        s.commit()
+    out_console.print("ok")
+
+
+@accounts_app.command("staff")
+def accounts_staff(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="clinician, facility_admin, county_admin, prefecture_admin, "
+            "province_admin, statistician, public_health or auditor"
+        ),
+    ],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Password.")],
+    org_unit: Annotated[
+        str | None, typer.Option(help="Org unit code (administrators, public health).")
+    ] = None,
+    facility: Annotated[str | None, typer.Option(help="Facility code (clinicians, facility admins).")] = None,
+) -> None:
+    """添加工作人员 Create or reset a staff user."""
+    from sqlalchemy.orm import Session
+
+    from phip.security.accounts import add_staff
+    from phip.store import get_engine, init_db
+
+    engine = get_engine()
+    init_db(engine)
+    with Session(engine) as s:
+        try:
+            add_staff(s, username, password, role, org_unit, facility)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        s.commit()
+    out_console.print("ok")
+
+
+audit_app = typer.Typer(help="审计 The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """校验审计日志 Verify the hash chain of the audit log; exit 1 if an entry was altered or removed."""
+    from sqlalchemy.orm import Session
+
+    from phip.security.audit import verify
+    from phip.store import get_engine, init_db
+
+    engine = get_engine()
+    init_db(engine)
+    with Session(engine) as s:
+        result = verify(s)
+    out_console.print_json(
+        json.dumps(
+            {
+                "entries": result.entries,
+                "ok": result.ok,
+                "first_bad_seq": result.first_bad_seq,
+                "problem": result.problem,
+            }
+        )
+    )
+    if not result.ok:
+        raise typer.Exit(1)

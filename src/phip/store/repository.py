@@ -55,9 +55,13 @@ class Scope:
 
     org_path: str | None = None
     facility: str | None = None
+    #: a resident: only resources in the compartments of these Patient records
+    patient_ids: tuple[str, ...] | None = None
 
     def clause(self) -> Any:
-        parts = []
+        parts: list[Any] = []
+        if self.patient_ids is not None:
+            parts.append(Resource.patient_id.in_(self.patient_ids))
         if self.org_path is not None:
             parts.append(Resource.org_path.startswith(self.org_path, autoescape=True))
         if self.facility is not None:
@@ -84,6 +88,12 @@ class Repository:
     def __init__(self, session: Session, scope: Scope | None = None):
         self.session = session
         self.scope = scope or Scope()
+
+    def scoped_select(self, *columns: Any) -> Any:
+        """SELECT of resource columns limited to what this repository's scope may see."""
+        q = select(*columns)
+        clause = self.scope.clause()
+        return q.where(clause) if clause is not None else q
 
     # ---- reads -----------------------------------------------------------------------------------
     def _row(self, rtype: str, rid: str) -> Resource | None:

@@ -7,9 +7,7 @@ Create Date: 2026-11-25 18:11:06.550967
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0002"
 down_revision = "0001"

@@ -1,0 +1,54 @@
+"""Single-resource validation and writes for the FHIR API (the same rules as bulk import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from phip.exchange import profile, structure
+from phip.exchange.ingest import _local_ref, _refs
+from phip.store.models import Resource
+
+Issue = tuple[str, str, str]
+
+
+def validate(session: Session, obj: Any, known: set[str] | None = None) -> list[Issue]:
+    """Structure, platform profile (errors only) and references (to `known` ids or the store)."""
+    issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
+    if issues:
+        return issues
+    issues = [i for i in profile.check(obj) if i[0] not in profile.WARNINGS]
+    refs: list[str] = []
+    _refs(obj, refs)
+    targets = []
+    for ref in refs:
+        local = _local_ref(ref)
+        if local is None or (known is not None and local in known):
+            continue
+        if local.startswith("urn:") or "/" not in local:
+            issues.append(("reference:unresolved", "reference", f"{ref} cannot be resolved"))
+            continue
+        targets.append(tuple(local.split("/", 1)))
+    if targets:
+        found = {
+            f"{t}/{i}"
+            for t, i in session.execute(
+                select(Resource.res_type, Resource.res_id).where(
+                    tuple_(Resource.res_type, Resource.res_id).in_(targets), Resource.deleted.is_(False)
+                )
+            )
+        }
+        for t, i in targets:
+            if f"{t}/{i}" not in found:
+                issues.append(("reference:unresolved", "reference", f"{t}/{i} is not in the store"))
+    return issues
+
+
+def owner(session: Session, rtype: str, rid: str) -> tuple[bool, str | None]:
+    """(exists, owning facility) regardless of the caller's scope."""
+    row = session.execute(
+        select(Resource.facility).where(Resource.res_type == rtype, Resource.res_id == rid)
+    ).first()
+    return (row is not None, row[0] if row else None)

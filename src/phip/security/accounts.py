@@ -1,0 +1,50 @@
+"""Creating callers: facility clients, staff users and resident accounts."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from phip.security.models import ApiClient, ResidentAccount, StaffUser
+from phip.security.passwords import hash_secret
+from phip.security.principals import ROLES
+
+
+def add_client(session: Session, client_id: str, secret: str, facility: str) -> ApiClient:
+    client = session.get(ApiClient, client_id) or ApiClient(client_id=client_id)
+    client.secret_hash, client.facility, client.active = hash_secret(secret), facility, True
+    session.add(client)
+    return client
+
+
+def add_staff(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    org_unit: str | None = None,
+    facility: str | None = None,
+    display_name: str = "",
+) -> StaffUser:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role in ("clinician", "facility_admin") and not facility:
+        raise ValueError(f"role {role} needs a facility")
+    if role in ("county_admin", "prefecture_admin", "public_health") and not org_unit:
+        raise ValueError(f"role {role} needs an org unit")
+    user = session.get(StaffUser, username) or StaffUser(username=username)
+    user.password_hash, user.role, user.org_unit, user.facility = (
+        hash_secret(password),
+        role,
+        org_unit,
+        facility,
+    )
+    user.display_name, user.active = display_name, True
+    session.add(user)
+    return user
+
+
+def add_resident(session: Session, username: str, password: str, patient_ids: list[str]) -> ResidentAccount:
+    acct = session.get(ResidentAccount, username) or ResidentAccount(username=username)
+    acct.password_hash, acct.patient_ids, acct.active = hash_secret(password), " ".join(patient_ids), True
+    session.add(acct)
+    return acct

@@ -1,0 +1,76 @@
+"""Tables of callers and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from phip.store.db import Base
+from phip.store.models import BigId
+
+
+class ApiClient(Base):
+    """A facility system authenticating with client credentials; it writes as its facility only."""
+
+    __tablename__ = "api_client"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    facility: Mapped[str] = mapped_column(String(24), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StaffUser(Base):
+    """A person who logs in: clinician, facility admin, administrators, statistician, public
+    health officer, auditor. Scope follows `org_unit` (and `facility` for facility roles)."""
+
+    __tablename__ = "staff_user"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    org_unit: Mapped[str | None] = mapped_column(String(12))
+    facility: Mapped[str | None] = mapped_column(String(24))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ResidentAccount(Base):
+    """A resident who reads their own record; linked to their Patient records."""
+
+    __tablename__ = "resident_account"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: space-separated Patient ids of this person (one per facility that holds a record)
+    patient_ids: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditHead(Base):
+    """The newest entry's sequence and hash: detects a truncated tail, and serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: `hash = sha256(prev_hash + canonical entry)`."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120))  # kind:id
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))  # read / search / create / update / delete / login …
+    target: Mapped[str] = mapped_column(String(200))  # Type/id, Type?query, or a system object
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16))  # ok / denied / not-found / error
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

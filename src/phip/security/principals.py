@@ -1,0 +1,53 @@
+"""Who is calling, and what they may read and write.
+
+Read scope follows the org-unit tree and is turned into a `Scope` the repository applies in SQL:
+province-wide roles see everything, prefecture and county roles their subtree, facility roles and
+facility clients their facility, residents their own Patient records and what hangs from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from phip.store.repository import Scope
+
+ROLES = {
+    "clinician": ("临床医生", "Clinician"),
+    "facility_admin": ("机构管理员", "Facility administrator"),
+    "county_admin": ("县级管理员", "County administrator"),
+    "prefecture_admin": ("市级管理员", "Prefecture administrator"),
+    "province_admin": ("省级管理员", "Province administrator"),
+    "statistician": ("统计人员", "Statistician"),
+    "public_health": ("公共卫生人员", "Public health officer"),
+    "auditor": ("审计员", "Auditor"),
+}
+WRITE_ROLES = frozenset({"facility_client", "clinician", "facility_admin"})
+FACILITY_ROLES = frozenset({"facility_client", "clinician", "facility_admin"})
+AUDIT_ROLES = frozenset({"auditor", "province_admin"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # facility / staff / resident
+    id: str
+    role: str
+    facility: str | None = None
+    org_path: str | None = None  # for org-unit-scoped roles
+    patient_ids: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    def scope(self) -> Scope:
+        if self.kind == "resident":
+            return Scope(patient_ids=self.patient_ids or ("-",))
+        if self.role in FACILITY_ROLES:
+            return Scope(facility=self.facility or "-")
+        if self.role in ("province_admin", "statistician", "auditor"):
+            return Scope()
+        return Scope(org_path=self.org_path or "-")
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITE_ROLES and self.facility is not None

@@ -1,0 +1,31 @@
+"""The FastAPI application: every router is mounted here, in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from phip import __version__
+from phip.settings import Settings, get_settings
+from phip.store import get_engine, init_db
+from phip.store.errors import StoreError
+from phip.web import auth_router, fhir_router
+from phip.web.outcome import ApiError, api_error_handler, store_error_handler
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_secrets()
+    app = FastAPI(
+        title="PHIP — 全民健康信息平台",
+        version=__version__,
+        description="Population Health Information Platform: FHIR R4 at /fhir, platform API at /api.",
+    )
+    engine = get_engine(settings.resolved_database_url())
+    init_db(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_exception_handler(StoreError, store_error_handler)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.include_router(auth_router.router)
+    app.include_router(fhir_router.router)
+    return app

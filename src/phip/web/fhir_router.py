@@ -1,0 +1,316 @@
+"""The FHIR R4 REST API at /fhir. Handlers parse, call the store with the caller's scope, audit,
+and render; errors are OperationOutcomes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from phip.exchange import service
+from phip.exchange.structure import is_resource_type
+from phip.security import audit
+from phip.security.principals import Principal
+from phip.store.errors import NotFound, StoreError
+from phip.store.repository import Repository, Scope
+from phip.store.search import search
+from phip.web.capability import capability_statement
+from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.outcome import FHIR_JSON, ApiError
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def _resource_response(res: dict[str, Any], status: int = 200, location: bool = False) -> Response:
+    meta = res.get("meta") or {}
+    headers = {"ETag": f'W/"{meta.get("versionId", "1")}"', "Last-Modified": str(meta.get("lastUpdated", ""))}
+    if location:
+        headers["Location"] = f"/fhir/{res['resourceType']}/{res['id']}/_history/{meta.get('versionId', '1')}"
+    return _json(res, status, headers)
+
+
+def _check_type(rtype: str) -> None:
+    if not is_resource_type(rtype):
+        raise ApiError(404, "not-supported", f"unknown resource type {rtype}")
+
+
+def _audit(session: Session, who: Principal, action: str, target: str, outcome: str) -> None:
+    audit.record(session, who.actor, who.role, action, target, outcome)
+    session.commit()
+
+
+def _body(request_body: bytes) -> Any:
+    try:
+        return orjson.loads(request_body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "structure", "the body is not valid JSON") from exc
+
+
+@router.get("/metadata")
+def metadata() -> Response:
+    """CapabilityStatement: what this server implements."""
+    return _json(capability_statement())
+
+
+@router.get("/{rtype}/{rid}/_history/{vid}")
+def vread(
+    rtype: str, rid: str, vid: int, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    _check_type(rtype)
+    try:
+        res = Repository(session, who.scope()).vread(rtype, rid, vid)
+    except StoreError:
+        _audit(session, who, "vread", f"{rtype}/{rid}/_history/{vid}", "not-found")
+        raise
+    _audit(session, who, "vread", f"{rtype}/{rid}/_history/{vid}", "ok")
+    return _resource_response(res)
+
+
+@router.get("/{rtype}/_history")
+def type_history(
+    rtype: str, session: Session = SessionDep, who: Principal = PrincipalDep, _count: int = 100
+) -> Response:
+    _check_type(rtype)
+    entries = Repository(session, who.scope()).history(rtype, None, None, min(_count, 1000))
+    _audit(session, who, "history", f"{rtype}/_history", "ok")
+    return _json(_history_bundle(entries))
+
+
+@router.get("/{rtype}/{rid}/_history")
+def instance_history(
+    rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    _check_type(rtype)
+    try:
+        entries = Repository(session, who.scope()).history(rtype, rid)
+    except StoreError:
+        _audit(session, who, "history", f"{rtype}/{rid}", "not-found")
+        raise
+    _audit(session, who, "history", f"{rtype}/{rid}", "ok")
+    return _json(_history_bundle(entries))
+
+
+def _history_bundle(entries: list[tuple[Any, str, str, int, bool]]) -> dict[str, Any]:
+    out = []
+    for res, t, i, v, deleted in entries:
+        e: dict[str, Any] = {
+            "fullUrl": f"{t}/{i}",
+            "request": {"method": "DELETE" if deleted else "PUT", "url": f"{t}/{i}"},
+            "response": {"status": "204" if deleted else "200", "etag": f'W/"{v}"'},
+        }
+        if res is not None:
+            e["resource"] = res
+        out.append(e)
+    return {"resourceType": "Bundle", "type": "history", "total": len(out), "entry": out}
+
+
+@router.get("/Patient/{rid}/$everything")
+def everything(
+    rid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    """The Patient and every resource in its compartment the caller may see."""
+    repo = Repository(session, who.scope())
+    try:
+        patient = repo.read("Patient", rid)
+    except StoreError:
+        _audit(session, who, "everything", f"Patient/{rid}", "not-found")
+        raise
+    compartment = Repository(
+        session, Scope(org_path=repo.scope.org_path, facility=repo.scope.facility, patient_ids=(rid,))
+    )
+    from phip.store.models import Resource
+
+    rows = session.execute(
+        compartment.scoped_select(Resource.content)
+        .where(Resource.deleted.is_(False))
+        .order_by(Resource.res_type, Resource.res_id)
+        .limit(5000)
+    )
+    entries = [{"resource": orjson.loads(r[0])} for r in rows]
+    entries.sort(key=lambda e: e["resource"]["resourceType"] != "Patient")
+    _ = patient
+    _audit(session, who, "everything", f"Patient/{rid}", "ok")
+    return _json({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+
+
+@router.get("/{rtype}/{rid}")
+def read(rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+    _check_type(rtype)
+    try:
+        res = Repository(session, who.scope()).read(rtype, rid)
+    except StoreError as exc:
+        _audit(session, who, "read", f"{rtype}/{rid}", "gone" if exc.status == 410 else "not-found")
+        raise
+    _audit(session, who, "read", f"{rtype}/{rid}", "ok")
+    return _resource_response(res)
+
+
+def _search(
+    rtype: str, params: list[tuple[str, str]], request: Request, session: Session, who: Principal
+) -> Response:
+    _check_type(rtype)
+    target = f"{rtype}?{urlencode(params)}"[:200]
+    try:
+        result = search(Repository(session, who.scope()), rtype, params)
+    except StoreError:
+        _audit(session, who, "search", target, "error")
+        raise
+    base = str(request.base_url).rstrip("/") + f"/fhir/{rtype}"
+    links = [{"relation": "self", "url": f"{base}?{urlencode(params)}"}]
+    if result.next_cursor:
+        nxt = [(k, v) for k, v in params if k != "_cursor"] + [("_cursor", result.next_cursor)]
+        links.append({"relation": "next", "url": f"{base}?{urlencode(nxt)}"})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{base}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in result.resources
+        ]
+        + [
+            {
+                "fullUrl": f"{str(request.base_url).rstrip('/')}/fhir/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "include"},
+            }
+            for r in result.included
+        ],
+    }
+    if result.total is not None:
+        bundle["total"] = result.total
+    _audit(session, who, "search", target, "ok")
+    return _json(bundle)
+
+
+@router.get("/{rtype}")
+def search_get(
+    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    return _search(rtype, list(request.query_params.multi_items()), request, session, who)
+
+
+@router.post("/{rtype}/_search")
+async def search_post(
+    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    form = await request.form()
+    params = [(k, str(v)) for k, v in form.multi_items()] + list(request.query_params.multi_items())
+    return _search(rtype, params, request, session, who)
+
+
+def _require_writer(session: Session, who: Principal, action: str, target: str) -> str:
+    if not who.can_write or who.facility is None:
+        _audit(session, who, action, target, "denied")
+        raise ApiError(403, "forbidden", "this account may not write records")
+    return who.facility
+
+
+def _validated(
+    session: Session, res: Any, rtype: str, who: Principal, action: str, target: str
+) -> dict[str, Any]:
+    if not isinstance(res, dict) or res.get("resourceType") != rtype:
+        raise ApiError(400, "invalid", f"the body must be a {rtype} resource")
+    issues = service.validate(session, res)
+    if issues:
+        _audit(session, who, action, target, "invalid")
+        raise ApiError(422, "processing", "the resource is not valid", issues)
+    return res
+
+
+@router.post("/{rtype}")
+async def create(
+    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    _check_type(rtype)
+    facility = _require_writer(session, who, "create", rtype)
+    res = _body(await request.body())
+    cond = request.headers.get("if-none-exist")
+    if cond:
+        from urllib.parse import parse_qsl
+
+        found = search(Repository(session, who.scope()), rtype, [*parse_qsl(cond), ("_count", "2")])
+        if len(found.resources) > 1:
+            raise ApiError(412, "duplicate", "If-None-Exist matches more than one resource")
+        if found.resources:
+            _audit(session, who, "create", f"{rtype}/{found.resources[0]['id']}", "exists")
+            return _resource_response(found.resources[0], 200)
+    res = _validated(session, res, rtype, who, "create", rtype)
+    res["id"] = str(uuid.uuid4())  # the server assigns ids on create
+    written = Repository(session, who.scope()).create(res, facility=facility, org_path=who.org_path)
+    _audit(session, who, "create", f"{rtype}/{res['id']}", "ok")
+    return _resource_response(written.resource, 201, location=True)
+
+
+@router.put("/{rtype}/{rid}")
+async def update(
+    rtype: str, rid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    _check_type(rtype)
+    facility = _require_writer(session, who, "update", f"{rtype}/{rid}")
+    return await _update(rtype, rid, request, session, who, facility)
+
+
+async def _update(
+    rtype: str, rid: str, request: Request, session: Session, who: Principal, facility: str
+) -> Response:
+    exists, owner = service.owner(session, rtype, rid)
+    if exists and owner is not None and owner != facility:
+        _audit(session, who, "update", f"{rtype}/{rid}", "denied")
+        raise ApiError(403, "forbidden", f"{rtype}/{rid} belongs to another facility")
+    res = _validated(session, _body(await request.body()), rtype, who, "update", f"{rtype}/{rid}")
+    if_match = request.headers.get("if-match")
+    version = int(if_match.strip('W/"')) if if_match else None
+    written = Repository(session, Scope(facility=facility) if exists and owner else Scope()).update(
+        rtype, rid, res, if_match=version, facility=facility, org_path=who.org_path
+    )
+    _audit(session, who, "update", f"{rtype}/{rid}", written.outcome)
+    return _resource_response(written.resource, 201 if written.resource["meta"]["versionId"] == "1" else 200)
+
+
+@router.put("/{rtype}")
+async def conditional_update(
+    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    _check_type(rtype)
+    facility = _require_writer(session, who, "update", rtype)
+    params = list(request.query_params.multi_items())
+    if not params:
+        raise ApiError(400, "invalid", "a conditional update needs search parameters")
+    found = search(Repository(session, who.scope()), rtype, [*params, ("_count", "2")])
+    if len(found.resources) > 1:
+        raise ApiError(412, "multiple-matches", "the condition matches more than one resource")
+    body = _body(await request.body())
+    if found.resources:
+        rid = found.resources[0]["id"]
+    else:
+        rid = body.get("id") if isinstance(body, dict) and body.get("id") else str(uuid.uuid4())
+    if isinstance(body, dict):
+        body["id"] = rid
+    request._body = orjson.dumps(body)
+    return await _update(rtype, rid, request, session, who, facility)
+
+
+@router.delete("/{rtype}/{rid}")
+def delete(rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+    _check_type(rtype)
+    facility = _require_writer(session, who, "delete", f"{rtype}/{rid}")
+    exists, owner = service.owner(session, rtype, rid)
+    if exists and owner is not None and owner != facility:
+        _audit(session, who, "delete", f"{rtype}/{rid}", "denied")
+        raise ApiError(403, "forbidden", f"{rtype}/{rid} belongs to another facility")
+    if not exists:
+        _audit(session, who, "delete", f"{rtype}/{rid}", "not-found")
+        raise NotFound(f"{rtype}/{rid} not found")
+    Repository(session, who.scope()).delete(rtype, rid)
+    _audit(session, who, "delete", f"{rtype}/{rid}", "ok")
+    return Response(status_code=204)
