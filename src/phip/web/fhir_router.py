@@ -61,6 +61,32 @@ def metadata() -> Response:
     return _json(capability_statement())
 
 
+@router.post("")
+async def batch_or_transaction(
+    request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    """A batch or transaction Bundle (transactions are all-or-nothing)."""
+    from phip.exchange.bundles import Caller, EntryError, process
+
+    bundle = _body(await request.body())
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise ApiError(400, "invalid", "the body must be a Bundle")
+    caller = Caller(who.scope(), who.facility if who.can_write else None, who.org_path)
+
+    def audit_entry(action: str, target: str, outcome: str) -> None:
+        audit.record(session, who.actor, who.role, action, target, outcome)
+
+    try:
+        status, body = process(session, bundle, caller, audit_entry)
+    except EntryError as exc:
+        raise ApiError(exc.status, "processing", exc.text, exc.issues) from exc
+    if status != 200:  # a failed transaction: nothing stored, but the attempt is audited
+        _audit(session, who, "transaction", "Bundle", "failed")
+    else:
+        session.commit()
+    return _json(body, status)
+
+
 @router.get("/{rtype}/{rid}/_history/{vid}")
 def vread(
     rtype: str, rid: str, vid: int, session: Session = SessionDep, who: Principal = PrincipalDep
