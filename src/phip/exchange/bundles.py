@@ -174,9 +174,10 @@ def _entry(
     repo = Repository(session, caller.scope)
     if method in ("GET", "HEAD"):
         if len(parts) == 2:
-            res = repo.read(rtype, parts[1])
+            current = repo.read(rtype, parts[1])
             audit("read", f"{rtype}/{parts[1]}", "ok")
-            return {"resource": res, "response": {"status": "200", "etag": f'W/"{res["meta"]["versionId"]}"'}}
+            etag = f'W/"{current["meta"]["versionId"]}"'
+            return {"resource": current, "response": {"status": "200", "etag": etag}}
         found = search(repo, rtype, query)
         audit("search", f"{rtype}?{urlsplit(url).query}"[:200], "ok")
         return {
