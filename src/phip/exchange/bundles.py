@@ -54,6 +54,21 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     return node
 
 
+def _condition(text: str) -> list[tuple[str, str]]:
+    """Search parameters of a condition, with or without a leading `Type?`."""
+    return parse_qsl(text.split("?", 1)[1] if "?" in text else text)
+
+
+def _url_parts(url: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """(path segments from the resource type on, query) of a relative or absolute request url."""
+    split = urlsplit(url)
+    segments = [p for p in split.path.split("/") if p]
+    for i, seg in enumerate(segments):
+        if is_resource_type(seg) and len(segments) - i <= 4:
+            return segments[i:], parse_qsl(split.query)
+    return segments, parse_qsl(split.query)
+
+
 def _outcome(status: int, text: str, issues: list[tuple[str, str, str]]) -> dict[str, Any]:
     items = [
         {
@@ -120,16 +135,21 @@ def _transaction(session: Session, entries: list[Any], caller: Caller, audit: Au
                 found = search(
                     Repository(session, caller.scope),
                     rtype,
-                    [*parse_qsl(req["ifNoneExist"]), ("_count", "2")],
+                    [*_condition(req["ifNoneExist"]), ("_count", "2")],
                 )
                 if len(found.resources) == 1:
                     mapping[full] = f"{rtype}/{found.resources[0]['id']}"
                     continue
             mapping[full] = f"{res.get('resourceType')}/{uuid.uuid4()}"
+        if isinstance(full, str) and "://" in full and full in mapping:
+            segs, _q = _url_parts(full)
+            if len(segs) == 2:  # relative references resolve against the entry's base
+                mapping["/".join(segs)] = mapping[full]
         elif req.get("method") == "PUT" and isinstance(full, str) and full.startswith("urn:uuid:"):
             url = req.get("url", "")
             if "?" not in url:
-                mapping[full] = url.strip("/")
+                segs, _q = _url_parts(url)
+                mapping[full] = "/".join(segs[:2])
     known = {v for v in mapping.values()}
     known |= {
         f"{(e.get('resource') or {}).get('resourceType')}/{(e.get('resource') or {}).get('id')}"
@@ -165,11 +185,13 @@ def _entry(
         raise EntryError(400, "every entry needs a request")
     req = entry["request"]
     method, url = req.get("method"), str(req.get("url", ""))
-    path = urlsplit(url).path.strip("/")
-    query = parse_qsl(urlsplit(url).query)
-    parts = path.split("/") if path else []
+    parts, query = _url_parts(url)
     if not parts or not is_resource_type(parts[0]):
         raise EntryError(400, f"unsupported url {url!r}")
+    if any(p.startswith("$") for p in parts):
+        raise EntryError(
+            400, f"operation {next(p for p in parts if p.startswith('$'))} is not supported in a Bundle"
+        )
     rtype = parts[0]
     repo = Repository(session, caller.scope)
     if method in ("GET", "HEAD"):
@@ -193,7 +215,15 @@ def _entry(
         raise EntryError(403, "this account may not write records")
     if method == "DELETE":
         if len(parts) != 2:
-            raise EntryError(400, "conditional delete is not supported")
+            if not query:
+                raise EntryError(400, "DELETE needs Type/id or a condition")
+            matches = search(repo, rtype, [*query, ("_count", "2")]).resources
+            if len(matches) > 1:
+                raise EntryError(412, "the condition matches more than one resource")
+            if not matches:
+                audit("delete", f"{rtype}?{urlsplit(url).query}"[:200], "not-found")
+                return {"response": {"status": "204"}}
+            parts = [rtype, matches[0]["id"]]
         exists, owner = service.owner(session, rtype, parts[1])
         if exists and owner not in (None, caller.facility):
             audit("delete", f"{rtype}/{parts[1]}", "denied")
