@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         description="Earlier signing secrets still accepted (key rotation), as a JSON list.",
     )
     token_ttl_seconds: int = Field(3600, description="Lifetime of access tokens.")
+    data_key: str = Field(
+        "", description="SM4 key (32 hex characters) for identity and phone numbers at rest; demo: derived."
+    )
     demo: bool = Field(True, description="Demo mode: allows the default secret.")
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."
@@ -49,6 +52,8 @@ class Settings(BaseSettings):
         """Refuse to run a non-demo deployment with the default secret."""
         if not self.demo and self.secret_key == DEMO_SECRET:
             raise RuntimeError("PHIP_SECRET_KEY must be set to a non-default value when PHIP_DEMO is false")
+        if not self.demo and not self.data_key:
+            raise RuntimeError("PHIP_DATA_KEY must be set (32 hex characters) when PHIP_DEMO is false")
 
 
 @lru_cache(maxsize=1)

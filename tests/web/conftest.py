@@ -35,7 +35,9 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         url = f"sqlite:///{tmp_path / 'api.db'}"
     else:
         url = request.getfixturevalue("new_pg_database")("api")
-    settings = Settings(database_url=url, secret_key="test-secret-1", demo=False)
+    settings = Settings(
+        database_url=url, secret_key="test-secret-1", demo=False, data_key="0123456789abcdef" * 2
+    )
     engine = get_engine(url)
     init_db(engine)
     with Session(engine) as s:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
 from phip.store.models import IngestCheckpoint, Quarantine, Resource, Submission, SubmissionBatch
+from phip.store.protect import encrypt_bytes
 from phip.store.repository import Incoming, Repository
 from phip.store.search_params import date_range, params_for, values
 
@@ -497,7 +498,7 @@ class Importer:
                     "res_type": obj.get("resourceType") if isinstance(obj, dict) else None,
                     "res_id": str(obj.get("id"))[:64] if isinstance(obj, dict) and obj.get("id") else None,
                     "source": f"{path}:{line_no}",
-                    "raw": raw,
+                    "raw": encrypt_bytes(raw),  # personal data at rest: SM4
                     "reasons": orjson.dumps(
                         [{"code": c, "path": p, "detail": d} for c, p, d in issues]
                     ).decode(),

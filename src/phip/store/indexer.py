@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phip.store import search_params as sp
+from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
 
 
 @dataclass
@@ -33,6 +34,8 @@ def index_rows(res: dict[str, Any]) -> IndexRows:
         for v in sp.values(res, p):
             if p.type == "token":
                 for system, code in sp.tokens(v):
+                    if system in PROTECTED_SYSTEMS or (p.name == "phone" and is_phone(v)):
+                        code = lookup_hash(code)
                     key = ("t", system, code)
                     if key not in seen:
                         seen.add(key)

@@ -29,6 +29,7 @@ from phip.store.models import (
     SearchString,
     SearchToken,
 )
+from phip.store.protect import protect, unprotect
 from phip.store.search_params import patient_of
 
 Json = dict[str, Any]
@@ -109,7 +110,7 @@ class Repository:
             raise NotFound(f"{rtype}/{rid} not found")
         if row.deleted:
             raise Gone(f"{rtype}/{rid} was deleted")
-        out: Json = orjson.loads(row.content)
+        out: Json = unprotect(orjson.loads(row.content))
         return out
 
     def exists(self, rtype: str, rid: str) -> bool:
@@ -130,7 +131,7 @@ class Repository:
             raise NotFound(f"{rtype}/{rid}/_history/{version} not found")
         if h.deleted:
             raise Gone(f"{rtype}/{rid} version {version} is a deletion")
-        out: Json = orjson.loads(h.content)
+        out: Json = unprotect(orjson.loads(h.content))
         return out
 
     def history(
@@ -156,7 +157,13 @@ class Repository:
             q = q.where(tuple_(ResourceHistory.res_type, ResourceHistory.res_id).in_(visible))
         q = q.order_by(ResourceHistory.hid.desc()).limit(count)
         return [
-            (None if h.deleted else orjson.loads(h.content), h.res_type, h.res_id, h.version, h.deleted)
+            (
+                None if h.deleted else unprotect(orjson.loads(h.content)),
+                h.res_type,
+                h.res_id,
+                h.version,
+                h.deleted,
+            )
             for h in self.session.scalars(q)
         ]
 
@@ -209,14 +216,14 @@ class Repository:
         rtype, rid = res["resourceType"], res["id"]
         h = content_hash(res)
         if current is not None and not current.deleted and current.content_hash == h:
-            return WriteResult(orjson.loads(current.content), "unchanged")
+            return WriteResult(unprotect(orjson.loads(current.content)), "unchanged")
         ts = now_utc()
         version = 1 if current is None else current.version + 1
         meta = dict(res.get("meta") or {})
         meta["versionId"] = str(version)
         meta["lastUpdated"] = _instant(ts)
         res["meta"] = meta
-        content = orjson.dumps(res)
+        content = orjson.dumps(protect(res))
         fac = facility if facility is not None else (current.facility if current else None)
         path = org_path if org_path is not None else (current.org_path if current else None)
         hid = self._history([(rtype, rid, version, ts, False, content, fac)])[0]
@@ -288,7 +295,7 @@ class Repository:
                 continue
             version = 1 if prev is None else prev[0] + 1
             res["meta"] = {**(res.get("meta") or {}), "versionId": str(version), "lastUpdated": stamp}
-            content = orjson.dumps(res)
+            content = orjson.dumps(protect(res))
             row = {
                 "res_type": key[0],
                 "res_id": key[1],

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from phip.store import search_params as sp
 from phip.store.errors import InvalidSearch
 from phip.store.models import Resource, SearchDate, SearchReference, SearchString, SearchToken
+from phip.store.protect import PROTECTED_SYSTEMS, lookup_hash, unprotect
 from phip.store.repository import Repository
 
 Json = dict[str, Any]
@@ -85,8 +86,14 @@ def _filter(rtype: str, name: str, modifier: str | None, raw: str) -> ColumnElem
         for v in values:
             if "|" in v:
                 system, code = v.split("|", 1)
+                if system in PROTECTED_SYSTEMS and code:
+                    code = lookup_hash(code)
                 c = SearchToken.system == system
                 conds.append(and_(c, SearchToken.code == code) if code else c)
+            elif name == "phone":
+                conds.append(SearchToken.code == lookup_hash(v))
+            elif name == "identifier":  # no system: a protected number is found by its hash
+                conds.append(SearchToken.code.in_([v, lookup_hash(v)]))
             else:
                 conds.append(SearchToken.code == v)
         clause = _in(SearchToken, rtype, name, or_(*conds))
@@ -250,7 +257,7 @@ def search(
     rows = list(session.execute(q))
     more = len(rows) > count
     rows = rows[:count]
-    resources = [orjson.loads(r[0]) for r in rows]
+    resources = [unprotect(orjson.loads(r[0])) for r in rows]
     next_cursor = None
     if more and rows:
         last_row = rows[-1]

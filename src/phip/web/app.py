@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from phip import __version__
 from phip.settings import Settings, get_settings
-from phip.store import get_engine, init_db
+from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
 from phip.web import auth_router, fhir_router
 from phip.web.outcome import ApiError, api_error_handler, store_error_handler
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     engine = get_engine(settings.resolved_database_url())
     init_db(engine)
+    protect.configure(settings.data_key, settings.secret_key)
     app.state.settings = settings
     app.state.engine = engine
     app.add_exception_handler(StoreError, store_error_handler)

@@ -17,6 +17,7 @@ from phip.exchange.structure import is_resource_type
 from phip.security import audit
 from phip.security.principals import Principal
 from phip.store.errors import NotFound, StoreError
+from phip.store.protect import unprotect
 from phip.store.repository import Repository, Scope
 from phip.store.search import search
 from phip.web.capability import capability_statement
@@ -161,7 +162,7 @@ def everything(
         .order_by(Resource.res_type, Resource.res_id)
         .limit(5000)
     )
-    entries = [{"resource": orjson.loads(r[0])} for r in rows]
+    entries = [{"resource": unprotect(orjson.loads(r[0]))} for r in rows]
     entries.sort(key=lambda e: e["resource"]["resourceType"] != "Patient")
     _ = patient
     _audit(session, who, "everything", f"Patient/{rid}", "ok")
