@@ -83,6 +83,9 @@ def test_settings_refuse_default_secret_outside_demo(monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError, match="PHIP_SECRET_KEY"):
         Settings().check_secrets()
     monkeypatch.setenv("PHIP_SECRET_KEY", "a-real-secret")
+    with pytest.raises(RuntimeError, match="PHIP_DATA_KEY"):
+        Settings().check_secrets()
+    monkeypatch.setenv("PHIP_DATA_KEY", "00" * 16)
     Settings().check_secrets()
     s = Settings()
     assert s.resolved_database_url().startswith("sqlite:///")
