@@ -215,3 +215,20 @@ class IngestCheckpoint(Base):
     offset: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(BigInteger)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BulkJob(Base):
+    """An asynchronous bulk export or import job (FHIR Bulk Data kick-off / status / download)."""
+
+    __tablename__ = "bulk_job"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # export / import
+    owner: Mapped[str] = mapped_column(String(120))  # the principal that started it
+    request: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # queued / running / completed / failed
+    progress: Mapped[str] = mapped_column(String(200), default="")
+    folder: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,156 @@
+"""FHIR Bulk Data: asynchronous `$export` (system, Patient, Group) and `$import` jobs.
+
+Kick-off returns 202 with a status URL; the status URL answers 202 (with X-Progress) while the
+job runs and 200 with the manifest when it is done; files are downloaded with the same token.
+Exports hold pseudonyms, never the plain identity or phone numbers. Jobs run in a background
+thread of the server process and their state is kept in the `bulk_job` table, so a status
+survives a restart (an interrupted import resumes when kicked off again with the same file).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from phip.store.models import BulkJob, Resource
+from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash, unprotect
+from phip.store.repository import Scope
+
+PSEUDONYM_SYSTEM = "https://phip.health/fhir/sid/pseudonym"
+
+
+def pseudonymise(res: dict[str, Any]) -> dict[str, Any]:
+    """Identity numbers become keyed pseudonyms; phone numbers are dropped."""
+    idents = res.get("identifier")
+    if isinstance(idents, list):
+        res["identifier"] = [
+            {"system": PSEUDONYM_SYSTEM, "value": lookup_hash(i["value"])[2:]}
+            if isinstance(i, dict)
+            and i.get("system") in PROTECTED_SYSTEMS
+            and isinstance(i.get("value"), str)
+            else i
+            for i in idents
+        ]
+    telecom = res.get("telecom")
+    if isinstance(telecom, list):
+        kept = [t for t in telecom if not is_phone(t)]
+        if kept:
+            res["telecom"] = kept
+        else:
+            del res["telecom"]
+    return res
+
+
+def new_job(session: Session, kind: str, owner: str, request: str, folder: Path) -> BulkJob:
+    job = BulkJob(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        owner=owner,
+        request=request,
+        status="queued",
+        created_at=datetime.now(UTC),
+        folder=str(folder),
+        progress="",
+        result="{}",
+    )
+    session.add(job)
+    session.commit()
+    return job
+
+
+def _finish(engine: Engine, job_id: str, status: str, result: dict[str, Any]) -> None:
+    with Session(engine) as s:
+        job = s.get(BulkJob, job_id)
+        assert job is not None
+        job.status, job.result, job.finished_at = status, orjson.dumps(result).decode(), datetime.now(UTC)
+        s.commit()
+
+
+def _progress(engine: Engine, job_id: str, text: str) -> None:
+    with Session(engine) as s:
+        job = s.get(BulkJob, job_id)
+        if job is not None:
+            job.status, job.progress = "running", text
+            s.commit()
+
+
+def run_export(
+    engine: Engine,
+    job_id: str,
+    scope: Scope,
+    types: list[str] | None,
+    since: datetime | None,
+    patient_ids: list[str] | None,
+) -> None:
+    folder = None
+    try:
+        with Session(engine) as s:
+            job = s.get(BulkJob, job_id)
+            assert job is not None
+            folder = Path(job.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        q = select(Resource.res_type, Resource.content).where(Resource.deleted.is_(False))
+        clause = scope.clause()
+        if clause is not None:
+            q = q.where(clause)
+        if types:
+            q = q.where(Resource.res_type.in_(types))
+        if since is not None:
+            q = q.where(Resource.last_updated >= since)
+        if patient_ids is not None:
+            q = q.where(Resource.patient_id.in_(patient_ids))
+        counts: dict[str, int] = {}
+        handles: dict[str, Any] = {}
+        try:
+            with Session(engine) as s:
+                for n, (rtype, content) in enumerate(
+                    s.execute(
+                        q.order_by(Resource.res_type, Resource.res_id).execution_options(yield_per=2000)
+                    ),
+                    start=1,
+                ):
+                    res = pseudonymise(unprotect(orjson.loads(content)))
+                    if rtype not in handles:
+                        handles[rtype] = open(folder / f"{rtype}.ndjson", "wb")  # noqa: SIM115
+                    handles[rtype].write(orjson.dumps(res) + b"\n")
+                    counts[rtype] = counts.get(rtype, 0) + 1
+                    if n % 20000 == 0:
+                        _progress(engine, job_id, f"{n} resources")
+        finally:
+            for h in handles.values():
+                h.close()
+        _finish(engine, job_id, "completed", {"counts": counts})
+    except Exception as exc:
+        _finish(engine, job_id, "failed", {"error": str(exc)[:500]})
+
+
+def run_import(engine: Engine, job_id: str, path: Path, facility: str | None) -> None:
+    from phip.exchange.ingest import ingest
+
+    try:
+        seen = [0]
+
+        def progress(n: int) -> None:
+            seen[0] += n
+            if seen[0] % 10000 < n:
+                _progress(engine, job_id, f"{seen[0]} records")
+
+        with Session(engine) as s:
+            summary = ingest(s, path, facility, progress)
+        _finish(engine, job_id, "completed", summary.as_dict())
+    except Exception as exc:
+        _finish(engine, job_id, "failed", {"error": str(exc)[:500]})
+
+
+def start(target: Callable[..., None], *args: Any) -> threading.Thread:
+    t = threading.Thread(target=target, args=args, daemon=True)
+    t.start()
+    return t

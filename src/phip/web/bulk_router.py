@@ -1,0 +1,161 @@
+"""FHIR Bulk Data endpoints: `$export` (system, Patient, Group), `$import`, job status, files.
+Mounted before the FHIR router so that `$`-paths are not taken for resource types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.orm import Session
+
+from phip.exchange import bulk
+from phip.security import audit
+from phip.security.principals import Principal
+from phip.store.models import BulkJob, Resource
+from phip.store.repository import Repository
+from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.outcome import ApiError
+
+router = APIRouter(prefix="/fhir", tags=["bulk"])
+
+
+def _jobs_dir(request: Request) -> Path:
+    return Path(request.app.state.settings.var_dir) / "bulk"
+
+
+def _kickoff(
+    request: Request, session: Session, who: Principal, patient_ids: list[str] | None, what: str
+) -> Response:
+    params = request.query_params
+    types = [t for t in (params.get("_type") or "").split(",") if t] or None
+    since = None
+    if params.get("_since"):
+        try:
+            since = datetime.fromisoformat(params["_since"].replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ApiError(400, "invalid", "_since must be an instant") from exc
+    fmt = params.get("_outputFormat")
+    if fmt and fmt not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
+        raise ApiError(400, "not-supported", "only NDJSON output is supported")
+    job = bulk.new_job(session, "export", who.actor, str(request.url), _jobs_dir(request) / "tmp")
+    job.folder = str(_jobs_dir(request) / job.id)
+    audit.record(session, who.actor, who.role, "export", what[:200], "accepted")
+    session.commit()
+    bulk.start(bulk.run_export, request.app.state.engine, job.id, who.scope(), types, since, patient_ids)
+    return Response(
+        status_code=202, headers={"Content-Location": f"{request.base_url}fhir/$bulk-status/{job.id}"}
+    )
+
+
+@router.get("/$export")
+def export_system(request: Request, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+    """System-level export of everything the caller may read."""
+    return _kickoff(request, session, who, None, "$export")
+
+
+@router.get("/Patient/$export")
+def export_patients(
+    request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    """Patient-level export: every Patient compartment the caller may read."""
+    query = (
+        Repository(session, who.scope()).scoped_select(Resource.res_id).where(Resource.res_type == "Patient")
+    )
+    ids = [r[0] for r in session.execute(query)]
+    return _kickoff(request, session, who, ids, "Patient/$export")
+
+
+@router.get("/Group/{gid}/$export")
+def export_group(
+    gid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    """Group-level export: the compartments of the group's Patient members."""
+    group = Repository(session, who.scope()).read("Group", gid)
+    ids = [
+        m["entity"]["reference"].split("/")[-1]
+        for m in group.get("member") or []
+        if str((m.get("entity") or {}).get("reference", "")).startswith("Patient/")
+    ]
+    return _kickoff(request, session, who, ids, f"Group/{gid}/$export")
+
+
+@router.post("/$import")
+async def import_ndjson(
+    request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    """Asynchronous import of an NDJSON body as the caller's facility (the same validation,
+    quarantine and idempotence as `phip ingest`)."""
+    if not who.can_write:
+        audit.record(session, who.actor, who.role, "import", "$import", "denied")
+        session.commit()
+        raise ApiError(403, "forbidden", "this account may not submit records")
+    body = await request.body()
+    if not body.strip():
+        raise ApiError(400, "invalid", "send the records as NDJSON in the request body")
+    job = bulk.new_job(session, "import", who.actor, "$import", _jobs_dir(request) / "tmp")
+    folder = _jobs_dir(request) / job.id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "submission.ndjson"
+    path.write_bytes(body)
+    job.folder = str(folder)
+    audit.record(session, who.actor, who.role, "import", f"$import/{job.id}", "accepted")
+    session.commit()
+    bulk.start(bulk.run_import, request.app.state.engine, job.id, path, who.facility)
+    return Response(
+        status_code=202, headers={"Content-Location": f"{request.base_url}fhir/$bulk-status/{job.id}"}
+    )
+
+
+def _own_job(session: Session, who: Principal, job_id: str) -> BulkJob:
+    job = session.get(BulkJob, job_id)
+    if job is None or job.owner != who.actor:
+        raise ApiError(404, "not-found", "no such job")
+    return job
+
+
+@router.get("/$bulk-status/{job_id}")
+def status(
+    job_id: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    job = _own_job(session, who, job_id)
+    if job.status in ("queued", "running"):
+        return Response(
+            status_code=202, headers={"X-Progress": job.progress or job.status, "Retry-After": "1"}
+        )
+    result = orjson.loads(job.result)
+    if job.status == "failed":
+        raise ApiError(500, "exception", f"the job failed: {result.get('error', '')}")
+    if job.kind == "import":
+        return Response(
+            orjson.dumps(
+                {"transactionTime": job.created_at.isoformat(), "request": job.request, "summary": result}
+            ),
+            media_type="application/json",
+        )
+    base = f"{request.base_url}fhir/$bulk-file/{job.id}"
+    manifest = {
+        "transactionTime": job.created_at.isoformat(),
+        "request": job.request,
+        "requiresAccessToken": True,
+        "output": [
+            {"type": t, "url": f"{base}/{t}.ndjson", "count": n} for t, n in sorted(result["counts"].items())
+        ],
+        "error": [],
+    }
+    return Response(orjson.dumps(manifest), media_type="application/json")
+
+
+@router.get("/$bulk-file/{job_id}/{name}")
+def download(
+    job_id: str, name: str, session: Session = SessionDep, who: Principal = PrincipalDep
+) -> Response:
+    job = _own_job(session, who, job_id)
+    path = Path(job.folder) / name
+    if job.kind != "export" or job.status != "completed" or "/" in name or not path.is_file():
+        raise ApiError(404, "not-found", "no such file")
+    audit.record(session, who.actor, who.role, "download", f"$bulk-file/{job_id}/{name}", "ok")
+    session.commit()
+    return FileResponse(path, media_type="application/fhir+ndjson")
