@@ -89,3 +89,28 @@ def test_bulk_access_denied(api: Api) -> None:
         ).status_code
         == 400
     )
+
+
+def test_group_export(api: Api) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "id": "gp1",
+        "identifier": [{"system": RESIDENT_ID, "value": NUM}],
+        "name": [{"text": "赵敏"}],
+        "gender": "female",
+        "birthDate": "1970-03-04",
+    }
+    assert api.client.put("/fhir/Patient/gp1", json=patient, headers=api.h("f1-his")).status_code == 201
+    group = {
+        "resourceType": "Group",
+        "id": "g1",
+        "type": "person",
+        "actual": True,
+        "member": [{"entity": {"reference": "Patient/gp1"}}],
+    }
+    assert api.client.put("/fhir/Group/g1", json=group, headers=api.h("f1-his")).status_code == 201
+    k = api.client.get("/fhir/Group/g1/$export", headers=api.h("f1-his"))
+    assert k.status_code == 202
+    manifest = _wait(api, "f1-his", k.headers["content-location"])
+    assert {o["type"]: o["count"] for o in manifest["output"]} == {"Patient": 1}
+    assert api.client.get("/fhir/Group/g1/$export", headers=api.h("f2-his")).status_code == 404
