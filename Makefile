@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= var/demo
-DEMO_SCALE ?= 0.001
+DEMO_SCALE ?= 0.0002
+DEMO_PORT ?= 8000
 
 .PHONY: install demo test test-fast lint bench lock clean
 
@@ -17,9 +18,13 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
+	rm -f var/phip.db var/phip.db-wal var/phip.db-shm
 	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force
 	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
 	$(VENV)/bin/phip orgunits show --level prefecture
+	$(VENV)/bin/phip ingest $(DEMO_DIR)/submissions
+	$(VENV)/bin/phip accounts demo $(DEMO_DIR)/registry
+	$(VENV)/bin/phip serve --host 127.0.0.1 --port $(DEMO_PORT)
 
 test: $(STAMP)
 	./scripts/ensure-system-deps.sh

@@ -323,3 +323,48 @@ def audit_verify() -> None:
     )
     if not result.ok:
         raise typer.Exit(1)
+
+
+@accounts_app.command("demo")
+def accounts_demo(
+    registry: Annotated[Path, typer.Argument(help="The registry folder of a synthetic province.")],
+) -> None:
+    """演示账号 Create one demo login per role (demo mode only) and print them."""
+    import csv as _csv
+
+    from sqlalchemy.orm import Session
+
+    from phip.security.accounts import add_client, add_staff
+    from phip.settings import get_settings
+    from phip.store import get_engine, init_db
+
+    if not get_settings().demo:
+        console.print("[red]demo accounts exist only in demo mode (PHIP_DEMO=true)[/red]")
+        raise typer.Exit(2)
+    with open(registry / "facilities.csv", encoding="utf-8") as f:
+        facilities = [r for r in _csv.DictReader(f) if r["connected"] == "1"]
+    hospital = next(r for r in facilities if r["tier"] == "hospital")
+    engine = get_engine()
+    init_db(engine)
+    password = "phip-demo"
+    rows = [
+        ("province", "province_admin", "620000", None),
+        ("prefecture", "prefecture_admin", hospital["prefecture_code"], None),
+        ("county", "county_admin", hospital["county_code"], None),
+        ("statistician", "statistician", "620000", None),
+        ("publichealth", "public_health", hospital["county_code"], None),
+        ("auditor", "auditor", "620000", None),
+        ("clinician", "clinician", None, hospital["code"]),
+        ("facilityadmin", "facility_admin", None, hospital["code"]),
+    ]
+    table = Table(title="演示账号 demo logins (password: phip-demo)")
+    for col in ("username", "role", "scope"):
+        table.add_column(col)
+    with Session(engine) as s:
+        for username, role, unit, fac in rows:
+            add_staff(s, username, password, role, org_unit=unit, facility=fac)
+            table.add_row(username, role, unit or fac or "")
+        add_client(s, "demo-his", password, hospital["code"])
+        table.add_row("demo-his (client)", "facility_client", hospital["code"])
+        s.commit()
+    out_console.print(table)
