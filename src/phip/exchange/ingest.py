@@ -14,8 +14,10 @@ pre-scan collects their ids), or to the store.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
+import os
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
+from phip.store.indexer import IndexRows, index_rows
 from phip.store.models import IngestCheckpoint, Quarantine, Resource, Submission, SubmissionBatch
 from phip.store.protect import encrypt_bytes
-from phip.store.repository import Incoming, Repository
+from phip.store.repository import Incoming, Repository, content_hash, key_clause
 from phip.store.search_params import date_range, params_for, values
 
 TYPE_ORDER = [
@@ -70,6 +73,8 @@ TYPE_ORDER = [
 ]
 RANK = {t: i for i, t in enumerate(TYPE_ORDER)}
 BATCH = 2000
+#: below this many records an import runs in one process (starting workers costs more)
+PARALLEL_FROM = 5000
 SOURCE_PREFIX = "urn:phip:submission:"
 
 Progress = Callable[[int], None]
@@ -202,15 +207,6 @@ def _local_ref(ref: str) -> str | None:
     return f"{parts[0]}/{parts[1]}" if len(parts) == 2 and parts[0] and parts[1] else ref
 
 
-def _facility(res: dict[str, Any], path: Path, default: str | None, known: set[str]) -> str | None:
-    src = (res.get("meta") or {}).get("source")
-    if isinstance(src, str) and src.startswith(SOURCE_PREFIX):
-        return src[len(SOURCE_PREFIX) :].split(":")[0]
-    if path.parent.name in known:
-        return path.parent.name
-    return default
-
-
 def _clinical_date(res: dict[str, Any]) -> str | None:
     for p in params_for(res["resourceType"]):
         if p.name == "date" or p.name == "birthdate":
@@ -222,8 +218,16 @@ def _clinical_date(res: dict[str, Any]) -> str | None:
 
 
 class Importer:
-    def __init__(self, session: Session, facility: str | None = None, progress: Progress | None = None):
+    def __init__(
+        self,
+        session: Session,
+        facility: str | None = None,
+        progress: Progress | None = None,
+        workers: int = 0,
+    ):
         self.session = session
+        self.workers = workers
+        self.pool: Any = None
         self.default_facility = facility
         self.progress = progress
         from phip.orgunits.models import Facility
@@ -265,8 +269,18 @@ class Importer:
             {int(k): v for k, v in orjson.loads(sub.lag_histogram or "{}").items()}
         )
         self._prescan(files)
-        for f in files:
-            self._file(f, summary)
+        _init_worker(set(self.org_paths))
+        if self.workers > 0 and len(self.prescan_ids) > PARALLEL_FROM:
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(set(self.org_paths),))
+        try:
+            for f in files:
+                self._file(f, summary)
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+                self.pool.join()
+                self.pool = None
         sub.status = "completed"
         sub.finished_at = datetime.now(UTC)
         self._finish_lags()
@@ -302,22 +316,40 @@ class Importer:
             self.session.add(ckpt)
         if ckpt.done:
             return
-        batch: list[tuple[int, bytes, Any]] = []
+        base_lines = ckpt.lines
+        pending: deque[tuple[Any, int, int, int]] = deque()  # (result, end offset, last line, records)
+
+        def drain(limit: int) -> None:
+            while len(pending) > limit:
+                result, end, last_line, n = pending.popleft()
+                prepared = result.get() if hasattr(result, "get") else result
+                self._batch(path, prepared, n, summary)
+                ckpt.offset, ckpt.lines = end, last_line
+                self._commit(summary)
+
+        batch: list[tuple[int, bytes]] = []
         end = ckpt.offset
         for line_no, end_offset, raw in _records(path, ckpt.offset):
-            for part_raw, obj in _expand(raw):
-                batch.append((ckpt.lines + line_no, part_raw, obj))
+            if path.suffix == ".json":
+                batch.extend((base_lines + line_no, part) for part, _obj in _expand(raw))
+            else:
+                batch.append((base_lines + line_no, raw))
             end = end_offset
             if len(batch) >= BATCH:
-                self._batch(path, batch, summary)
-                ckpt.offset, ckpt.lines = end, batch[-1][0]
-                self._commit(summary)
+                pending.append((self._submit(path, batch), end, batch[-1][0], len(batch)))
+                drain(2)
                 batch = []
         if batch:
-            self._batch(path, batch, summary)
-            ckpt.offset, ckpt.lines = end, batch[-1][0]
+            pending.append((self._submit(path, batch), end, batch[-1][0], len(batch)))
+        drain(0)
         ckpt.done = True
         self._commit(summary)
+
+    def _submit(self, path: Path, batch: list[tuple[int, bytes]]) -> Any:
+        args = (path.parent.name, self.default_facility, batch)
+        if self.pool is None:
+            return prepare(args)
+        return self.pool.apply_async(prepare, (args,))
 
     def _commit(self, summary: IngestSummary) -> None:
         for (fac, month), (n, acc, quar, first, last) in self.batch_stats.items():
@@ -361,44 +393,26 @@ class Importer:
         self.sub.lag_days_max = float(max(self.lags))
 
     # ---- one batch -------------------------------------------------------------------------------
-    def _batch(self, path: Path, batch: list[tuple[int, bytes, Any]], summary: IngestSummary) -> None:
+    def _batch(self, path: Path, prepared: list[Prepared], n_records: int, summary: IngestSummary) -> None:
         now = datetime.now(UTC)
-        good: list[tuple[int, bytes, dict[str, Any], str | None]] = []
-        bad: list[tuple[int, bytes, Any, list[tuple[str, str, str]], str | None]] = []
-        for line_no, raw, obj in batch:
-            if obj is None:
-                bad.append(
-                    (line_no, raw, None, [("json:parse-error", "$", "not valid JSON")], self.default_facility)
-                )
+        good: list[tuple[Prepared, dict[str, Any]]] = []
+        bad: list[tuple[int, bytes, str | None, str | None, list[tuple[str, str, str]], str | None]] = []
+        for p in prepared:
+            for w in p.warnings:
+                self.warnings[w] += 1
+            if p.issues:
+                bad.append((p.line, p.raw, p.rtype, p.rid, p.issues, p.facility))
+                self._account(p, accepted=False)
                 continue
-            issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
-            if not issues:
-                found = profile.check(obj)
-                issues = [i for i in found if i[0] not in profile.WARNINGS]
-                for w in found:
-                    if w[0] in profile.WARNINGS:
-                        self.warnings[w[0]] += 1
-            fac = (
-                _facility(obj, path, self.default_facility, set(self.org_paths))
-                if isinstance(obj, dict)
-                else None
-            )
-            if issues:
-                bad.append((line_no, raw, obj, issues, fac))
-                continue
-            if not obj.get("id"):
-                obj["id"] = _derived_id(obj, fac)
-            good.append((line_no, raw, obj, fac))
+            obj = orjson.loads(p.raw)
+            if p.derived_id:
+                obj["id"] = p.rid
+            good.append((p, obj))
         # references and id ownership, resolved against this submission and then the store
         unresolved: dict[int, list[str]] = {}
         missing: set[str] = set()
-        for i, (_n, _raw, obj, _fac) in enumerate(good):
-            refs: list[str] = []
-            _refs(obj, refs)
-            for ref in refs:
-                local = _local_ref(ref)
-                if local is None:
-                    continue
+        for i, (p, _obj) in enumerate(good):
+            for local in p.refs:
                 if local in self.accepted_ids or (
                     local in self.prescan_ids and local not in self.quarantined_ids
                 ):
@@ -406,48 +420,47 @@ class Importer:
                 unresolved.setdefault(i, []).append(local)
                 missing.add(local)
         in_store = self._existing([m for m in missing if "/" in m and not m.startswith("urn:")])
-        owners = self._owners([(o["resourceType"], o["id"]) for _n, _r, o, _f in good])
+        owners = self._owners([(p.rtype or "", p.rid or "") for p, _o in good])
         accepted: list[Incoming] = []
-        for i, (line_no, raw, obj, fac) in enumerate(good):
+        for i, (p, obj) in enumerate(good):
             issues = [
                 ("reference:unresolved", "reference", f"{ref} is neither in this submission nor in the store")
                 for ref in unresolved.get(i, [])
                 if ref not in in_store
             ]
-            owner = owners.get((obj["resourceType"], obj["id"]))
-            if owner is not None and fac is not None and owner != fac:
+            owner = owners.get((p.rtype or "", p.rid or ""))
+            if owner is not None and p.facility is not None and owner != p.facility:
                 issues.append(
-                    (
-                        "id-conflict",
-                        f"{obj['resourceType']}.id",
-                        f"{obj['resourceType']}/{obj['id']} belongs to another facility",
-                    )
+                    ("id-conflict", f"{p.rtype}.id", f"{p.rtype}/{p.rid} belongs to another facility")
                 )
             if issues:
-                bad.append((line_no, raw, obj, issues, fac))
+                bad.append((p.line, p.raw, p.rtype, p.rid, issues, p.facility))
+                self._account(p, accepted=False)
                 continue
-            accepted.append(Incoming(obj, fac, self.org_paths.get(fac or "")))
-            self._account(obj, fac, accepted=True)
+            accepted.append(
+                Incoming(obj, p.facility, self.org_paths.get(p.facility or ""), p.content_hash, p.index)
+            )
+            self._account(p, accepted=True)
         counts = Repository(self.session).bulk_upsert(accepted)
-        for obj_inc in accepted:
-            self.accepted_ids.add(f"{obj_inc.resource['resourceType']}/{obj_inc.resource['id']}")
+        for inc in accepted:
+            self.accepted_ids.add(f"{inc.resource['resourceType']}/{inc.resource['id']}")
         self._quarantine(path, bad, now)
-        summary.submitted += len(batch)
+        summary.submitted += len(prepared)
         summary.accepted += len(accepted)
         summary.quarantined += len(bad)
         summary.created += counts["created"]
         summary.updated += counts["updated"]
         summary.unchanged += counts["unchanged"]
         if self.progress:
-            self.progress(len(batch))
+            self.progress(n_records)
 
     def _existing(self, refs: list[str]) -> set[str]:
-        keys = [tuple(r.split("/", 1)) for r in refs]
+        keys = [(r.split("/", 1)[0], r.split("/", 1)[1]) for r in refs]
         found: set[str] = set()
         for i in range(0, len(keys), 500):
             rows = self.session.execute(
                 select(Resource.res_type, Resource.res_id).where(
-                    tuple_(Resource.res_type, Resource.res_id).in_(keys[i : i + 500]),
+                    key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500]),
                     Resource.deleted.is_(False),
                 )
             )
@@ -459,7 +472,7 @@ class Importer:
         for i in range(0, len(keys), 500):
             rows = self.session.execute(
                 select(Resource.res_type, Resource.res_id, Resource.facility).where(
-                    tuple_(Resource.res_type, Resource.res_id).in_(keys[i : i + 500])
+                    key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500])
                 )
             )
             out.update({(t, r): f for t, r, f in rows})
@@ -468,12 +481,12 @@ class Importer:
     def _quarantine(
         self,
         path: Path,
-        bad: list[tuple[int, bytes, Any, list[tuple[str, str, str]], str | None]],
+        bad: list[tuple[int, bytes, str | None, str | None, list[tuple[str, str, str]], str | None]],
         now: datetime,
     ) -> None:
         if not bad:
             return
-        hashes = {hashlib.sha256(raw).hexdigest(): item for item in bad for raw in [item[1]]}
+        hashes = {hashlib.sha256(item[1]).hexdigest(): item for item in bad}
         known: set[str] = set()
         keys = list(hashes)
         for i in range(0, len(keys), 500):
@@ -483,20 +496,19 @@ class Importer:
                 )
             )
         rows = []
-        for h, (line_no, raw, obj, issues, fac) in hashes.items():
+        for h, (line_no, raw, rtype, rid, issues, fac) in hashes.items():
             for code in {c for c, _p, _d in issues}:
                 self.reasons[code] += 1
-            if isinstance(obj, dict):
-                self.quarantined_ids.add(f"{obj.get('resourceType')}/{obj.get('id')}")
-                self._account(obj, fac, accepted=False)
+            if rtype:
+                self.quarantined_ids.add(f"{rtype}/{rid}")
             if h in known:
                 continue  # the same bad record resubmitted: already quarantined with its reasons
             rows.append(
                 {
                     "submission_id": self.sub.id,
                     "facility": fac,
-                    "res_type": obj.get("resourceType") if isinstance(obj, dict) else None,
-                    "res_id": str(obj.get("id"))[:64] if isinstance(obj, dict) and obj.get("id") else None,
+                    "res_type": rtype,
+                    "res_id": rid[:64] if rid else None,
                     "source": f"{path}:{line_no}",
                     "raw": encrypt_bytes(raw),  # personal data at rest: SM4
                     "reasons": orjson.dumps(
@@ -507,21 +519,11 @@ class Importer:
                 }
             )
         if rows:
-            from sqlalchemy import insert
-
             self.session.execute(insert(Quarantine), rows)
 
-    def _account(self, obj: dict[str, Any], fac: str | None, accepted: bool) -> None:
+    def _account(self, p: Prepared, accepted: bool) -> None:
         """Per facility and data month: counts, when the facility sent it, and lag."""
-        when = _clinical_date(obj) if obj.get("resourceType") in RANK else None
-        meta = obj.get("meta") or {}
-        sent = meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
-        src = meta.get("source")
-        month = (
-            when[:7]
-            if when
-            else (src[-7:] if isinstance(src, str) and src.startswith(SOURCE_PREFIX) else None)
-        )
+        fac, month, when, sent = p.facility, p.month, p.when, p.sent
         if fac is None or month is None:
             return
         st = self.batch_stats.setdefault((fac, month), [0, 0, 0, sent, sent])
@@ -543,6 +545,121 @@ class Importer:
             self.sub.period_end = max(self.sub.period_end or when, when)
 
 
+@dataclass(slots=True)
+class Prepared:
+    """One record after the CPU-heavy work (parse, validate, index) done by an import worker."""
+
+    line: int
+    raw: bytes
+    rtype: str | None
+    rid: str | None
+    derived_id: bool
+    facility: str | None
+    issues: list[tuple[str, str, str]]
+    warnings: list[str]
+    refs: list[str]
+    content_hash: str | None
+    index: IndexRows | None
+    when: str | None
+    sent: str | None
+    month: str | None
+
+
+_KNOWN_FACILITIES: set[str] = set()
+
+
+def _init_worker(known: set[str]) -> None:
+    _KNOWN_FACILITIES.clear()
+    _KNOWN_FACILITIES.update(known)
+
+
+def prepare(args: tuple[str, str | None, list[tuple[int, bytes]]]) -> list[Prepared]:
+    """Parse, validate (structure, then profile), and for valid records extract references,
+    content hash and index rows. Pure: runs in worker processes."""
+    folder, default_facility, batch = args
+    out = []
+    for line, raw in batch:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            out.append(
+                Prepared(
+                    line,
+                    raw,
+                    None,
+                    None,
+                    False,
+                    default_facility,
+                    [("json:parse-error", "$", "not valid JSON")],
+                    [],
+                    [],
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            )
+            continue
+        is_obj = isinstance(obj, dict)
+        rtype = obj.get("resourceType") if is_obj and isinstance(obj.get("resourceType"), str) else None
+        fac = _facility_of(obj, folder, default_facility) if is_obj else default_facility
+        issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
+        warnings: list[str] = []
+        if not issues:
+            found = profile.check(obj)
+            issues = [i for i in found if i[0] not in profile.WARNINGS]
+            warnings = [i[0] for i in found if i[0] in profile.WARNINGS]
+        meta = obj.get("meta") if is_obj and isinstance(obj.get("meta"), dict) else {}
+        sent = meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
+        src = meta.get("source")
+        src_month = src[-7:] if isinstance(src, str) and src.startswith(SOURCE_PREFIX) else None
+        rid = obj.get("id") if is_obj and isinstance(obj.get("id"), str) else None
+        if issues:
+            out.append(
+                Prepared(
+                    line, raw, rtype, rid, False, fac, issues, warnings, [], None, None, None, sent, src_month
+                )
+            )
+            continue
+        derived = not rid
+        if derived:
+            rid = _derived_id(obj, fac)
+            obj["id"] = rid
+        refs: list[str] = []
+        _refs(obj, refs)
+        local = [x for x in (_local_ref(r) for r in refs) if x is not None]
+        when = _clinical_date(obj) if rtype in RANK else None
+        out.append(
+            Prepared(
+                line,
+                raw,
+                rtype,
+                rid,
+                derived,
+                fac,
+                [],
+                warnings,
+                local,
+                content_hash(obj),
+                index_rows(obj),
+                when,
+                sent,
+                when[:7] if when else src_month,
+            )
+        )
+    return out
+
+
+def _facility_of(res: dict[str, Any], folder: str, default: str | None) -> str | None:
+    src = (res.get("meta") or {}).get("source") if isinstance(res.get("meta"), dict) else None
+    if isinstance(src, str) and src.startswith(SOURCE_PREFIX):
+        return src[len(SOURCE_PREFIX) :].split(":")[0]
+    if folder in _KNOWN_FACILITIES:
+        return folder
+    return default
+
+
 def _derived_id(obj: dict[str, Any], fac: str | None) -> str:
     """A stable id for a record submitted without one: from its business identifier when it has
     one (so a resubmission updates the same record), else from its content."""
@@ -556,12 +673,18 @@ def _derived_id(obj: dict[str, Any], fac: str | None) -> str:
 
 
 def ingest(
-    session: Session, path: Path, facility: str | None = None, progress: Progress | None = None
+    session: Session,
+    path: Path,
+    facility: str | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
 ) -> IngestSummary:
-    """Import `path` (a file or folder) as one submission, resuming an interrupted one."""
+    """Import `path` (a file or folder) as one submission, resuming an interrupted one.
+    `workers` processes parse, validate and index in parallel (default: one per core)."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    return Importer(session, facility, progress).run(path)
+    n = workers if workers is not None else min(2, os.cpu_count() or 1)
+    return Importer(session, facility, progress, n).run(path)
 
 
 def count_records(path: Path) -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
 from phip.exchange.ingest import _local_ref, _refs
 from phip.store.models import Resource
+from phip.store.repository import key_clause
 
 Issue = tuple[str, str, str]
 
@@ -30,13 +31,14 @@ def validate(session: Session, obj: Any, known: set[str] | None = None) -> list[
         if local.startswith("urn:") or "/" not in local:
             issues.append(("reference:unresolved", "reference", f"{ref} cannot be resolved"))
             continue
-        targets.append(tuple(local.split("/", 1)))
+        rtype_, rid_ = local.split("/", 1)
+        targets.append((rtype_, rid_))
     if targets:
         found = {
             f"{t}/{i}"
             for t, i in session.execute(
                 select(Resource.res_type, Resource.res_id).where(
-                    tuple_(Resource.res_type, Resource.res_id).in_(targets), Resource.deleted.is_(False)
+                    key_clause(Resource.res_type, Resource.res_id, targets), Resource.deleted.is_(False)
                 )
             )
         }

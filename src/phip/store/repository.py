@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, and_, bindparam, func, select, tuple_
+from sqlalchemy import Table, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed, StoreError
-from phip.store.indexer import IndexRows, index_rows
+from phip.store.indexer import DATE_COLS, REF_COLS, STRING_COLS, TOKEN_COLS, IndexRows, index_rows
 from phip.store.models import (
     Resource,
     ResourceHistory,
@@ -83,6 +83,9 @@ class Incoming:
     resource: Json
     facility: str | None = None
     org_path: str | None = None
+    #: computed elsewhere (an import worker) to save the writer the work
+    content_hash: str | None = None
+    index: IndexRows | None = None
 
 
 class Repository:
@@ -276,7 +279,7 @@ class Repository:
                     Resource.version,
                     Resource.content_hash,
                     Resource.deleted,
-                ).where(tuple_(Resource.res_type, Resource.res_id).in_(chunk))
+                ).where(key_clause(Resource.res_type, Resource.res_id, chunk))
             )
             for t, i, v, h, d in rows:
                 existing[(t, i)] = (v, h, d)
@@ -288,7 +291,7 @@ class Repository:
         index = IndexRows()
         for key, it in latest.items():
             res = dict(it.resource)
-            h = content_hash(res)
+            h = it.content_hash or content_hash(res)
             prev = existing.get(key)
             if prev is not None and prev[1] == h and not prev[2]:
                 counts["unchanged"] += 1
@@ -310,7 +313,7 @@ class Repository:
             }
             (new_rows if prev is None else upd_rows).append(row)
             hist.append((key[0], key[1], version, ts, False, content, it.facility))
-            index.extend(index_rows(res))
+            index.extend(it.index if it.index is not None else index_rows(res))
         if not hist:
             return counts
         hids = self._history(hist)
@@ -364,18 +367,34 @@ class Repository:
         for table in INDEX_TABLES:
             t = _t(table)
             for chunk in _chunks(keys, 500):
-                conn.execute(t.delete().where(tuple_(t.c.res_type, t.c.res_id).in_(list(chunk))))
+                conn.execute(t.delete().where(key_clause(t.c.res_type, t.c.res_id, chunk)))
 
     def _insert_index(self, rows: IndexRows) -> None:
         conn = self.session.connection()
-        for table, data in (
-            (SearchToken, rows.tokens),
-            (SearchString, rows.strings),
-            (SearchDate, rows.dates),
-            (SearchReference, rows.refs),
+        for table, cols, data in (
+            (SearchToken, TOKEN_COLS, rows.tokens),
+            (SearchString, STRING_COLS, rows.strings),
+            (SearchDate, DATE_COLS, rows.dates),
+            (SearchReference, REF_COLS, rows.refs),
         ):
             if data:
-                fast_insert(conn, _t(table), data)
+                insert_tuples(conn, _t(table).name, cols, data)
+
+
+def key_clause(type_col: Any, id_col: Any, keys: Sequence[tuple[str, str]]) -> Any:
+    """(type, id) IN keys, written as `type = t AND id IN (...)` per type so that the primary-key
+    index is used on every database (row-value IN lists are scanned by SQLite)."""
+    by_type: dict[str, list[str]] = {}
+    for t, i in keys:
+        by_type.setdefault(t, []).append(i)
+    return or_(*[and_(type_col == t, id_col.in_(ids)) for t, ids in by_type.items()])
+
+
+def insert_tuples(conn: Any, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """executemany of plain string tuples straight to the driver."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+    conn.exec_driver_sql(sql, rows)
 
 
 _processors: dict[tuple[str, str, str], Any] = {}
