@@ -88,10 +88,10 @@ def synth(scale: float = 0.0005, workers: int = 2, seed: int = 42) -> dict[str, 
     }
 
 
-def ingest(scale: float = 0.0001, workers: int = 2) -> dict[str, Any]:
+def ingest(scale: float = 0.0001, workers: int = 2, postgres: bool = True) -> dict[str, Any]:
     from phip.bench.ingest import run
 
-    return run(scale=scale)
+    return run(scale=scale, postgres=postgres)
 
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {"idcard": idcard, "synth": synth, "ingest": ingest}

@@ -13,6 +13,7 @@ def bench(
     name: Annotated[str, typer.Argument(help="idcard, synth or ingest")],
     scale: Annotated[float, typer.Option(help="synth, ingest: scale of the province to generate.")] = 0.0005,
     workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
+    postgres: Annotated[bool, typer.Option(help="ingest: also measure a throwaway PostgreSQL.")] = True,
 ) -> None:
     """性能测试 Run a benchmark and print its figures as one JSON object."""
     from phip.bench import BENCHMARKS
@@ -20,7 +21,9 @@ def bench(
     if name not in BENCHMARKS:
         Console(stderr=True).print(f"[red]unknown benchmark {name!r}; one of: {', '.join(BENCHMARKS)}[/red]")
         raise typer.Exit(2)
-    if name in ("synth", "ingest"):
+    if name == "ingest":
+        result = BENCHMARKS[name](scale=scale, workers=workers, postgres=postgres)
+    elif name == "synth":
         result = BENCHMARKS[name](scale=scale, workers=workers)
     else:
         result = BENCHMARKS[name]()
