@@ -151,6 +151,22 @@ def test_summary_count_and_keyset_paging(repo: Repository) -> None:
     assert by_id == sorted(by_id) and len(by_id) == 120
 
 
+def test_sort_by_date_with_keyset_paging(repo: Repository) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        q = [("_count", "7"), ("_sort", "-date"), ("patient", "p1")]
+        page = search(repo, "Encounter", [*q, *([("_cursor", cursor)] if cursor else [])])
+        seen += [r["period"]["start"] + r["id"] for r in page.resources]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert len(seen) == 30 and seen == sorted(seen, key=lambda x: x[:25], reverse=True)
+    assert len(set(seen)) == 30
+    with pytest.raises(InvalidSearch):
+        search(repo, "Encounter", [("_sort", "status")])
+
+
 def test_scope_applies_to_results_and_counts(repo: Repository) -> None:
     county = Repository(repo.session, Scope(org_path="620000/620100/"))
     assert ids(search(county, "Patient", [("name", "zhangli")])) == ["p1", "p2", "p5"]

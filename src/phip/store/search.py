@@ -209,8 +209,8 @@ def search(
     scope = repo.scope.clause()
     if scope is not None:
         filters.append(scope)
-    for key, value in query:
-        name, _, modifier = key.partition(":")
+    for qkey, value in query:
+        name, _, modifier = qkey.partition(":")
         if name == "_count":
             try:
                 count = max(0, min(MAX_COUNT, int(value)))
@@ -235,21 +235,38 @@ def search(
         return SearchResult([], None, total)
     desc = sort.startswith("-")
     sort_key = sort.lstrip("-")
-    if sort_key not in ("_id", "_lastUpdated"):
-        raise InvalidSearch(f"sorting by {sort_key!r} is not supported (use _id or _lastUpdated)")
-    cols: list[Any] = (
-        [Resource.last_updated, Resource.res_id] if sort_key == "_lastUpdated" else [Resource.res_id]
-    )
+    sort_param = sp.param(rtype, sort_key) if sort_key not in ("_id", "_lastUpdated") else None
+    if sort_key not in ("_id", "_lastUpdated") and (sort_param is None or sort_param.type != "date"):
+        raise InvalidSearch(
+            f"sorting by {sort_key!r} is not supported (use _id, _lastUpdated or a date parameter)"
+        )
+    if sort_param is not None:
+        # the earliest indexed instant of the date parameter; resources without one sort first
+        # ascending, last descending (coalesced to an empty string)
+        key: Any = func.coalesce(
+            select(func.min(SearchDate.low))
+            .where(
+                SearchDate.res_type == rtype,
+                SearchDate.res_id == Resource.res_id,
+                SearchDate.param == sort_key,
+            )
+            .scalar_subquery(),
+            "",
+        )
+    elif sort_key == "_lastUpdated":
+        key = Resource.last_updated
+    else:
+        key = None
+    cols: list[Any] = [key, Resource.res_id] if key is not None else [Resource.res_id]
     q = select(Resource.content, *cols).where(where)
     if cursor:
         last = _decode_cursor(cursor)
-        if sort_key == "_lastUpdated":
-            ts = datetime.fromisoformat(last[0])
+        if key is not None:
+            k0: Any = datetime.fromisoformat(last[0]) if sort_key == "_lastUpdated" else last[0]
             q = q.where(
-                (Resource.last_updated < ts) | ((Resource.last_updated == ts) & (Resource.res_id < last[1]))
+                (key < k0) | ((key == k0) & (Resource.res_id < last[1]))
                 if desc
-                else (Resource.last_updated > ts)
-                | ((Resource.last_updated == ts) & (Resource.res_id > last[1]))
+                else (key > k0) | ((key == k0) & (Resource.res_id > last[1]))
             )
         else:
             q = q.where(Resource.res_id < last[1] if desc else Resource.res_id > last[1])
@@ -261,7 +278,9 @@ def search(
     next_cursor = None
     if more and rows:
         last_row = rows[-1]
-        key0 = last_row[1].isoformat() if sort_key == "_lastUpdated" else None
+        key0 = None
+        if key is not None:
+            key0 = last_row[1].isoformat() if sort_key == "_lastUpdated" else last_row[1]
         next_cursor = _encode_cursor([key0, last_row[-1]])
     included = _includes(repo, rtype, [r["id"] for r in resources], includes)
     return SearchResult(resources, next_cursor, None, included)
