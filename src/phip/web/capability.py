@@ -57,7 +57,6 @@ def capability_statement() -> dict[str, Any]:
             "conditionalDelete": "not-supported",
             "searchInclude": [f"{rtype}:{p.name}" for p in params if p.type == "reference"],
             "searchParam": [{"name": p.name, "type": TYPE_MAP[p.type]} for p in params],
-            "searchRevInclude": [],
         }
         if rtype == "Patient":
             entry["operation"] = [
