@@ -169,6 +169,9 @@ def main() -> None:  # pragma: no cover
 def ingest(
     path: Annotated[Path, typer.Argument(help="An NDJSON/JSON file or a folder of them.")],
     facility: Annotated[str | None, typer.Option(help="Facility code when the records do not say.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes that validate and index (default: cores).")
+    ] = None,
 ) -> None:
     """导入数据 Import NDJSON files or folders (and Bundles): validate, store or quarantine, resumable.
     The last output is a JSON summary: submitted, accepted, quarantined, created, updated, unchanged."""
@@ -193,7 +196,9 @@ def ingest(
     )
     with Progress(*columns, console=console) as bar, Session(engine) as session:
         task = bar.add_task("ingest", total=total)
-        summary = run_ingest(session, path, facility, progress=lambda n: bar.update(task, advance=n))
+        summary = run_ingest(
+            session, path, facility, progress=lambda n: bar.update(task, advance=n), workers=workers
+        )
     out_console.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
 
 
