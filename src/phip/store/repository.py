@@ -392,6 +392,13 @@ def key_clause(type_col: Any, id_col: Any, keys: Sequence[tuple[str, str]]) -> A
 
 def insert_tuples(conn: Any, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """executemany of plain string tuples straight to the driver."""
+    if conn.dialect.name == "postgresql":
+        # COPY is several times faster than executemany on PostgreSQL
+        dbapi = conn.connection.driver_connection
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
     conn.exec_driver_sql(sql, rows)
