@@ -89,6 +89,15 @@ def new_pg_database(postgres_url: str):  # type: ignore[no-untyped-def]
     return make
 
 
+def database_url(request: pytest.FixtureRequest, folder: Path, name: str) -> str:
+    """A fresh database for a fixture parametrised by engine: a SQLite file in `folder`, or a new
+    database on the session's PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{folder / f'{name}.db'}"
+    url: str = request.getfixturevalue("new_pg_database")(name)
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The same test on SQLite (a WAL file) and on PostgreSQL (a fresh schema per test)."""

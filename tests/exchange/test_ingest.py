@@ -20,6 +20,7 @@ from phip.standards.divisions import get_divisions
 from phip.store import init_db, make_engine
 from phip.store.models import Quarantine, Resource, ResourceHistory, Submission, SubmissionBatch
 from phip.store.repository import Repository
+from tests.conftest import database_url
 
 PHIP = Path(sys.executable).parent / "phip"
 
@@ -34,10 +35,7 @@ def _defects(province: Path) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def imported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, ingest_province: Path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('ingest') / 'i.db'}"
-    else:
-        url = request.getfixturevalue("new_pg_database")("ingest")
+    url = database_url(request, tmp_path_factory.mktemp("ingest"), "ingest")
     engine = make_engine(url)
     init_db(engine)
     with Session(engine) as s:

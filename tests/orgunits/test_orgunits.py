@@ -8,14 +8,12 @@ from sqlalchemy import func, select
 from phip.orgunits import Facility, OrgUnit, OrgUnitService
 from phip.standards.divisions import get_divisions
 from phip.store import init_db, make_engine, session_scope
+from tests.conftest import database_url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, small_province: Path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'phip.db'}"
-    else:
-        db_url = request.getfixturevalue("new_pg_database")("orgunits")
+    db_url = database_url(request, tmp_path_factory.mktemp("db"), "orgunits")
     engine = make_engine(db_url)
     init_db(engine)
     with session_scope(engine) as s:

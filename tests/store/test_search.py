@@ -9,6 +9,7 @@ from phip.store import init_db, make_engine
 from phip.store.errors import InvalidSearch
 from phip.store.repository import Incoming, Repository, Scope
 from phip.store.search import search
+from tests.conftest import database_url
 
 DIV = "https://phip.health/fhir/StructureDefinition/division-code"
 
@@ -31,10 +32,7 @@ def _patient(pid: str, name: str, gender: str, birth: str, village: str, fac: st
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repository]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('search') / 's.db'}"
-    else:
-        url = request.getfixturevalue("new_pg_database")("search")
+    url = database_url(request, tmp_path_factory.mktemp("search"), "search")
     engine = make_engine(url)
     init_db(engine)
     with Session(engine) as s:

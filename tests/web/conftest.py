@@ -14,6 +14,7 @@ from phip.settings import Settings
 from phip.standards.divisions import get_divisions
 from phip.store import get_engine, init_db
 from phip.web.app import create_app
+from tests.conftest import database_url
 
 F1, F2 = "620102001-C100-01", "620502001-C100-01"  # Lanzhou Chengguan, Tianshui Qinzhou
 PASSWORD = "correct horse battery staple"
@@ -31,10 +32,7 @@ class Api:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'api.db'}"
-    else:
-        url = request.getfixturevalue("new_pg_database")("api")
+    url = database_url(request, tmp_path, "api")
     settings = Settings(
         database_url=url, secret_key="test-secret-1", demo=False, data_key="0123456789abcdef" * 2
     )

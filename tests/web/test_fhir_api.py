@@ -10,7 +10,7 @@ from phip.security import tokens as tk
 from phip.security.audit import verify
 from phip.standards import idcard
 from phip.store import get_engine
-from tests.web.conftest import F1, F2, Api
+from tests.web.conftest import Api
 
 RESIDENT_ID = "https://phip.health/fhir/sid/resident-id"
 
@@ -243,4 +243,3 @@ def test_every_access_is_audited_and_tampering_is_detected(api: Api, tamper: str
     with Session(engine) as s:
         result = verify(s)
         assert not result.ok and result.entries <= n
-    _ = (F1, F2)
