@@ -9,7 +9,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from phip.exchange.structure import is_resource_type, resource_types, validate_resource
+from phip.exchange.structure import is_resource_type, is_valid, resource_types, validate_resource
 
 
 def oracle_ok(res: dict) -> bool:  # type: ignore[type-arg]
@@ -40,6 +40,8 @@ def test_agrees_with_oracle_on_real_data(shared_data: Path, small_province: Path
     assert len(corpus) > 1500
     disagreements = [r.get("id") for r in corpus if (not validate_resource(r)) != oracle_ok(r)]
     assert disagreements == []
+    # the fast yes/no path gives the same verdict as the full walk
+    assert [r.get("id") for r in corpus if is_valid(r) != (not validate_resource(r))] == []
 
 
 def _mutations(res: dict, rng: random.Random) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
@@ -90,6 +92,7 @@ def test_agrees_with_oracle_on_mutations(shared_data: Path, small_province: Path
         for what, mutated in _mutations(res, rng):
             ours = not validate_resource(mutated)
             assert ours == oracle_ok(mutated), (what, res.get("resourceType"), res.get("id"))
+            assert is_valid(mutated) == ours, (what, res.get("resourceType"), res.get("id"))
             checked += 1
     assert checked > 1500
 
@@ -129,6 +132,7 @@ def test_agrees_with_oracle_on_mutations(shared_data: Path, small_province: Path
 def test_issue_codes(res: object, code: str) -> None:
     issues = validate_resource(res)
     assert issues and issues[0][0] == code
+    assert not is_valid(res)
 
 
 def test_resource_type_lookup() -> None:

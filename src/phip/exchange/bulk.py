@@ -21,8 +21,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from phip.store.models import BulkJob, Resource
-from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash, unprotect
-from phip.store.repository import Scope
+from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
+from phip.store.repository import Scope, from_stored
 
 PSEUDONYM_SYSTEM = "https://phip.health/fhir/sid/pseudonym"
 
@@ -97,7 +97,9 @@ def run_export(
             assert job is not None
             folder = Path(job.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        q = select(Resource.res_type, Resource.content).where(Resource.deleted.is_(False))
+        q = select(Resource.res_type, Resource.content, Resource.version, Resource.last_updated).where(
+            Resource.deleted.is_(False)
+        )
         clause = scope.clause()
         if clause is not None:
             q = q.where(clause)
@@ -111,13 +113,13 @@ def run_export(
         handles: dict[str, Any] = {}
         try:
             with Session(engine) as s:
-                for n, (rtype, content) in enumerate(
+                for n, (rtype, content, version, updated) in enumerate(
                     s.execute(
                         q.order_by(Resource.res_type, Resource.res_id).execution_options(yield_per=2000)
                     ),
                     start=1,
                 ):
-                    res = pseudonymise(unprotect(orjson.loads(content)))
+                    res = pseudonymise(from_stored(content, version, updated))
                     if rtype not in handles:
                         handles[rtype] = open(folder / f"{rtype}.ndjson", "wb")  # noqa: SIM115
                     handles[rtype].write(orjson.dumps(res) + b"\n")

@@ -16,23 +16,24 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import re
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
-from phip.store.indexer import IndexRows, index_rows
+from phip.store.bulkwrite import Staged, index_tuple, key_clause, stage, write_staged
 from phip.store.models import IngestCheckpoint, Quarantine, Resource, Submission, SubmissionBatch
 from phip.store.protect import encrypt_bytes
-from phip.store.repository import Incoming, Repository, content_hash, key_clause
+from phip.store.repository import content_hash
 from phip.store.search_params import date_range, params_for, values
 
 TYPE_ORDER = [
@@ -185,19 +186,21 @@ def _expand(raw: bytes) -> list[tuple[bytes, Any]]:
     return [(raw, obj)]
 
 
-def _refs(node: Any, out: list[str]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "reference" and isinstance(v, str):
-                out.append(v)
-            elif isinstance(v, dict | list):
-                _refs(v, out)
-    elif isinstance(node, list):
-        for v in node:
-            _refs(v, out)
+#: a `"reference": "…"` member anywhere in compact JSON. Inside a JSON string every quote is
+#: escaped, so the pattern can only match a real member.
+_REFERENCE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
 
 
-def _local_ref(ref: str) -> str | None:
+def references(content: bytes) -> list[str]:
+    """Every reference string in a serialised resource (contained resources included)."""
+    out = []
+    for m in _REFERENCE.finditer(content):
+        v = m.group(1)
+        out.append(orjson.loads(b'"' + v + b'"') if b"\\" in v else v.decode())
+    return out
+
+
+def local_ref(ref: str) -> str | None:
     """'Type/id' for a relative reference; None for contained, absolute and logical ones."""
     if ref.startswith("#") or "://" in ref:
         return None
@@ -269,10 +272,10 @@ class Importer:
             {int(k): v for k, v in orjson.loads(sub.lag_histogram or "{}").items()}
         )
         self._prescan(files)
-        _init_worker(set(self.org_paths))
+        _init_worker(self.org_paths)
         if self.workers > 0 and len(self.prescan_ids) > PARALLEL_FROM:
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-            self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(set(self.org_paths),))
+            self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.org_paths,))
         try:
             for f in files:
                 self._file(f, summary)
@@ -317,13 +320,15 @@ class Importer:
         if ckpt.done:
             return
         base_lines = ckpt.lines
-        pending: deque[tuple[Any, int, int, int]] = deque()  # (result, end offset, last line, records)
+        # (worker result, end offset, the batch's (line, raw) records)
+        pending: deque[tuple[Any, int, list[tuple[int, bytes]]]] = deque()
 
         def drain(limit: int) -> None:
             while len(pending) > limit:
-                result, end, last_line, n = pending.popleft()
+                result, end, records = pending.popleft()
                 prepared = result.get() if hasattr(result, "get") else result
-                self._batch(path, prepared, n, summary)
+                self._batch(path, records, prepared, summary)
+                last_line = records[-1][0]
                 ckpt.offset, ckpt.lines = end, last_line
                 self._commit(summary)
 
@@ -336,17 +341,17 @@ class Importer:
                 batch.append((base_lines + line_no, raw))
             end = end_offset
             if len(batch) >= BATCH:
-                pending.append((self._submit(path, batch), end, batch[-1][0], len(batch)))
+                pending.append((self._submit(path, batch), end, batch))
                 drain(2)
                 batch = []
         if batch:
-            pending.append((self._submit(path, batch), end, batch[-1][0], len(batch)))
+            pending.append((self._submit(path, batch), end, batch))
         drain(0)
         ckpt.done = True
         self._commit(summary)
 
     def _submit(self, path: Path, batch: list[tuple[int, bytes]]) -> Any:
-        args = (path.parent.name, self.default_facility, batch)
+        args = (path.parent.name, self.default_facility, [raw for _line, raw in batch])
         if self.pool is None:
             return prepare(args)
         return self.pool.apply_async(prepare, (args,))
@@ -393,36 +398,36 @@ class Importer:
         self.sub.lag_days_max = float(max(self.lags))
 
     # ---- one batch -------------------------------------------------------------------------------
-    def _batch(self, path: Path, prepared: list[Prepared], n_records: int, summary: IngestSummary) -> None:
+    def _batch(
+        self, path: Path, records: list[tuple[int, bytes]], prepared: list[Prepared], summary: IngestSummary
+    ) -> None:
         now = datetime.now(UTC)
-        good: list[tuple[Prepared, dict[str, Any]]] = []
-        bad: list[tuple[int, bytes, str | None, str | None, list[tuple[str, str, str]], str | None]] = []
-        for p in prepared:
+        good: list[Prepared] = []
+        bad: list[tuple[int, bytes, Prepared, list[tuple[str, str, str]]]] = []
+        raw_of: dict[int, tuple[int, bytes]] = {}
+        for (line, raw), p in zip(records, prepared, strict=True):
             for w in p.warnings:
                 self.warnings[w] += 1
-            if p.issues:
-                bad.append((p.line, p.raw, p.rtype, p.rid, p.issues, p.facility))
+            if p.staged is None:
+                bad.append((line, raw, p, p.issues))
                 self._account(p, accepted=False)
-                continue
-            obj = orjson.loads(p.raw)
-            if p.derived_id:
-                obj["id"] = p.rid
-            good.append((p, obj))
+            else:
+                raw_of[id(p)] = (line, raw)
+                good.append(p)
         # references and id ownership, resolved against this submission and then the store
+        accepted_ids, prescan_ids, quarantined_ids = self.accepted_ids, self.prescan_ids, self.quarantined_ids
         unresolved: dict[int, list[str]] = {}
         missing: set[str] = set()
-        for i, (p, _obj) in enumerate(good):
+        for i, p in enumerate(good):
             for local in p.refs:
-                if local in self.accepted_ids or (
-                    local in self.prescan_ids and local not in self.quarantined_ids
-                ):
+                if local in accepted_ids or (local in prescan_ids and local not in quarantined_ids):
                     continue
                 unresolved.setdefault(i, []).append(local)
                 missing.add(local)
         in_store = self._existing([m for m in missing if "/" in m and not m.startswith("urn:")])
-        owners = self._owners([(p.rtype or "", p.rid or "") for p, _o in good])
-        accepted: list[Incoming] = []
-        for i, (p, obj) in enumerate(good):
+        owners = self._owners([(p.rtype or "", p.rid or "") for p in good])
+        accepted: list[Staged] = []
+        for i, p in enumerate(good):
             issues = [
                 ("reference:unresolved", "reference", f"{ref} is neither in this submission nor in the store")
                 for ref in unresolved.get(i, [])
@@ -434,16 +439,15 @@ class Importer:
                     ("id-conflict", f"{p.rtype}.id", f"{p.rtype}/{p.rid} belongs to another facility")
                 )
             if issues:
-                bad.append((p.line, p.raw, p.rtype, p.rid, issues, p.facility))
+                line, raw = raw_of[id(p)]
+                bad.append((line, raw, p, issues))
                 self._account(p, accepted=False)
                 continue
-            accepted.append(
-                Incoming(obj, p.facility, self.org_paths.get(p.facility or ""), p.content_hash, p.index)
-            )
+            assert p.staged is not None
+            accepted.append(p.staged)
             self._account(p, accepted=True)
-        counts = Repository(self.session).bulk_upsert(accepted)
-        for inc in accepted:
-            self.accepted_ids.add(f"{inc.resource['resourceType']}/{inc.resource['id']}")
+        counts = write_staged(self.session, accepted, now)
+        accepted_ids.update(f"{st.rtype}/{st.rid}" for st in accepted)
         self._quarantine(path, bad, now)
         summary.submitted += len(prepared)
         summary.accepted += len(accepted)
@@ -452,7 +456,7 @@ class Importer:
         summary.updated += counts["updated"]
         summary.unchanged += counts["unchanged"]
         if self.progress:
-            self.progress(n_records)
+            self.progress(len(records))
 
     def _existing(self, refs: list[str]) -> set[str]:
         keys = [(r.split("/", 1)[0], r.split("/", 1)[1]) for r in refs]
@@ -481,7 +485,7 @@ class Importer:
     def _quarantine(
         self,
         path: Path,
-        bad: list[tuple[int, bytes, str | None, str | None, list[tuple[str, str, str]], str | None]],
+        bad: list[tuple[int, bytes, Prepared, list[tuple[str, str, str]]]],
         now: datetime,
     ) -> None:
         if not bad:
@@ -496,7 +500,8 @@ class Importer:
                 )
             )
         rows = []
-        for h, (line_no, raw, rtype, rid, issues, fac) in hashes.items():
+        for h, (line_no, raw, p, issues) in hashes.items():
+            rtype, rid, fac = p.rtype, p.rid, p.facility
             for code in {c for c, _p, _d in issues}:
                 self.reasons[code] += 1
             if rtype:
@@ -526,136 +531,123 @@ class Importer:
         fac, month, when, sent = p.facility, p.month, p.when, p.sent
         if fac is None or month is None:
             return
-        st = self.batch_stats.setdefault((fac, month), [0, 0, 0, sent, sent])
+        st = self.batch_stats.get((fac, month))
+        if st is None:
+            st = self.batch_stats[(fac, month)] = [0, 0, 0, sent, sent]
         st[0] += 1
         st[1 if accepted else 2] += 1
         if sent:
-            st[3] = min(st[3] or sent, sent)
-            st[4] = max(st[4] or sent, sent)
-        if when and sent:
-            try:
-                lag = (
-                    datetime.fromisoformat(sent.replace("Z", "+00:00"))
-                    - datetime.fromisoformat(when).replace(tzinfo=UTC)
-                ).days
-            except ValueError:
-                return
-            self.lags[max(0, lag)] += 1
-            self.sub.period_start = min(self.sub.period_start or when, when)
-            self.sub.period_end = max(self.sub.period_end or when, when)
+            if not st[3] or sent < st[3]:
+                st[3] = sent
+            if not st[4] or sent > st[4]:
+                st[4] = sent
+        if p.lag is not None and when:
+            self.lags[p.lag] += 1
+            sub = self.sub
+            if not sub.period_start or when < sub.period_start:
+                sub.period_start = when
+            if not sub.period_end or when > sub.period_end:
+                sub.period_end = when
 
 
-@dataclass(slots=True)
-class Prepared:
-    """One record after the CPU-heavy work (parse, validate, index) done by an import worker."""
+class Prepared(NamedTuple):
+    """One record after the CPU-heavy work (parse, validate, serialise, index) done by an import
+    worker. `staged` is None when the record failed validation (`issues` says why)."""
 
-    line: int
-    raw: bytes
     rtype: str | None
     rid: str | None
-    derived_id: bool
     facility: str | None
     issues: list[tuple[str, str, str]]
     warnings: list[str]
     refs: list[str]
-    content_hash: str | None
-    index: IndexRows | None
+    staged: Staged | None
+    #: the clinical date (ISO), the facility's send time, the data month and the lag in days
     when: str | None
     sent: str | None
     month: str | None
+    lag: int | None
 
 
-_KNOWN_FACILITIES: set[str] = set()
+_ORG_PATHS: dict[str, str] = {}
 
 
-def _init_worker(known: set[str]) -> None:
-    _KNOWN_FACILITIES.clear()
-    _KNOWN_FACILITIES.update(known)
+def _init_worker(org_paths: dict[str, str]) -> None:
+    _ORG_PATHS.clear()
+    _ORG_PATHS.update(org_paths)
 
 
-def prepare(args: tuple[str, str | None, list[tuple[int, bytes]]]) -> list[Prepared]:
-    """Parse, validate (structure, then profile), and for valid records extract references,
-    content hash and index rows. Pure: runs in worker processes."""
+def prepare(args: tuple[str, str | None, list[bytes]]) -> list[Prepared]:
+    """Parse, validate (structure, then profile), and for valid records extract references and
+    stage them for the writer (stored bytes, content hash, index rows). Pure: runs in worker
+    processes."""
     folder, default_facility, batch = args
-    out = []
-    for line, raw in batch:
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            out.append(
-                Prepared(
-                    line,
-                    raw,
-                    None,
-                    None,
-                    False,
-                    default_facility,
-                    [("json:parse-error", "$", "not valid JSON")],
-                    [],
-                    [],
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                )
-            )
-            continue
-        is_obj = isinstance(obj, dict)
-        rtype = obj.get("resourceType") if is_obj and isinstance(obj.get("resourceType"), str) else None
-        fac = _facility_of(obj, folder, default_facility) if is_obj else default_facility
+    return [_prepare_one(raw, folder, default_facility) for raw in batch]
+
+
+def _prepare_one(raw: bytes, folder: str, default_facility: str | None) -> Prepared:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        issue = [("json:parse-error", "$", "not valid JSON")]
+        return Prepared(None, None, default_facility, issue, [], [], None, None, None, None, None)
+    is_obj = isinstance(obj, dict)
+    rtype = obj.get("resourceType") if is_obj and isinstance(obj.get("resourceType"), str) else None
+    fac = _facility_of(obj, folder, default_facility) if is_obj else default_facility
+    issues: list[tuple[str, str, str]] = []
+    if not structure.is_valid(obj):
         issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
-        warnings: list[str] = []
-        if not issues:
-            found = profile.check(obj)
-            issues = [i for i in found if i[0] not in profile.WARNINGS]
-            warnings = [i[0] for i in found if i[0] in profile.WARNINGS]
-        meta = obj.get("meta") if is_obj and isinstance(obj.get("meta"), dict) else {}
-        sent = meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
-        src = meta.get("source")
-        src_month = src[-7:] if isinstance(src, str) and src.startswith(SOURCE_PREFIX) else None
-        rid = obj.get("id") if is_obj and isinstance(obj.get("id"), str) else None
-        if issues:
-            out.append(
-                Prepared(
-                    line, raw, rtype, rid, False, fac, issues, warnings, [], None, None, None, sent, src_month
-                )
-            )
-            continue
-        derived = not rid
-        if derived:
-            rid = _derived_id(obj, fac)
-            obj["id"] = rid
-        refs: list[str] = []
-        _refs(obj, refs)
-        local = [x for x in (_local_ref(r) for r in refs) if x is not None]
-        when = _clinical_date(obj) if rtype in RANK else None
-        out.append(
-            Prepared(
-                line,
-                raw,
-                rtype,
-                rid,
-                derived,
-                fac,
-                [],
-                warnings,
-                local,
-                content_hash(obj),
-                index_rows(obj),
-                when,
-                sent,
-                when[:7] if when else src_month,
-            )
-        )
-    return out
+    warnings: list[str] = []
+    if not issues:
+        found = profile.check(obj)
+        issues = [i for i in found if i[0] not in profile.WARNINGS]
+        warnings = [i[0] for i in found if i[0] in profile.WARNINGS]
+    meta = obj.get("meta") if is_obj and isinstance(obj.get("meta"), dict) else {}
+    sent = meta.get("lastUpdated") if isinstance(meta.get("lastUpdated"), str) else None
+    src = meta.get("source")
+    src_month = src[-7:] if isinstance(src, str) and src.startswith(SOURCE_PREFIX) else None
+    rid = obj.get("id") if is_obj and isinstance(obj.get("id"), str) else None
+    if issues:
+        return Prepared(rtype, rid, fac, issues, warnings, [], None, None, sent, src_month, None)
+    if not rid:
+        rid = _derived_id(obj, fac)
+        obj["id"] = rid
+    when = _clinical_date(obj) if rtype in RANK else None
+    staged = stage(obj, fac, _ORG_PATHS.get(fac or ""), content_hash(obj), index_tuple(obj))
+    local = [x for x in (local_ref(r) for r in references(staged.content)) if x is not None]
+    return Prepared(
+        rtype,
+        rid,
+        fac,
+        [],
+        warnings,
+        local,
+        staged,
+        when,
+        sent,
+        when[:7] if when else src_month,
+        _lag(when, sent),
+    )
+
+
+def _lag(when: str | None, sent: str | None) -> int | None:
+    """Days between the data's own date and its sending (never negative)."""
+    if not when or not sent:
+        return None
+    try:
+        lag = (
+            datetime.fromisoformat(sent.replace("Z", "+00:00"))
+            - datetime.fromisoformat(when).replace(tzinfo=UTC)
+        ).days
+    except ValueError:
+        return None
+    return max(0, lag)
 
 
 def _facility_of(res: dict[str, Any], folder: str, default: str | None) -> str | None:
     src = (res.get("meta") or {}).get("source") if isinstance(res.get("meta"), dict) else None
     if isinstance(src, str) and src.startswith(SOURCE_PREFIX):
         return src[len(SOURCE_PREFIX) :].split(":")[0]
-    if folder in _KNOWN_FACILITIES:
+    if folder in _ORG_PATHS:
         return folder
     return default
 

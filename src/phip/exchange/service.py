@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
-from phip.exchange.ingest import _local_ref, _refs
+from phip.exchange.ingest import local_ref, references
+from phip.store.bulkwrite import key_clause
 from phip.store.models import Resource
-from phip.store.repository import key_clause
 
 Issue = tuple[str, str, str]
 
@@ -21,11 +22,9 @@ def validate(session: Session, obj: Any, known: set[str] | None = None) -> list[
     if issues:
         return issues
     issues = [i for i in profile.check(obj) if i[0] not in profile.WARNINGS]
-    refs: list[str] = []
-    _refs(obj, refs)
     targets = []
-    for ref in refs:
-        local = _local_ref(ref)
+    for ref in references(orjson.dumps(obj)):
+        local = local_ref(ref)
         if local is None or (known is not None and local in known):
             continue
         if local.startswith("urn:") or "/" not in local:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from phip.store import search_params as sp
@@ -31,41 +32,57 @@ class IndexRows:
         self.refs.extend(other.refs)
 
 
+@cache
+def _plan(rtype: str) -> tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]:
+    """The indexed parameters of a type (those served by the resource table left out)."""
+    return tuple(
+        (p.name, p.type, p.paths) for p in sp.params_for(rtype) if p.name not in ("_id", "_lastUpdated")
+    )
+
+
 def index_rows(res: dict[str, Any]) -> IndexRows:
     rtype, rid = res["resourceType"], res["id"]
     out = IndexRows()
-    for p in sp.params_for(rtype):
-        if p.name in ("_id", "_lastUpdated"):
-            continue  # served from the resource table itself
+    tokens, strings, dates, refs = out.tokens, out.strings, out.dates, out.refs
+    for name, ptype, paths in _plan(rtype):
+        found: list[Any] = []
+        for path in paths:
+            sp.collect(res, path, 0, found)
+        if not found:
+            continue
         seen: set[tuple[str, ...]] = set()
-        for v in sp.values(res, p):
-            if p.type == "token":
+        if ptype == "reference":
+            for v in found:
+                r = sp.reference(v)
+                if r and r not in seen:
+                    seen.add(r)
+                    refs.append((rtype, rid, name, r[0], r[1][:64]))
+        elif ptype == "token":
+            for v in found:
                 for system, code in sp.tokens(v):
-                    if system in PROTECTED_SYSTEMS or (p.name == "phone" and is_phone(v)):
+                    if system in PROTECTED_SYSTEMS or (name == "phone" and is_phone(v)):
                         code = lookup_hash(code)
-                    key = ("t", system, code)
+                    key = (system, code)
                     if key not in seen:
                         seen.add(key)
-                        out.tokens.append((rtype, rid, p.name, system[:200], code[:200]))
-            elif p.type == "reference":
-                r = sp.reference(v)
-                if r and ("r", *r) not in seen:
-                    seen.add(("r", *r))
-                    out.refs.append((rtype, rid, p.name, r[0], r[1][:64]))
-            elif p.type == "date":
+                        tokens.append((rtype, rid, name, system[:200], code[:200]))
+        elif ptype == "date":
+            for v in found:
                 d = sp.date_range(v)
-                if d and ("d", *d) not in seen:
-                    seen.add(("d", *d))
-                    out.dates.append((rtype, rid, p.name, d[0], d[1]))
-            elif p.type == "string":
+                if d and d not in seen:
+                    seen.add(d)
+                    dates.append((rtype, rid, name, d[0], d[1]))
+        elif ptype == "string":
+            for v in found:
                 for text in sp.strings(v):
                     for skey in sp.string_keys(text):
-                        if ("s", skey) not in seen:
-                            seen.add(("s", skey))
-                            out.strings.append((rtype, rid, p.name, skey))
-            elif p.type == "division":
+                        if (skey,) not in seen:
+                            seen.add((skey,))
+                            strings.append((rtype, rid, name, skey))
+        elif ptype == "division":
+            for v in found:
                 for code in sp.divisions(v):
-                    if ("t", "", code) not in seen:
-                        seen.add(("t", "", code))
-                        out.tokens.append((rtype, rid, p.name, "", code))
+                    if ("", code) not in seen:
+                        seen.add(("", code))
+                        tokens.append((rtype, rid, name, "", code))
     return out

@@ -20,8 +20,8 @@ from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from phip.store import search_params as sp
 from phip.store.errors import InvalidSearch
 from phip.store.models import Resource, SearchDate, SearchReference, SearchString, SearchToken
-from phip.store.protect import PROTECTED_SYSTEMS, lookup_hash, unprotect
-from phip.store.repository import Repository
+from phip.store.protect import PROTECTED_SYSTEMS, lookup_hash
+from phip.store.repository import Repository, from_stored
 
 Json = dict[str, Any]
 CONTROL = {"_count", "_sort", "_include", "_summary", "_cursor", "_total", "_format", "_elements", "_pretty"}
@@ -258,7 +258,7 @@ def search(
     else:
         key = None
     cols: list[Any] = [key, Resource.res_id] if key is not None else [Resource.res_id]
-    q = select(Resource.content, *cols).where(where)
+    q = select(Resource.content, Resource.version, Resource.last_updated, *cols).where(where)
     if cursor:
         last = _decode_cursor(cursor)
         if key is not None:
@@ -274,13 +274,13 @@ def search(
     rows = list(session.execute(q))
     more = len(rows) > count
     rows = rows[:count]
-    resources = [unprotect(orjson.loads(r[0])) for r in rows]
+    resources = [from_stored(r[0], r[1], r[2]) for r in rows]
     next_cursor = None
     if more and rows:
         last_row = rows[-1]
         key0 = None
         if key is not None:
-            key0 = last_row[1].isoformat() if sort_key == "_lastUpdated" else last_row[1]
+            key0 = last_row[3].isoformat() if sort_key == "_lastUpdated" else last_row[3]
         next_cursor = _encode_cursor([key0, last_row[-1]])
     included = _includes(repo, rtype, [r["id"] for r in resources], includes)
     return SearchResult(resources, next_cursor, None, included)

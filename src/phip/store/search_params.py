@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from phip.standards import codesystems as cs
@@ -292,6 +293,32 @@ def values(resource: dict[str, Any], p: Param) -> Iterator[Any]:
         yield from _walk(resource, path)
 
 
+def collect(node: Any, path: tuple[str, ...], i: int, out: list[Any]) -> None:
+    """`_walk` without generators (the bulk indexer's hot path): appends the values at `path[i:]`."""
+    if i == len(path):
+        if isinstance(node, list):
+            out.extend(node)
+        elif node is not None:
+            out.append(node)
+        return
+    if isinstance(node, list):
+        for item in node:
+            collect(item, path, i, out)
+        return
+    if not isinstance(node, dict):
+        return
+    key = path[i]
+    if key.endswith("[x]"):
+        stem = key[:-3]
+        for k, v in node.items():
+            if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper():
+                collect(v, path, i + 1, out)
+    else:
+        v = node.get(key)
+        if v is not None:
+            collect(v, path, i + 1, out)
+
+
 def tokens(v: Any) -> Iterator[tuple[str, str]]:
     if isinstance(v, bool):
         yield "", "true" if v else "false"
@@ -320,6 +347,7 @@ def reference(v: Any) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+@lru_cache(maxsize=1 << 16)
 def _to_utc(s: str, end: bool) -> str:
     """A FHIR date/dateTime/instant as an ISO UTC instant; partial dates widen to their span."""
     if len(s) <= 10:

@@ -17,8 +17,7 @@ from phip.exchange.structure import is_resource_type
 from phip.security import audit
 from phip.security.principals import Principal
 from phip.store.errors import NotFound, StoreError
-from phip.store.protect import unprotect
-from phip.store.repository import Repository, Scope
+from phip.store.repository import Repository, Scope, from_stored
 from phip.store.search import search
 from phip.web.capability import capability_statement
 from phip.web.deps import PrincipalDep, SessionDep
@@ -157,12 +156,12 @@ def everything(
     from phip.store.models import Resource
 
     rows = session.execute(
-        compartment.scoped_select(Resource.content)
+        compartment.scoped_select(Resource.content, Resource.version, Resource.last_updated)
         .where(Resource.deleted.is_(False))
         .order_by(Resource.res_type, Resource.res_id)
         .limit(5000)
     )
-    entries = [{"resource": unprotect(orjson.loads(r[0]))} for r in rows]
+    entries = [{"resource": from_stored(*r)} for r in rows]
     entries.sort(key=lambda e: e["resource"]["resourceType"] != "Patient")
     _audit(session, who, "everything", f"Patient/{rid}", "ok")
     return _json({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
