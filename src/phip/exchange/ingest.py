@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
@@ -74,6 +74,13 @@ TYPE_ORDER = [
 ]
 RANK = {t: i for i, t in enumerate(TYPE_ORDER)}
 BATCH = 2000
+#: records per transaction (a crash repeats at most this many; bigger transactions write each
+#: index page to the WAL fewer times)
+COMMIT_EVERY = 10_000
+#: batches handed to workers ahead of the writer
+IN_FLIGHT = 4
+#: SQLite page cache of the importing connection, in KiB (the default 2 MB thrashes on indexes)
+SQLITE_CACHE_KIB = 262_144
 #: below this many records an import runs in one process (starting workers costs more)
 PARALLEL_FROM = 5000
 SOURCE_PREFIX = "urn:phip:submission:"
@@ -191,6 +198,11 @@ def _expand(raw: bytes) -> list[tuple[bytes, Any]]:
 _REFERENCE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
 
 
+#: a record that starts `{"resourceType":"X","id":"Y",` (ids and type names need no escapes;
+#: a Bundle is excluded because its entries are the records)
+_HEAD = re.compile(rb'\{"resourceType":"(?!Bundle")([A-Za-z]+)","id":"([A-Za-z0-9.\-]{1,64})"[,}]')
+
+
 def references(content: bytes) -> list[str]:
     """Every reference string in a serialised resource (contained resources included)."""
     out = []
@@ -268,22 +280,37 @@ class Importer:
         for name in ("submitted", "accepted", "quarantined", "created", "updated", "unchanged"):
             setattr(summary, name, getattr(sub, name) or 0)
         self.sub = sub
+        self.uncommitted = 0
         self.lags: Counter[int] = Counter(
             {int(k): v for k, v in orjson.loads(sub.lag_histogram or "{}").items()}
         )
         self._prescan(files)
+        if resumed:
+            # records quarantined before the interruption must not count as resolvable targets
+            self.quarantined_ids.update(
+                f"{t}/{i}"
+                for t, i in self.session.execute(
+                    select(Quarantine.res_type, Quarantine.res_id).where(
+                        Quarantine.submission_id == sub.id, Quarantine.res_type.is_not(None)
+                    )
+                )
+            )
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        if sqlite:
+            self.session.execute(text(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"))
         _init_worker(self.org_paths)
         if self.workers > 0 and len(self.prescan_ids) > PARALLEL_FROM:
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
             self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.org_paths,))
         try:
-            for f in files:
-                self._file(f, summary)
+            self._files(files, summary)
         finally:
             if self.pool is not None:
                 self.pool.close()
                 self.pool.join()
                 self.pool = None
+        if sqlite:  # the connection goes back to the pool: give the memory back
+            self.session.execute(text("PRAGMA cache_size=-2000"))
         sub.status = "completed"
         sub.finished_at = datetime.now(UTC)
         self._finish_lags()
@@ -293,14 +320,20 @@ class Importer:
         return summary
 
     def _prescan(self, files: list[Path]) -> None:
+        ids = self.prescan_ids
         for f in files:
             for _n, _off, raw in _records(f, 0):
+                # most writers put resourceType and id first: read them without parsing
+                m = _HEAD.match(raw)
+                if m is not None:
+                    ids.add(f"{m.group(1).decode()}/{m.group(2).decode()}")
+                    continue
                 for _raw, obj in _expand(raw):
                     if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-                        self.prescan_ids.add(f"{obj.get('resourceType')}/{obj['id']}")
+                        ids.add(f"{obj.get('resourceType')}/{obj['id']}")
 
     # ---- one file --------------------------------------------------------------------------------
-    def _file(self, path: Path, summary: IngestSummary) -> None:
+    def _checkpoint(self, path: Path) -> IngestCheckpoint:
         st = path.stat()
         key = str(path.resolve())
         ckpt = self.session.get(IngestCheckpoint, (self.sub.id, key))
@@ -317,37 +350,48 @@ class Importer:
                 done=False,
             )
             self.session.add(ckpt)
-        if ckpt.done:
-            return
-        base_lines = ckpt.lines
-        # (worker result, end offset, the batch's (line, raw) records)
-        pending: deque[tuple[Any, int, list[tuple[int, bytes]]]] = deque()
+        return ckpt
+
+    def _files(self, files: list[Path], summary: IngestSummary) -> None:
+        """Batches of all files flow through one pipeline: workers prepare up to IN_FLIGHT
+        batches ahead while this process writes them in file order, so the workers never wait
+        for a file boundary."""
+        # (worker result, file, its checkpoint, end offset, the batch's (line, raw), last of file)
+        pending: deque[tuple[Any, Path, IngestCheckpoint, int, list[tuple[int, bytes]], bool]] = deque()
 
         def drain(limit: int) -> None:
             while len(pending) > limit:
-                result, end, records = pending.popleft()
-                prepared = result.get() if hasattr(result, "get") else result
-                self._batch(path, records, prepared, summary)
-                last_line = records[-1][0]
-                ckpt.offset, ckpt.lines = end, last_line
-                self._commit(summary)
+                result, path, ckpt, end, records, last = pending.popleft()
+                if records:
+                    prepared = result.get() if hasattr(result, "get") else result
+                    self._batch(path, records, prepared, summary)
+                    ckpt.offset, ckpt.lines = end, records[-1][0]
+                    self.uncommitted += len(records)
+                if last:
+                    ckpt.done = True
+                if self.uncommitted >= COMMIT_EVERY:
+                    self._commit(summary)
 
-        batch: list[tuple[int, bytes]] = []
-        end = ckpt.offset
-        for line_no, end_offset, raw in _records(path, ckpt.offset):
-            if path.suffix == ".json":
-                batch.extend((base_lines + line_no, part) for part, _obj in _expand(raw))
-            else:
-                batch.append((base_lines + line_no, raw))
-            end = end_offset
-            if len(batch) >= BATCH:
-                pending.append((self._submit(path, batch), end, batch))
-                drain(2)
-                batch = []
-        if batch:
-            pending.append((self._submit(path, batch), end, batch))
+        for path in files:
+            ckpt = self._checkpoint(path)
+            if ckpt.done:
+                continue
+            base_lines = ckpt.lines
+            batch: list[tuple[int, bytes]] = []
+            end = ckpt.offset
+            for line_no, end_offset, raw in _records(path, ckpt.offset):
+                if path.suffix == ".json":
+                    batch.extend((base_lines + line_no, part) for part, _obj in _expand(raw))
+                else:
+                    batch.append((base_lines + line_no, raw))
+                end = end_offset
+                if len(batch) >= BATCH:
+                    pending.append((self._submit(path, batch), path, ckpt, end, batch, False))
+                    drain(IN_FLIGHT)
+                    batch = []
+            pending.append((self._submit(path, batch) if batch else None, path, ckpt, end, batch, True))
+            drain(IN_FLIGHT)
         drain(0)
-        ckpt.done = True
         self._commit(summary)
 
     def _submit(self, path: Path, batch: list[tuple[int, bytes]]) -> Any:
@@ -379,6 +423,7 @@ class Importer:
             if last:
                 row.last_sent = max(row.last_sent or last, last)
         self.batch_stats.clear()
+        self.uncommitted = 0
         sub = self.sub
         for name in ("submitted", "accepted", "quarantined", "created", "updated", "unchanged"):
             setattr(sub, name, getattr(summary, name))

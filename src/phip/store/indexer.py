@@ -34,9 +34,12 @@ class IndexRows:
 
 @cache
 def _plan(rtype: str) -> tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]:
-    """The indexed parameters of a type (those served by the resource table left out)."""
+    """The indexed parameters of a type (those served by the resource table, and aliases, left
+    out)."""
     return tuple(
-        (p.name, p.type, p.paths) for p in sp.params_for(rtype) if p.name not in ("_id", "_lastUpdated")
+        (p.name, p.type, p.paths)
+        for p in sp.params_for(rtype)
+        if p.name not in ("_id", "_lastUpdated") and sp.stored_name(rtype, p.name) == p.name
     )
 
 

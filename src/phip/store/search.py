@@ -61,7 +61,9 @@ def _date_prefix(v: str) -> tuple[str, str]:
 
 
 def _in(table: Any, rtype: str, name: str, cond: ColumnElement[bool]) -> ColumnElement[bool]:
-    sub = select(table.res_id).where(table.res_type == rtype, table.param == name, cond)
+    sub = select(table.res_id).where(
+        table.res_type == rtype, table.param == sp.stored_name(rtype, name), cond
+    )
     return Resource.res_id.in_(sub)
 
 
@@ -248,7 +250,7 @@ def search(
             .where(
                 SearchDate.res_type == rtype,
                 SearchDate.res_id == Resource.res_id,
-                SearchDate.param == sort_key,
+                SearchDate.param == sp.stored_name(rtype, sort_key),
             )
             .scalar_subquery(),
             "",
@@ -298,7 +300,7 @@ def _includes(repo: Repository, rtype: str, ids: list[str], includes: list[str])
             raise InvalidSearch(f"unknown search parameter {parts[1]!r} in _include")
         q = select(SearchReference.target_type, SearchReference.target_id).where(
             SearchReference.res_type == rtype,
-            SearchReference.param == parts[1],
+            SearchReference.param == sp.stored_name(rtype, parts[1]),
             SearchReference.res_id.in_(ids),
         )
         if len(parts) > 2:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from phip.standards import codesystems as cs
@@ -255,6 +255,20 @@ PATIENT_LINKS = ("subject", "patient", "beneficiary")
 
 def params_for(rtype: str) -> tuple[Param, ...]:
     return COMMON + PARAMS.get(rtype, GENERIC)
+
+
+@cache
+def stored_name(rtype: str, name: str) -> str:
+    """The parameter under which `name`'s index rows are stored: a parameter with the same type
+    and paths as an earlier one of its resource type (`patient` = `subject`, `performer` =
+    `practitioner`) is an alias and has no rows of its own."""
+    p = param(rtype, name)
+    if p is None:
+        return name
+    for q in params_for(rtype):
+        if q.type == p.type and q.paths == p.paths:
+            return q.name
+    return name  # pragma: no cover - p itself is in the list
 
 
 def param(rtype: str, name: str) -> Param | None:
