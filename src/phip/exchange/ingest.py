@@ -30,7 +30,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
-from phip.store.bulkwrite import Staged, index_tuple, key_clause, stage, write_staged
+from phip.store.bulkwrite import Staged, current, index_tuple, key_clause, stage, write_staged
 from phip.store.models import IngestCheckpoint, Quarantine, Resource, Submission, SubmissionBatch
 from phip.store.protect import encrypt_bytes
 from phip.store.repository import content_hash
@@ -470,7 +470,7 @@ class Importer:
                 unresolved.setdefault(i, []).append(local)
                 missing.add(local)
         in_store = self._existing([m for m in missing if "/" in m and not m.startswith("urn:")])
-        owners = self._owners([(p.rtype or "", p.rid or "") for p in good])
+        stored = current(self.session, [(p.rtype or "", p.rid or "") for p in good])
         accepted: list[Staged] = []
         for i, p in enumerate(good):
             issues = [
@@ -478,7 +478,8 @@ class Importer:
                 for ref in unresolved.get(i, [])
                 if ref not in in_store
             ]
-            owner = owners.get((p.rtype or "", p.rid or ""))
+            prev = stored.get((p.rtype or "", p.rid or ""))
+            owner = prev[3] if prev is not None else None
             if owner is not None and p.facility is not None and owner != p.facility:
                 issues.append(
                     ("id-conflict", f"{p.rtype}.id", f"{p.rtype}/{p.rid} belongs to another facility")
@@ -491,7 +492,7 @@ class Importer:
             assert p.staged is not None
             accepted.append(p.staged)
             self._account(p, accepted=True)
-        counts = write_staged(self.session, accepted, now)
+        counts = write_staged(self.session, accepted, now, stored)
         accepted_ids.update(f"{st.rtype}/{st.rid}" for st in accepted)
         self._quarantine(path, bad, now)
         summary.submitted += len(prepared)
@@ -515,17 +516,6 @@ class Importer:
             )
             found.update(f"{t}/{i_}" for t, i_ in rows)
         return found
-
-    def _owners(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        out: dict[tuple[str, str], str | None] = {}
-        for i in range(0, len(keys), 500):
-            rows = self.session.execute(
-                select(Resource.res_type, Resource.res_id, Resource.facility).where(
-                    key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500])
-                )
-            )
-            out.update({(t, r): f for t, r, f in rows})
-        return out
 
     def _quarantine(
         self,

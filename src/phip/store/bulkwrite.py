@@ -26,6 +26,9 @@ from phip.store.search_params import patient_of
 Json = dict[str, Any]
 #: (tokens, strings, dates, refs): lists of tuples in the column order of indexer.*_COLS
 IndexTuple = tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]
+Key = tuple[str, str]
+#: (version, content hash, deleted, facility) of a stored resource
+Current = tuple[int, str, bool, str | None]
 INDEX_TABLES = (SearchToken, SearchString, SearchDate, SearchReference)
 RESOURCE_COLS = (
     "res_type",
@@ -83,9 +86,12 @@ def stage(
     )
 
 
-def write_staged(session: Session, items: Sequence[Staged], now: datetime) -> dict[str, int]:
+def write_staged(
+    session: Session, items: Sequence[Staged], now: datetime, existing: dict[Key, Current] | None = None
+) -> dict[str, int]:
     """Store many staged resources: created / updated / unchanged counts. The last occurrence of
-    a (type, id) wins; a record whose content hash equals the current version's is unchanged."""
+    a (type, id) wins; a record whose content hash equals the current version's is unchanged.
+    `existing` is `current(session, keys)` when the caller has already fetched it."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     if not items:
         return counts
@@ -93,7 +99,8 @@ def write_staged(session: Session, items: Sequence[Staged], now: datetime) -> di
     for it in items:
         latest[(it.rtype, it.rid)] = it
     counts["unchanged"] += len(items) - len(latest)
-    existing = _current(session, list(latest))
+    if existing is None:
+        existing = current(session, list(latest))
     new: list[Staged] = []
     upd: list[tuple[Staged, int]] = []
     for key, it in latest.items():
@@ -174,16 +181,37 @@ def write_staged(session: Session, items: Sequence[Staged], now: datetime) -> di
     return counts
 
 
-def _current(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, bool]]:
-    out: dict[tuple[str, str], tuple[int, str, bool]] = {}
+def current(session: Session, keys: Sequence[Key]) -> dict[Key, Current]:
+    """(version, content hash, deleted, facility) of the stored resources among `keys`."""
+    out: dict[Key, Current] = {}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # one array parameter per type: no 500-parameter statements to build, plan and bind
+        by_type: dict[str, list[str]] = {}
+        for t, i in keys:
+            by_type.setdefault(t, []).append(i)
+        for t, ids in by_type.items():
+            rows = conn.exec_driver_sql(
+                "SELECT res_id, version, content_hash, deleted, facility FROM resource "
+                "WHERE res_type = %s AND res_id = ANY(%s)",
+                (t, ids),
+            )
+            for r, v, h, d, f in rows:
+                out[(t, r)] = (v, h, d, f)
+        return out
     for i in range(0, len(keys), 500):
         rows = session.execute(
             select(
-                Resource.res_type, Resource.res_id, Resource.version, Resource.content_hash, Resource.deleted
+                Resource.res_type,
+                Resource.res_id,
+                Resource.version,
+                Resource.content_hash,
+                Resource.deleted,
+                Resource.facility,
             ).where(key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500]))
         )
-        for t, r, v, h, d in rows:
-            out[(t, r)] = (v, h, d)
+        for t, r, v, h, d, f in rows:
+            out[(t, r)] = (v, h, d, f)
     return out
 
 
