@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from phip.exchange.ingest import ingest
+from phip.exchange.ingest import Importer, ingest, references
 from phip.orgunits import OrgUnitService
 from phip.standards.divisions import get_divisions
 from phip.store import init_db, make_engine
@@ -218,3 +218,29 @@ def test_sigkill_mid_import_then_resume_equals_uninterrupted(tmp_path: Path, ing
     assert summary["resumed"] is True
     assert summary["accepted"] + summary["quarantined"] == summary["submitted"]
     assert _store_state(killed) == _store_state(whole)
+
+
+def test_references_are_found_in_compact_json_only_where_they_are_members() -> None:
+    res = {
+        "resourceType": "Observation",
+        "subject": {"reference": "Patient/p1"},
+        "contained": [{"resourceType": "Device", "owner": {"reference": "Organization/o1"}}],
+        "note": [{"text": '"reference":"Patient/not-a-member"'}],
+        "extension": [{"url": "x", "valueReference": {"reference": 'odd"id\\x'}}],
+    }
+    assert references(orjson.dumps(res)) == ["Patient/p1", "Organization/o1", 'odd"id\\x']
+
+
+def test_prescan_reads_type_and_id_without_parsing_and_falls_back(tmp_path: Path) -> None:
+    f = tmp_path / "Patient.ndjson"
+    f.write_bytes(
+        b'{"resourceType":"Patient","id":"fast-1","gender":"male"}\n'
+        b'{ "resourceType": "Patient", "id": "spaced-2" }\n'
+        b'{"id":"late-3","resourceType":"Patient"}\n'
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    init_db(engine)
+    with Session(engine) as s:
+        imp = Importer(s)
+        imp._prescan([f])
+    assert imp.prescan_ids == {"Patient/fast-1", "Patient/spaced-2", "Patient/late-3"}

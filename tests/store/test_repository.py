@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from phip.store import init_db, make_engine
 from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed
-from phip.store.models import ResourceHistory, SearchString
+from phip.store.models import Resource, ResourceHistory, SearchString
 from phip.store.repository import Incoming, Repository, Scope
 
 
@@ -94,3 +94,22 @@ def test_scope_hides_other_facilities(session: Session) -> None:
         county.update("Patient", "b1", patient("b1", gender="male"))
     assert not county.delete("Patient", "b1")
     assert Repository(session).read("Patient", "b1")["gender"] == "female"
+
+
+def test_version_stamp_lives_in_columns_and_is_served_with_the_resource(session: Session) -> None:
+    repo = Repository(session)
+    sent = {
+        **patient("m1"),
+        "meta": {"versionId": "77", "lastUpdated": "2020-01-01T00:00:00Z", "source": "s"},
+    }
+    repo.create(sent)
+    repo.bulk_upsert([Incoming({**patient("m2"), "meta": {"versionId": "9"}})])
+    session.commit()
+    stored = dict(session.execute(select(Resource.res_id, Resource.content)).all())
+    assert b"versionId" not in stored["m1"] and b"lastUpdated" not in stored["m1"]
+    assert b'"meta"' not in stored["m2"]  # nothing else in meta: no empty meta kept
+    m1 = repo.read("Patient", "m1")
+    assert m1["meta"]["versionId"] == "1" and m1["meta"]["source"] == "s"
+    assert m1["meta"]["lastUpdated"].endswith("Z") and not m1["meta"]["lastUpdated"].startswith("2020")
+    assert repo.read("Patient", "m2")["meta"]["versionId"] == "1"
+    assert repo.vread("Patient", "m1", 1)["meta"] == m1["meta"]

@@ -3,10 +3,12 @@
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.store import init_db, make_engine
 from phip.store.errors import InvalidSearch
+from phip.store.models import SearchReference
 from phip.store.repository import Incoming, Repository, Scope
 from phip.store.search import search
 from tests.conftest import database_url
@@ -181,6 +183,13 @@ def test_include(repo: Repository) -> None:
         repo, "Encounter", [("patient", "p3"), ("_include", "Encounter:subject"), ("_count", "5")]
     )
     assert [r["id"] for r in result.included] == ["p3"]
+    # `patient` is an alias of `subject` here: it shares its index rows
+    alias = search(repo, "Encounter", [("patient", "p3"), ("_include", "Encounter:patient"), ("_count", "5")])
+    assert [r["id"] for r in alias.included] == ["p3"]
+    params = set(
+        repo.session.scalars(select(SearchReference.param).where(SearchReference.res_type == "Encounter"))
+    )
+    assert "subject" in params and "patient" not in params
     scoped = Repository(repo.session, Scope(org_path="620000/620100/"))
     assert search(scoped, "Encounter", [("_id", "e002"), ("_include", "Encounter:subject")]).included == []
 

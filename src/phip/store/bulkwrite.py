@@ -56,7 +56,7 @@ class Staged(NamedTuple):
     content: bytes
     content_hash: str
     patient_id: str | None
-    index: IndexTuple
+    rows: IndexTuple
 
 
 def index_tuple(res: Json) -> IndexTuple:
@@ -165,7 +165,7 @@ def write_staged(
             ],
         )
     written = [it for it, _v in versions]
-    for n, (table, cols) in enumerate(
+    for n, (model, cols) in enumerate(
         (
             (SearchToken, TOKEN_COLS),
             (SearchString, STRING_COLS),
@@ -173,9 +173,9 @@ def write_staged(
             (SearchReference, REF_COLS),
         )
     ):
-        data = [row for it in written for row in it.index[n]]
+        data = [row for it in written for row in it.rows[n]]
         if data:
-            insert_tuples(conn, _t(table).name, cols, data)
+            insert_tuples(conn, _t(model).name, cols, data)
     counts["created"] += len(new)
     counts["updated"] += len(upd)
     return counts
@@ -191,15 +191,15 @@ def current(session: Session, keys: Sequence[Key]) -> dict[Key, Current]:
         for t, i in keys:
             by_type.setdefault(t, []).append(i)
         for t, ids in by_type.items():
-            rows = conn.exec_driver_sql(
+            found = conn.exec_driver_sql(
                 "SELECT res_id, version, content_hash, deleted, facility FROM resource "
                 "WHERE res_type = %s AND res_id = ANY(%s)",
                 (t, ids),
             )
-            for r, v, h, d, f in rows:
+            for r, v, h, d, f in found:
                 out[(t, r)] = (v, h, d, f)
         return out
-    for i in range(0, len(keys), 500):
+    for start in range(0, len(keys), 500):
         rows = session.execute(
             select(
                 Resource.res_type,
@@ -208,10 +208,10 @@ def current(session: Session, keys: Sequence[Key]) -> dict[Key, Current]:
                 Resource.content_hash,
                 Resource.deleted,
                 Resource.facility,
-            ).where(key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500]))
+            ).where(key_clause(Resource.res_type, Resource.res_id, keys[start : start + 500]))
         )
-        for t, r, v, h, d, f in rows:
-            out[(t, r)] = (v, h, d, f)
+        for rtype, rid, v, h, d, f in rows:
+            out[(rtype, rid)] = (v, h, d, f)
     return out
 
 
