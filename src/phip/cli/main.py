@@ -21,6 +21,7 @@ from rich.table import Table
 
 from phip import __version__
 from phip.cli import bench as bench_cmd
+from phip.cli.empi import empi_app
 
 app = typer.Typer(
     help="全民健康信息平台 PHIP, the Population Health Information Platform.", no_args_is_help=True
@@ -30,6 +31,7 @@ orgunits_app = typer.Typer(
 )
 app.add_typer(orgunits_app, name="orgunits")
 app.command("bench")(bench_cmd.bench)
+app.add_typer(empi_app, name="empi")
 console = Console(stderr=True)
 out_console = Console()
 

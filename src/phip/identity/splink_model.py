@@ -1,0 +1,186 @@
+"""The batch linkage model on Splink 5 (DuckDB): comparisons with the levels of `compare.py`
+written as SQL over the feature table, blocking rules, training (u by random sampling, m by EM),
+prediction and clustering. A parity test checks that every SQL level equals the Python level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from phip.identity.compare import ADDRESS_SIMILAR, LEVELS, MISSING, PINYIN_CLOSE
+
+#: SQL condition of every level, in the order of `compare.LEVELS` (the last is ELSE)
+LEVEL_SQL: dict[str, list[tuple[str, str]]] = {
+    "id_number": [
+        (MISSING, "id_raw_l IS NULL OR id_raw_r IS NULL"),
+        ("exact", "id_raw_l = id_raw_r"),
+        ("equivalent_15_18", "id18_l = id18_r"),
+        (
+            "one_edit",
+            "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
+            " OR len(list_intersect(string_split(id_repairs_l, '|'), string_split(id_repairs_r, '|'))) > 0",
+        ),
+        ("different", "ELSE"),
+    ],
+    "name": [
+        (MISSING, "name_l IS NULL OR name_r IS NULL"),
+        ("exact", "name_l = name_r"),
+        ("minority_variant", "(minority_l OR minority_r) AND name_nodot_l = name_nodot_r"),
+        ("same_pinyin", "pinyin_l = pinyin_r"),
+        ("one_char", "hanzi_l = hanzi_r AND damerau_levenshtein(name_l, name_r) <= 1"),
+        ("pinyin_close", f"jaro_winkler_similarity(pinyin_l, pinyin_r) >= {PINYIN_CLOSE}"),
+        (
+            "minority_partial",
+            "(minority_l OR minority_r) AND"
+            " (list_has_all(name_parts_l, name_parts_r) OR list_has_all(name_parts_r, name_parts_l))",
+        ),
+        ("same_surname", "surname_l = surname_r"),
+        ("different", "ELSE"),
+    ],
+    "birth_date": [
+        (MISSING, "birth_l IS NULL OR birth_r IS NULL"),
+        ("exact", "birth_l = birth_r"),
+        (
+            "day_month_swapped",
+            "substr(birth_l, 1, 4) = substr(birth_r, 1, 4) AND substr(birth_l, 6, 2) = substr(birth_r, 9, 2)"
+            " AND substr(birth_l, 9, 2) = substr(birth_r, 6, 2)",
+        ),
+        ("one_digit", "hamming(replace(birth_l, '-', ''), replace(birth_r, '-', '')) = 1"),
+        ("within_31_days", "abs(date_diff('day', CAST(birth_l AS DATE), CAST(birth_r AS DATE))) <= 31"),
+        ("same_year", "substr(birth_l, 1, 4) = substr(birth_r, 1, 4)"),
+        ("different", "ELSE"),
+    ],
+    "sex": [
+        (MISSING, "sex_l IS NULL OR sex_r IS NULL"),
+        ("agree", "sex_l = sex_r"),
+        ("disagree", "ELSE"),
+    ],
+    "phone": [
+        (MISSING, "phone_l IS NULL OR phone_r IS NULL"),
+        ("exact", "phone_l = phone_r AND NOT phone_shared_l"),
+        ("exact_shared", "phone_l = phone_r"),
+        (
+            "one_digit",
+            "length(phone_l) = length(phone_r) AND"
+            " (hamming(phone_l, phone_r) = 1 OR damerau_levenshtein(phone_l, phone_r) = 1)",
+        ),
+        ("different", "ELSE"),
+    ],
+    "address": [
+        (
+            MISSING,
+            "NOT ((division_l IS NOT NULL AND division_r IS NOT NULL)"
+            " OR (address_l IS NOT NULL AND address_r IS NOT NULL))",
+        ),
+        (
+            "same_village",
+            "length(division_l) >= 12 AND substr(division_l, 1, 12) = substr(division_r, 1, 12)",
+        ),
+        (
+            "same_township",
+            "length(division_l) >= 9 AND length(division_r) >= 9"
+            " AND substr(division_l, 1, 9) = substr(division_r, 1, 9)",
+        ),
+        (
+            "same_county",
+            "substr(division_l, 1, 6) = substr(division_r, 1, 6) AND substr(division_l, 5, 2) <> '00'",
+        ),
+        ("text_similar", f"jaro_winkler_similarity(address_l, address_r) >= {ADDRESS_SIMILAR}"),
+        ("different", "ELSE"),
+    ],
+}
+
+#: levels whose weight is adjusted by how common the value is (a common name agreeing says less)
+TF_LEVELS = {("name", "exact"): "name", ("name", "same_pinyin"): "pinyin", ("birth_date", "exact"): "birth"}
+
+#: pairs scored are those agreeing on at least one of these (measured recall: `phip empi evaluate`)
+BLOCKING_RULES = [
+    "l.id18 = r.id18",
+    "l.id14 = r.id14",
+    "l.pinyin = r.pinyin AND l.birth = r.birth",
+    "l.name = r.name AND l.county = r.county",
+    "l.phone = r.phone AND l.surname = r.surname",
+    "l.birth = r.birth AND l.county = r.county AND l.sex = r.sex",
+    "l.surname = r.surname AND substr(l.birth, 1, 7) = substr(r.birth, 1, 7) AND l.county = r.county",
+]
+#: EM runs, each fixing what its blocking rule makes agree
+TRAINING_BLOCKS = ["l.id18 = r.id18", "l.pinyin = r.pinyin AND l.birth = r.birth"]
+
+#: a pair at or above this probability is the same person (automatic link)
+MATCH_THRESHOLD = 0.99
+#: between this and MATCH_THRESHOLD a pair is a possible match (the review queue)
+REVIEW_THRESHOLD = 0.5
+
+
+def level_sql_consistent() -> None:
+    """The SQL levels are exactly the Python levels (names and order)."""
+    for attr, levels in LEVELS.items():
+        names = [n for n, _sql in LEVEL_SQL[attr]]
+        if names != [MISSING, *levels]:
+            raise AssertionError(f"{attr}: SQL levels {names} differ from {levels}")
+
+
+def comparisons() -> list[dict[str, Any]]:
+    level_sql_consistent()
+    out = []
+    for attr, levels in LEVEL_SQL.items():
+        out_levels = []
+        for name, sql in levels:
+            lvl: dict[str, Any] = {"sql_condition": sql, "label_for_charts": name}
+            if name == MISSING:
+                lvl["is_null_level"] = True
+            col = TF_LEVELS.get((attr, name))
+            if col:
+                lvl["tf_adjustment_column"] = col
+                lvl["tf_adjustment_weight"] = 1.0
+            out_levels.append(lvl)
+        out.append({"output_column_name": attr, "comparison_levels": out_levels})
+    return out
+
+
+def settings() -> dict[str, Any]:
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "unique_id",
+        "comparisons": comparisons(),
+        "blocking_rules_to_generate_predictions": [{"blocking_rule": b} for b in BLOCKING_RULES],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+    }
+
+
+def _linker(con: Any, table: str, model: dict[str, Any] | None) -> Any:
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI(con)
+    sdf = db_api.register(table)
+    return Linker(sdf, model or settings(), log_level=logging.ERROR)
+
+
+def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[str, Any]:
+    """Train on the records in DuckDB table `table`: λ from deterministic rules, u by random
+    sampling, m by EM over several blockings. Returns the model (Splink settings JSON)."""
+    linker = _linker(con, table, None)
+    linker.training.estimate_probability_two_random_records_match(
+        [{"blocking_rule": "l.id18 = r.id18"}, {"blocking_rule": "l.name = r.name AND l.birth = r.birth"}],
+        recall=0.9,
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    for rule in TRAINING_BLOCKS:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    model: dict[str, Any] = linker.misc.save_model_to_json()
+    return model
+
+
+def predict(con: Any, table: str, model: dict[str, Any], threshold: float = REVIEW_THRESHOLD) -> Any:
+    """Scored pairs at or above `threshold` (a Splink dataframe) and the linker that made them."""
+    linker = _linker(con, table, model)
+    return linker, linker.inference.predict(threshold_match_probability=threshold)
+
+
+def save(model: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model, ensure_ascii=False, indent=1))
