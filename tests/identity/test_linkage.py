@@ -151,6 +151,9 @@ def test_link_command_contract(tmp_path: Path, small_province: Path) -> None:
         if r["id_number"]:
             by_id.setdefault(r["id_number"], set()).add(cluster[r["record_id"]])
     assert sum(len(c) > 1 for c in by_id.values()) <= 2
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["format"] == "phip-empi-model/1" and saved["records"] == len(rows)
+    assert saved["term_frequencies"]["name"] and saved["splink"]["comparisons"]
     # a saved model links again without training
     again = subprocess.run(
         [
@@ -187,3 +190,26 @@ def test_evaluate_on_a_synthetic_province(small_province: Path) -> None:
     assert scores["records"] > 1000 and scores["true_pairs"] > 500
     assert scores["blocking"]["recall"] >= 0.99
     assert scores["precision"] >= 0.995 and scores["f1"] >= 0.99, scores
+
+
+def test_in_process_scorer_gives_splink_match_weights(small_province: Path) -> None:
+    """Real-time scoring uses the model's weights without Splink: same match weight per pair."""
+    from phip.identity import splink_model
+    from phip.identity.features import shared_phones
+    from phip.identity.scorer import Scorer, term_frequencies
+
+    records = list(patients_in(small_province / "submissions"))
+    people, _rows = feature_rows(records)
+    con = duckdb.connect()
+    _load(con, records)
+    model = splink_model.train(con, TABLE)
+    _linker, pairs = splink_model.predict(con, TABLE, model, threshold=0.0)
+    scored = con.execute(
+        f"SELECT unique_id_l, unique_id_r, match_weight FROM {pairs.physical_name}"
+    ).fetchall()
+    assert len(scored) > 1000
+    scorer = Scorer.from_model(model, term_frequencies(people, ["name", "pinyin", "birth"]))
+    by_id = {p.record_id: p for p in people}
+    shared = shared_phones(people)
+    worst = max(abs(scorer.score(by_id[a], by_id[b], shared)[0] - w) for a, b, w in scored)
+    assert worst < 1e-6

@@ -46,12 +46,12 @@ def link_cmd(
     except (OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    trained = json.loads(model.read_text()) if model else None
+    trained = splink_model.load(model)[0] if model else None
     with console.status(f"linking {len(records):,} records"):
         result = link(records, trained)
     write_clusters(result, records, output)
     if save_model:
-        splink_model.save(result.model, save_model)
+        splink_model.save(result.model, save_model, result.term_frequencies, len(records))
     summary = {
         "records": len(records),
         "clusters": len(set(result.clusters.values())),

@@ -13,23 +13,27 @@ from typing import Any
 
 from phip.identity import splink_model
 from phip.identity.features import feature_rows
-from phip.identity.person import PersonRecord
+from phip.identity.person import Person, PersonRecord
+from phip.identity.scorer import term_frequencies
 
 TABLE = "persons"
+#: columns with term-frequency adjustments (see splink_model.TF_LEVELS)
+TF_COLUMNS = sorted(set(splink_model.TF_LEVELS.values()))
 
 
 @dataclass
 class LinkResult:
     clusters: dict[str, str]  # record_id → cluster_id
     model: dict[str, Any]
+    term_frequencies: dict[str, dict[str, float]]
     pairs_scored: int
     possible: list[tuple[str, str, float]]  # review band: (record, record, probability)
 
 
-def _load(con: Any, records: list[PersonRecord]) -> None:
+def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
     import pyarrow as pa
 
-    _people, rows = feature_rows(records)
+    people, rows = feature_rows(records)
     schema = pa.schema(
         [
             ("unique_id", pa.string()),
@@ -57,6 +61,7 @@ def _load(con: Any, records: list[PersonRecord]) -> None:
     con.register("persons_arrow", arrow)
     con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM persons_arrow")
     con.unregister("persons_arrow")
+    return people
 
 
 def link(records: list[PersonRecord], model: dict[str, Any] | None = None) -> LinkResult:
@@ -64,9 +69,10 @@ def link(records: list[PersonRecord], model: dict[str, Any] | None = None) -> Li
     import duckdb
 
     con = duckdb.connect()
-    _load(con, records)
+    people = _load(con, records)
+    tf = term_frequencies(people, TF_COLUMNS)
     if len(records) < 2:
-        return LinkResult({r.record_id: r.record_id for r in records}, model or {}, 0, [])
+        return LinkResult({r.record_id: r.record_id for r in records}, model or {}, tf, 0, [])
     model = model or splink_model.train(con, TABLE)
     linker, pairs = splink_model.predict(con, TABLE, model)
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
@@ -86,7 +92,7 @@ def link(records: list[PersonRecord], model: dict[str, Any] | None = None) -> Li
         ).fetchall()
     ]
     n_pairs = con.execute(f"SELECT count(*) FROM {pairs.physical_name}").fetchone()
-    return LinkResult(clusters, model, int(n_pairs[0]) if n_pairs else 0, possible)
+    return LinkResult(clusters, model, tf, int(n_pairs[0]) if n_pairs else 0, possible)
 
 
 def write_clusters(result: LinkResult, records: list[PersonRecord], path: Path) -> None:

@@ -181,6 +181,31 @@ def predict(con: Any, table: str, model: dict[str, Any], threshold: float = REVI
     return linker, linker.inference.predict(threshold_match_probability=threshold)
 
 
-def save(model: dict[str, Any], path: Path) -> None:
+MODEL_FORMAT = "phip-empi-model/1"
+
+
+def save(
+    model: dict[str, Any], path: Path, tf: dict[str, dict[str, float]] | None = None, records: int = 0
+) -> None:
+    """The model file: Splink's settings and trained parameters, the term frequencies real-time
+    scoring needs, and when and on how many records it was trained (models are versioned by
+    file; retraining writes a new one)."""
+    from datetime import UTC, datetime
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model, ensure_ascii=False, indent=1))
+    doc = {
+        "format": MODEL_FORMAT,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "records": records,
+        "splink": model,
+        "term_frequencies": tf or {},
+    }
+    path.write_text(json.dumps(doc, ensure_ascii=False))
+
+
+def load(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """(Splink model, term frequencies) from a model file (a bare Splink model JSON works too)."""
+    doc = json.loads(path.read_text())
+    if doc.get("format") == MODEL_FORMAT:
+        return doc["splink"], doc.get("term_frequencies") or {}
+    return doc, {}
