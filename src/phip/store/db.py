@@ -62,6 +62,7 @@ def get_engine(url: str | None = None) -> Engine:
 
 def import_models() -> None:
     """Import every module that defines tables, so `Base.metadata` knows them all."""
+    import phip.identity.models
     import phip.orgunits.models
     import phip.security.models
     import phip.store.models  # noqa: F401
