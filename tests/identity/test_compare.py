@@ -57,6 +57,7 @@ CASES = [
     ("name", {"name": "张丽"}, {"name": "Zhang Li"}, "same_pinyin"),
     ("name", {"name": "单田芳"}, {"name": "Shan Tianfang"}, "same_pinyin"),  # 单 read as a surname
     ("name", {"name": "张丽华"}, {"name": "张华"}, "one_char"),
+    ("name", {"name": "陈云"}, {"name": "陈涛"}, "same_surname"),  # two characters, one differs
     ("name", {"name": "张丽华"}, {"name": "张丽英"}, "one_char"),
     ("name", {"name": "张丽华"}, {"name": "张华丽"}, "one_char"),
     ("name", {"name": "张丽华"}, {"name": "Zhang Lihau"}, "pinyin_close"),

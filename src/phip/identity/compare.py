@@ -67,8 +67,14 @@ def compare_name(a: Person, b: Person) -> str:
         return "minority_variant"  # the same name with or without the middle dot
     if a.pinyin and a.pinyin == b.pinyin:
         return "same_pinyin"  # homophones 明/铭, or hanzi and its romanisation
-    if a.hanzi == b.hanzi and DamerauLevenshtein.distance(a.name, b.name) <= 1:
-        return "one_char"  # a dropped, added, changed or swapped character
+    if (
+        a.hanzi == b.hanzi
+        and max(len(a.name), len(b.name)) >= 3
+        and DamerauLevenshtein.distance(a.name, b.name) <= 1
+    ):
+        # a dropped, added, changed or swapped character; two-character names that differ in
+        # one are only the same surname (陈云 / 陈涛)
+        return "one_char"
     if a.pinyin and b.pinyin and JaroWinkler.normalized_similarity(a.pinyin, b.pinyin) >= PINYIN_CLOSE:
         return "pinyin_close"
     if (len(a.name_parts) > 1 or len(b.name_parts) > 1) and (

@@ -30,7 +30,11 @@ LEVEL_SQL: dict[str, list[tuple[str, str]]] = {
         ("exact", "name_l = name_r"),
         ("minority_variant", "(minority_l OR minority_r) AND name_nodot_l = name_nodot_r"),
         ("same_pinyin", "pinyin_l = pinyin_r"),
-        ("one_char", "hanzi_l = hanzi_r AND damerau_levenshtein(name_l, name_r) <= 1"),
+        (
+            "one_char",
+            "hanzi_l = hanzi_r AND greatest(length(name_l), length(name_r)) >= 3"
+            " AND damerau_levenshtein(name_l, name_r) <= 1",
+        ),
         ("pinyin_close", f"jaro_winkler_similarity(pinyin_l, pinyin_r) >= {PINYIN_CLOSE}"),
         (
             "minority_partial",
@@ -109,6 +113,20 @@ BLOCKING_RULES = [
 #: EM runs, each fixing what its blocking rule makes agree
 TRAINING_BLOCKS = ["l.id18 = r.id18", "l.pinyin = r.pinyin AND l.birth = r.birth"]
 
+#: m probabilities for levels that training rarely observes among true matches (a valid but
+#: different identity number, a different sex): used when EM could not estimate them, so that
+#: disagreement on them counts as strong evidence against a match instead of Splink's default
+PRIOR_M = {
+    ("id_number", "different"): 0.002,
+    ("sex", "disagree"): 0.01,
+    ("birth_date", "different"): 0.01,
+}
+
+#: levels given no weight at all: a phone shared by several people is a household's phone, and
+#: household members also share the village and the surname; counting the phone again would
+#: merge mother and daughter (the comparisons are not independent within a household)
+NEUTRAL_LEVELS = {("phone", "exact_shared")}
+
 #: a pair at or above this probability is the same person (automatic link)
 MATCH_THRESHOLD = 0.99
 #: between this and MATCH_THRESHOLD a pair is a possible match (the review queue)
@@ -172,6 +190,14 @@ def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[
     for rule in TRAINING_BLOCKS:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     model: dict[str, Any] = linker.misc.save_model_to_json()
+    for comp in model["comparisons"]:
+        for lvl in comp["comparison_levels"]:
+            key = (comp["output_column_name"], lvl.get("label_for_charts", ""))
+            prior = PRIOR_M.get(key)
+            if prior is not None and lvl.get("m_probability") is None:
+                lvl["m_probability"] = prior
+            if key in NEUTRAL_LEVELS and lvl.get("u_probability") is not None:
+                lvl["m_probability"] = lvl["u_probability"]
     return model
 
 
