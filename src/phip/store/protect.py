@@ -26,10 +26,13 @@ class DataKeyError(Exception):
     pass
 
 
-def _sm3(key: bytes, data: bytes) -> bytes:
+def hmac_sm3(key: bytes, data: bytes) -> bytes:
     h = hmac.HMAC(key, hashes.SM3())
     h.update(data)
     return h.finalize()
+
+
+_sm3 = hmac_sm3
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,76 @@
+"""The resident electronic health card over HTTP: facilities verify scanned codes; residents get
+their current code as a QR image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phip.identity import card
+from phip.identity.models import PersonRecordRow
+from phip.security import audit
+from phip.security.principals import FACILITY_ROLES, Principal
+from phip.store.repository import Repository
+from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.outcome import ApiError
+
+router = APIRouter(prefix="/api/card", tags=["health card"])
+
+
+class VerifyIn(BaseModel):
+    token: str
+    scene: str
+    channel: str
+
+
+@router.post("/verify")
+def verify(body: VerifyIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
+    """A facility scans a resident's code: who it is (the person, and the Patient records of
+    them this facility may see), recorded as a card-use event with scene and channel."""
+    if who.role not in FACILITY_ROLES or who.facility is None:
+        audit.record(session, who.actor, who.role, "card-verify", "card", "denied")
+        session.commit()
+        raise ApiError(403, "forbidden", "only a facility's system or staff verify health card codes")
+    if body.scene not in card.SCENES or body.channel not in card.CHANNELS:
+        raise ApiError(400, "invalid", f"scene must be one of {card.SCENES}, channel one of {card.CHANNELS}")
+    try:
+        verified = card.verify(session, body.token, who.facility)
+    except card.CardError as exc:
+        card.record_use(session, who.facility, body.scene, body.channel, exc.code, token=body.token)
+        audit.record(session, who.actor, who.role, "card-verify", "card", exc.code)
+        session.commit()
+        raise ApiError(400 if exc.code != "revoked" else 410, exc.code, str(exc)) from exc
+    records = session.scalars(
+        select(PersonRecordRow.record_id).where(PersonRecordRow.person_id == verified.person_id)
+    ).all()
+    repo = Repository(session, who.scope())
+    visible = sorted(
+        r for r in records if r.startswith("Patient/") and repo.exists("Patient", r.split("/", 1)[1])
+    )
+    card.record_use(session, who.facility, body.scene, body.channel, "ok", verified)
+    audit.record(session, who.actor, who.role, "card-verify", f"card:{verified.card_id}", "ok", body.scene)
+    session.commit()
+    return {"outcome": "ok", "card": verified.card_id, "person": verified.person_id, "patients": visible}
+
+
+@router.get("/qr.svg")
+def qr(session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+    """The signed-in resident's current code (changes every minute), as an SVG QR image."""
+    if who.kind != "resident":
+        raise ApiError(403, "forbidden", "the health card code is shown to its resident only")
+    person = session.scalars(
+        select(PersonRecordRow.person_id).where(
+            PersonRecordRow.record_id.in_([f"Patient/{p}" for p in who.patient_ids]),
+            PersonRecordRow.person_id.is_not(None),
+        )
+    ).first()
+    if person is None:
+        raise ApiError(404, "not-found", "no person index entry for this resident yet")
+    c = card.issue_card(session, person)
+    audit.record(session, who.actor, who.role, "card-qr", f"card:{c.card_id}", "ok")
+    session.commit()
+    return Response(card.qr_svg(card.issue_token(c.card_id)), media_type="image/svg+xml")
