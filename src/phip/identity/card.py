@@ -140,6 +140,7 @@ def record_use(
             token_digest=digest,
         )
     )
+    session.flush()  # the replay check reads the table directly
 
 
 # ---- card lifecycle -------------------------------------------------------------------------------
@@ -167,6 +168,7 @@ def revoke_card(session: Session, card_id: str) -> None:
     if card is None:
         raise CardError("not-found", "no such card")
     card.status, card.ended_at = "revoked", datetime.now(UTC)
+    session.flush()  # verification reads the table directly
 
 
 def reissue_card(session: Session, person_id: str) -> HealthCard:
