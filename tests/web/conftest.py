@@ -34,7 +34,11 @@ class Api:
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     url = database_url(request, tmp_path, "api")
     settings = Settings(
-        database_url=url, secret_key="test-secret-1", demo=False, data_key="0123456789abcdef" * 2
+        database_url=url,
+        secret_key="test-secret-1",
+        demo=False,
+        data_key="0123456789abcdef" * 2,
+        var_dir=tmp_path / "var",
     )
     engine = get_engine(url)
     init_db(engine)

@@ -46,9 +46,9 @@ def link_cmd(
     except (OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    trained = splink_model.load(model)[0] if model else None
+    trained, tf = splink_model.load(model) if model else (None, None)
     with console.status(f"linking {len(records):,} records"):
-        result = link(records, trained)
+        result = link(records, trained, tf)
     write_clusters(result, records, output)
     if save_model:
         splink_model.save(result.model, save_model, result.term_frequencies, len(records))
@@ -90,3 +90,22 @@ def evaluate_cmd(
     scores["pairs_scored"] = result.pairs_scored
     scores["possible_matches"] = len(result.possible)
     out_console.print_json(json.dumps(scores))
+
+
+@empi_app.command("link-store")
+def link_store_cmd(
+    retrain: Annotated[bool, typer.Option(help="train a new model (else use the saved one)")] = True,
+) -> None:
+    """关联库内人员 Link every Patient in the store to a person, fill the person index for real-time
+    matching and `Patient/$match`, and save the model under the var directory."""
+    from sqlalchemy.orm import Session
+
+    from phip.identity.store_link import link_store
+    from phip.settings import get_settings
+    from phip.store import get_engine, init_db
+
+    engine = get_engine()
+    init_db(engine)
+    with Session(engine) as s, console.status("linking the store's Patients"):
+        summary = link_store(s, get_settings().var_dir, retrain)
+    out_console.print_json(json.dumps(summary))

@@ -64,17 +64,24 @@ def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
     return people
 
 
-def link(records: list[PersonRecord], model: dict[str, Any] | None = None) -> LinkResult:
-    """Cluster `records` into persons; trains a model on them when none is given."""
+def link(
+    records: list[PersonRecord],
+    model: dict[str, Any] | None = None,
+    tf: dict[str, dict[str, float]] | None = None,
+) -> LinkResult:
+    """Cluster `records` into persons; trains a model on them when none is given. A given model
+    comes with the term frequencies it was trained with (`tf`)."""
     import duckdb
 
     con = duckdb.connect()
     people = _load(con, records)
-    tf = term_frequencies(people, TF_COLUMNS)
+    if model is None or tf is None:
+        tf = term_frequencies(people, TF_COLUMNS)
     if len(records) < 2:
         return LinkResult({r.record_id: r.record_id for r in records}, model or {}, tf, 0, [])
+    given = model is not None
     model = model or splink_model.train(con, TABLE)
-    linker, pairs = splink_model.predict(con, TABLE, model)
+    linker, pairs = splink_model.predict(con, TABLE, model, tf=tf if given else None)
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
         pairs, threshold_match_probability=splink_model.MATCH_THRESHOLD
     )

@@ -201,9 +201,23 @@ def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[
     return model
 
 
-def predict(con: Any, table: str, model: dict[str, Any], threshold: float = REVIEW_THRESHOLD) -> Any:
-    """Scored pairs at or above `threshold` (a Splink dataframe) and the linker that made them."""
+def predict(
+    con: Any,
+    table: str,
+    model: dict[str, Any],
+    threshold: float = REVIEW_THRESHOLD,
+    tf: dict[str, dict[str, float]] | None = None,
+) -> Any:
+    """Scored pairs at or above `threshold` (a Splink dataframe) and the linker that made them.
+    `tf`: the term frequencies the model was trained with; without them they are computed from
+    `table`, which is wrong for a small input (two records sharing a name make it "common")."""
     linker = _linker(con, table, model)
+    for col, freqs in (tf or {}).items():
+        name = f"phip_tf_{col}"
+        con.execute(f"CREATE OR REPLACE TABLE {name} ({col} VARCHAR, tf_{col} DOUBLE)")
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?)", list(freqs.items()))
+        sdf = linker._db_api.register(name)
+        linker.table_management.register_term_frequency_lookup(sdf, col)
     return linker, linker.inference.predict(threshold_match_probability=threshold)
 
 

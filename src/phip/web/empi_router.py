@@ -1,0 +1,77 @@
+"""`Patient/$match` (FHIR MPI query): candidates for a Patient from the person index, scored with
+the trained model, limited to what the caller may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from phip.identity.features import from_patient
+from phip.identity.person import derive
+from phip.identity.realtime import PersonIndex
+from phip.identity.store_link import load_scorer
+from phip.security import audit
+from phip.security.principals import Principal
+from phip.store.errors import StoreError
+from phip.store.repository import Repository
+from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.outcome import ApiError
+
+router = APIRouter(prefix="/fhir", tags=["empi"])
+GRADE_EXT = "http://hl7.org/fhir/StructureDefinition/match-grade"
+
+
+def _param(params: dict[str, Any], name: str) -> Any:
+    for p in params.get("parameter") or []:
+        if isinstance(p, dict) and p.get("name") == name:
+            return p.get("resource", p.get("valueBoolean", p.get("valueInteger")))
+    return None
+
+
+@router.post("/Patient/$match")
+async def match(request: Request, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+    """Parameters: `resource` (a Patient), optional `onlyCertainMatches`, `count`."""
+    try:
+        params = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid", "the body is not JSON") from exc
+    res = _param(params, "resource") if isinstance(params, dict) else None
+    if not isinstance(res, dict) or res.get("resourceType") != "Patient":
+        raise ApiError(400, "invalid", "Parameters.resource must be a Patient")
+    only_certain = bool(_param(params, "onlyCertainMatches"))
+    count = _param(params, "count") or 10
+    scorer = load_scorer(request.app.state.settings.var_dir)
+    if scorer is None:
+        raise ApiError(409, "not-supported", "no identity model yet: run `phip empi link-store`")
+    person = derive(from_patient({**res, "id": res.get("id") or "incoming"}))
+    repo = Repository(session, who.scope())
+    entries = []
+    for cand in PersonIndex(session, scorer).match(person):
+        if only_certain and cand.grade != "certain":
+            continue
+        rtype, _, rid = cand.record_id.partition("/")
+        try:
+            found = repo.read(rtype, rid)  # the caller's scope decides what is shown
+        except StoreError:
+            continue
+        entries.append(
+            {
+                "fullUrl": f"{rtype}/{rid}",
+                "resource": found,
+                "search": {
+                    "mode": "match",
+                    "score": round(cand.probability, 6),
+                    "extension": [{"url": GRADE_EXT, "valueCode": cand.grade}],
+                },
+            }
+        )
+        if len(entries) >= int(count):
+            break
+    audit.record(session, who.actor, who.role, "match", "Patient/$match", "ok", f"{len(entries)} candidates")
+    session.commit()
+    body = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+    return Response(orjson.dumps(body), media_type="application/fhir+json")
