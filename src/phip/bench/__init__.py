@@ -94,4 +94,15 @@ def ingest(scale: float = 0.0001, workers: int = 2, postgres: bool = True) -> di
     return run(scale=scale, postgres=postgres)
 
 
-BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {"idcard": idcard, "synth": synth, "ingest": ingest}
+def empi(scale: float = 0.0005, workers: int = 2, postgres: bool = True) -> dict[str, Any]:
+    from phip.bench.empi import run
+
+    return run(scale=scale)
+
+
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "idcard": idcard,
+    "synth": synth,
+    "ingest": ingest,
+    "empi": empi,
+}

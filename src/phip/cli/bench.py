@@ -10,8 +10,10 @@ from rich.console import Console
 
 
 def bench(
-    name: Annotated[str, typer.Argument(help="idcard, synth or ingest")],
-    scale: Annotated[float, typer.Option(help="synth, ingest: scale of the province to generate.")] = 0.0005,
+    name: Annotated[str, typer.Argument(help="idcard, synth, ingest or empi")],
+    scale: Annotated[
+        float, typer.Option(help="synth, ingest, empi: scale of the province to generate.")
+    ] = 0.0005,
     workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
     postgres: Annotated[bool, typer.Option(help="ingest: also measure a throwaway PostgreSQL.")] = True,
 ) -> None:
@@ -21,7 +23,7 @@ def bench(
     if name not in BENCHMARKS:
         Console(stderr=True).print(f"[red]unknown benchmark {name!r}; one of: {', '.join(BENCHMARKS)}[/red]")
         raise typer.Exit(2)
-    if name == "ingest":
+    if name in ("ingest", "empi"):
         result = BENCHMARKS[name](scale=scale, workers=workers, postgres=postgres)
     elif name == "synth":
         result = BENCHMARKS[name](scale=scale, workers=workers)
