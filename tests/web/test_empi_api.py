@@ -74,3 +74,23 @@ def test_match_errors_and_access(api: Api, small_province: Path) -> None:
     assert _match(api, "prov", {"resourceType": "Parameters", "parameter": []}).status_code == 400
     r = api.client.post("/fhir/Patient/$match", content=b"{nope", headers=api.h("prov"))
     assert r.status_code == 400
+
+
+def test_written_patients_join_their_person_at_once(api: Api, small_province: Path) -> None:
+    from sqlalchemy import select
+
+    from phip.identity.models import PersonRecordRow
+
+    _setup(api, small_province)
+    assert put(api, "f1-his", patient("f1-zl-again", "张丽", NUM)).status_code == 201
+    r = api.client.post(
+        "/fhir/Patient",
+        json=patient("x", "赵一", idcard.make("620502", date(1999, 1, 1), 3, False)),
+        headers=api.h("f2-his"),
+    )
+    assert r.status_code == 201
+    with Session(get_engine(api.settings.database_url)) as s:
+        person = dict(s.execute(select(PersonRecordRow.record_id, PersonRecordRow.person_id)).all())
+    assert person["Patient/f1-zl-again"] == person["Patient/f1-zl"] == person["Patient/f2-zl"]
+    new = person[f"Patient/{r.json()['id']}"]
+    assert new not in (person["Patient/f1-zl"], person["Patient/f1-other"])

@@ -59,9 +59,31 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
     }
 
 
+_scorers: dict[tuple[str, int], Scorer] = {}
+
+
 def load_scorer(var_dir: Path) -> Scorer | None:
+    """The saved model's scorer (read again when the file changes: a retrained model)."""
     path = model_path(var_dir)
     if not path.is_file():
         return None
-    model, tf = splink_model.load(path)
-    return Scorer.from_model(model, tf)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _scorers:
+        model, tf = splink_model.load(path)
+        _scorers.clear()
+        _scorers[key] = Scorer.from_model(model, tf)
+    return _scorers[key]
+
+
+def index_patient(session: Session, var_dir: Path, res: dict[str, Any]) -> str | None:
+    """Real-time linking of a created or updated Patient: the person of its best certain match in
+    the index, else a new person; the record (re)indexed. None while no model exists."""
+    scorer = load_scorer(var_dir)
+    if scorer is None:
+        return None
+    p = derive(from_patient(res))
+    index = PersonIndex(session, scorer)
+    best = next((c for c in index.match(p) if c.grade == "certain" and c.person_id), None)
+    pid = best.person_id if best is not None and best.person_id else person_id(p.record_id)
+    index.add([p], {p.record_id: pid})
+    return pid

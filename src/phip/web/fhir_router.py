@@ -43,6 +43,15 @@ def _check_type(rtype: str) -> None:
         raise ApiError(404, "not-supported", f"unknown resource type {rtype}")
 
 
+def _link_person(request: Request, session: Session, res: dict[str, Any]) -> None:
+    """A written Patient joins the person index at once (real-time matching), in the same
+    transaction as the write."""
+    if res.get("resourceType") == "Patient":
+        from phip.identity.store_link import index_patient
+
+        index_patient(session, request.app.state.settings.var_dir, res)
+
+
 def _audit(session: Session, who: Principal, action: str, target: str, outcome: str) -> None:
     audit.record(session, who.actor, who.role, action, target, outcome)
     session.commit()
@@ -272,6 +281,7 @@ async def create(
     res = _validated(session, res, rtype, who, "create", rtype)
     res["id"] = str(uuid.uuid4())  # the server assigns ids on create
     written = Repository(session, who.scope()).create(res, facility=facility, org_path=who.org_path)
+    _link_person(request, session, written.resource)
     _audit(session, who, "create", f"{rtype}/{res['id']}", "ok")
     return _resource_response(written.resource, 201, location=True)
 
@@ -298,6 +308,8 @@ async def _update(
     written = Repository(session, Scope(facility=facility) if exists and owner else Scope()).update(
         rtype, rid, res, if_match=version, facility=facility, org_path=who.org_path
     )
+    if written.outcome != "unchanged":
+        _link_person(request, session, written.resource)
     _audit(session, who, "update", f"{rtype}/{rid}", written.outcome)
     return _resource_response(written.resource, 201 if written.resource["meta"]["versionId"] == "1" else 200)
 
