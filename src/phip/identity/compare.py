@@ -86,13 +86,8 @@ def compare_name(a: Person, b: Person) -> str:
     return "different"
 
 
-def _birth_of(p: Person) -> str:
-    """The stated birth date, or the one the valid identity number carries."""
-    return p.birth or p.id_birth
-
-
 def compare_birth(a: Person, b: Person) -> str:
-    x, y = _birth_of(a), _birth_of(b)
+    x, y = a.birth_any, b.birth_any
     if not x or not y:
         return MISSING
     if x == y:
@@ -110,7 +105,7 @@ def compare_birth(a: Person, b: Person) -> str:
 
 
 def compare_sex(a: Person, b: Person) -> str:
-    x, y = a.sex or a.id_sex, b.sex or b.id_sex
+    x, y = a.sex_any, b.sex_any
     if not x or not y:
         return MISSING
     return "agree" if x == y else "disagree"

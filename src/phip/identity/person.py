@@ -62,6 +62,25 @@ class Person:
     division: str  # most specific division code known ("" when none)
     address: str  # normalised address text
 
+    # values every consumer (feature table, blocking keys, comparisons, scorer) must agree on
+    @property
+    def birth_any(self) -> str:
+        """The stated birth date, or the one the valid identity number carries."""
+        return self.birth or self.id_birth
+
+    @property
+    def sex_any(self) -> str:
+        return self.sex or self.id_sex
+
+    @property
+    def county(self) -> str:
+        return self.division[:6] if len(self.division) >= 6 else ""
+
+    @property
+    def id14(self) -> str:
+        """Area and birth date digits of the number as written (or of its 18-digit form)."""
+        return self.id_raw[:14] if len(self.id_raw) == 18 else self.id18[:14]
+
 
 def normalise_name(raw: str) -> tuple[str, bool]:
     s = normalize_name(raw)

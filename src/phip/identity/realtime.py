@@ -29,13 +29,10 @@ PER_KEY = 200
 
 def blocking_keys(p: Person) -> list[str]:
     """The values of the blocking rules for this record (a rule needs all its parts)."""
-    birth = p.birth or p.id_birth
-    sex = p.sex or p.id_sex
-    county = p.division[:6] if len(p.division) >= 6 else ""
-    id14 = p.id_raw[:14] if len(p.id_raw) == 18 else (p.id18[:14] if p.id18 else "")
+    birth, sex, county = p.birth_any, p.sex_any, p.county
     parts = [
         ("i", p.id18),
-        ("k", id14),
+        ("k", p.id14),
         ("pb", p.pinyin, birth),
         ("nc", p.name, county),
         ("ps", p.phone, p.surname),

@@ -27,7 +27,7 @@ def tf_value(p: Person, column: str) -> str | None:
     if column == "pinyin":
         return p.pinyin or None
     if column == "birth":
-        return (p.birth or p.id_birth) or None
+        return p.birth_any or None
     raise KeyError(column)
 
 

@@ -114,7 +114,7 @@ def write_staged(
     if not new and not upd:
         return counts
     conn = session.connection()
-    ts = _bind_time(conn, now)
+    ts = bind_time(conn, now)
     versions = [(it, 1) for it in new] + upd
     hids = insert_history(
         conn, [(it.rtype, it.rid, v, ts, False, it.content, it.facility) for it, v in versions]
@@ -165,17 +165,8 @@ def write_staged(
             ],
         )
     written = [it for it, _v in versions]
-    for n, (model, cols) in enumerate(
-        (
-            (SearchToken, TOKEN_COLS),
-            (SearchString, STRING_COLS),
-            (SearchDate, DATE_COLS),
-            (SearchReference, REF_COLS),
-        )
-    ):
-        data = [row for it in written for row in it.rows[n]]
-        if data:
-            insert_tuples(conn, _t(model).name, cols, data)
+    tokens, strings, dates, refs = ([row for it in written for row in it.rows[n]] for n in range(4))
+    insert_index(conn, (tokens, strings, dates, refs))
     counts["created"] += len(new)
     counts["updated"] += len(upd)
     return counts
@@ -215,7 +206,23 @@ def current(session: Session, keys: Sequence[Key]) -> dict[Key, Current]:
     return out
 
 
-def _bind_time(conn: Any, now: datetime) -> Any:
+def insert_index(conn: Any, rows: IndexTuple) -> None:
+    """Index rows (tokens, strings, dates, references) into their tables."""
+    for (model, cols), data in zip(
+        (
+            (SearchToken, TOKEN_COLS),
+            (SearchString, STRING_COLS),
+            (SearchDate, DATE_COLS),
+            (SearchReference, REF_COLS),
+        ),
+        rows,
+        strict=True,
+    ):
+        if data:
+            insert_tuples(conn, _t(model).name, cols, data)
+
+
+def bind_time(conn: Any, now: datetime) -> Any:
     """`now` as the driver wants it for a DateTime column (converted once, not per row)."""
     proc = _t(Resource).c.last_updated.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return proc(now) if proc else now

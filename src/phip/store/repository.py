@@ -13,22 +13,25 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, select, tuple_
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.orm import Session
 
-from phip.store.bulkwrite import clear_index, insert_history, insert_tuples, stage, write_staged
+from phip.store.bulkwrite import (
+    bind_time,
+    clear_index,
+    insert_history,
+    insert_index,
+    stage,
+    write_staged,
+)
 from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed, StoreError
-from phip.store.indexer import DATE_COLS, REF_COLS, STRING_COLS, TOKEN_COLS, IndexRows, index_rows
+from phip.store.indexer import IndexRows, index_rows
 from phip.store.models import (
     Resource,
     ResourceHistory,
-    SearchDate,
-    SearchReference,
-    SearchString,
-    SearchToken,
 )
 from phip.store.protect import protect, unprotect
 from phip.store.search_params import patient_of
@@ -297,25 +300,12 @@ class Repository:
     def _history(self, rows: list[tuple[str, str, int, datetime, bool, bytes, str | None]]) -> list[int]:
         """Insert history rows; return their ids (the change sequence) in order."""
         conn = self.session.connection()
-        proc = _t(ResourceHistory).c.last_updated.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         return insert_history(
-            conn, [(t, i, v, proc(ts) if proc else ts, d, c, f) for t, i, v, ts, d, c, f in rows]
+            conn, [(t, i, v, bind_time(conn, ts), d, c, f) for t, i, v, ts, d, c, f in rows]
         )
 
     def _clear_index(self, keys: list[tuple[str, str]]) -> None:
         clear_index(self.session.connection(), keys)
 
     def _insert_index(self, rows: IndexRows) -> None:
-        conn = self.session.connection()
-        for table, cols, data in (
-            (SearchToken, TOKEN_COLS, rows.tokens),
-            (SearchString, STRING_COLS, rows.strings),
-            (SearchDate, DATE_COLS, rows.dates),
-            (SearchReference, REF_COLS, rows.refs),
-        ):
-            if data:
-                insert_tuples(conn, _t(table).name, cols, data)
-
-
-def _t(model: Any) -> Table:
-    return cast(Table, model.__table__)
+        insert_index(self.session.connection(), (rows.tokens, rows.strings, rows.dates, rows.refs))
