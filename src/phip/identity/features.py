@@ -64,7 +64,20 @@ def from_patient(res: dict[str, Any]) -> PersonRecord:
         phone=phone,
         address=addr.get("text") or "",
         division=division,
+        source=_source(res),
+        updated=str((res.get("meta") or {}).get("lastUpdated") or ""),
     )
+
+
+def _source(res: dict[str, Any]) -> str:
+    """The recording facility: the managing organisation, else the submission named in meta.source."""
+    ref = str((res.get("managingOrganization") or {}).get("reference") or "")
+    if ref.startswith("Organization/"):
+        return ref.removeprefix("Organization/")
+    src = str((res.get("meta") or {}).get("source") or "")
+    if src.startswith("urn:phip:submission:"):
+        return src.removeprefix("urn:phip:submission:").split(":")[0]
+    return ""
 
 
 def patients_in(folder: Path) -> Iterator[PersonRecord]:

@@ -28,6 +28,8 @@ class LinkResult:
     term_frequencies: dict[str, dict[str, float]]
     pairs_scored: int
     possible: list[tuple[str, str, float]]  # review band: (record, record, probability)
+    #: per linked record, the probability of its strongest link into its cluster
+    link_prob: dict[str, float] | None = None
 
 
 def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
@@ -99,7 +101,16 @@ def link(
         ).fetchall()
     ]
     n_pairs = con.execute(f"SELECT count(*) FROM {pairs.physical_name}").fetchone()
-    return LinkResult(clusters, model, tf, int(n_pairs[0]) if n_pairs else 0, possible)
+    strongest = {
+        str(u): float(p)
+        for u, p in con.execute(
+            f"SELECT u, max(p) FROM (SELECT unique_id_l AS u, match_probability AS p "
+            f"FROM {pairs.physical_name} UNION ALL "
+            f"SELECT unique_id_r, match_probability FROM {pairs.physical_name}) "
+            f"WHERE p >= {splink_model.MATCH_THRESHOLD} GROUP BY u"
+        ).fetchall()
+    }
+    return LinkResult(clusters, model, tf, int(n_pairs[0]) if n_pairs else 0, possible, strongest)
 
 
 def write_clusters(result: LinkResult, records: list[PersonRecord], path: Path) -> None:

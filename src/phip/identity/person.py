@@ -39,6 +39,9 @@ class PersonRecord:
     address: str = ""
     #: a GB/T 2260 division code when the source has one (a Patient's address extension)
     division: str = ""
+    #: the facility that recorded it and when (survivorship of the golden record)
+    source: str = ""
+    updated: str = ""
 
 
 @dataclass(slots=True)
@@ -61,6 +64,8 @@ class Person:
     phone: str  # digits, without a +86 / 0086 prefix
     division: str  # most specific division code known ("" when none)
     address: str  # normalised address text
+    source: str = ""  # facility code of the recording source ("" when unknown)
+    updated: str = ""  # ISO instant of the source's last update ("" when unknown)
 
     # values every consumer (feature table, blocking keys, comparisons, scorer) must agree on
     @property
@@ -162,4 +167,6 @@ def derive(rec: PersonRecord) -> Person:
         phone=normalise_phone(rec.phone),
         division=division,
         address=address,
+        source=rec.source,
+        updated=rec.updated,
     )

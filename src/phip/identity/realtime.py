@@ -8,7 +8,7 @@ it finds household members, whose shared phone is weaker evidence (the `exact_sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -47,7 +47,7 @@ def _dump(p: Person) -> bytes:
     return encrypt_bytes(orjson.dumps(asdict(p)))
 
 
-def _load(blob: bytes) -> Person:
+def load_features(blob: bytes) -> Person:
     d = orjson.loads(decrypt_bytes(blob))
     d["name_parts"] = tuple(d["name_parts"])
     d["id_repairs"] = tuple(d["id_repairs"])
@@ -77,8 +77,15 @@ class PersonIndex:
         self.session = session
         self.scorer = scorer
 
-    def add(self, people: Sequence[Person], person_ids: dict[str, str] | None = None) -> None:
-        """Index (or re-index) records: features and blocking keys."""
+    def add(
+        self,
+        people: Sequence[Person],
+        person_ids: dict[str, str] | None = None,
+        status: dict[str, str] | None = None,
+        probs: dict[str, float] | None = None,
+    ) -> None:
+        """Index (or re-index) records: features, blocking keys, person, link status (auto
+        unless given) and link probability."""
         ids = [p.record_id for p in people]
         conn = self.session.connection()
         for i in range(0, len(ids), 500):
@@ -86,8 +93,20 @@ class PersonIndex:
             self.session.execute(delete(PersonKey).where(PersonKey.record_id.in_(chunk)))
             self.session.execute(delete(PersonRecordRow).where(PersonRecordRow.record_id.in_(chunk)))
         now = datetime.now(UTC)
-        rows = [(p.record_id, (person_ids or {}).get(p.record_id), _dump(p), now) for p in people]
-        insert_tuples(conn, "person_record", ("record_id", "person_id", "features", "updated_at"), rows)
+        pids, st, pr = person_ids or {}, status or {}, probs or {}
+        rows = [
+            (
+                p.record_id,
+                pids.get(p.record_id),
+                _dump(p),
+                now,
+                st.get(p.record_id, "auto"),
+                pr.get(p.record_id),
+            )
+            for p in people
+        ]
+        cols = ("record_id", "person_id", "features", "updated_at", "link_status", "link_prob")
+        insert_tuples(conn, "person_record", cols, rows)
         keys = {(lookup_hash(k), p.record_id) for p in people for k in blocking_keys(p)}
         insert_tuples(conn, "person_key", ("key", "record_id"), sorted(keys))
 
@@ -108,7 +127,7 @@ class PersonIndex:
                 PersonRecordRow.record_id.in_(ids)
             )
         )
-        return [(_load(f), pid) for f, pid in rows]
+        return [(load_features(f), pid) for f, pid in rows]
 
     def match(self, p: Person, threshold: float = splink_model.REVIEW_THRESHOLD) -> list[Candidate]:
         """Indexed records at or above `threshold`, best first."""
@@ -121,20 +140,3 @@ class PersonIndex:
             if prob >= threshold:
                 out.append(Candidate(c.record_id, pid, weight, prob, grade(prob), levels))
         return sorted(out, key=lambda m: -m.match_weight)
-
-
-def index_all(
-    index: PersonIndex, people: Iterable[Person], clusters: dict[str, str], batch: int = 5000
-) -> int:
-    n = 0
-    chunk: list[Person] = []
-    for p in people:
-        chunk.append(p)
-        if len(chunk) >= batch:
-            index.add(chunk, clusters)
-            n += len(chunk)
-            chunk = []
-    if chunk:
-        index.add(chunk, clusters)
-        n += len(chunk)
-    return n

@@ -3,16 +3,17 @@ matching, and the model kept where `Patient/$match` finds it."""
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from phip.identity import splink_model
+from phip.identity import persons, review, splink_model
 from phip.identity.features import from_patient
 from phip.identity.linkage import link
+from phip.identity.models import PersonRecordRow
 from phip.identity.person import derive
 from phip.identity.realtime import PersonIndex
 from phip.identity.scorer import Scorer
@@ -24,37 +25,46 @@ def model_path(var_dir: Path) -> Path:
     return var_dir / "empi" / "model.json"
 
 
-def person_id(cluster: str) -> str:
-    """A person's id: stable for the cluster's representative record, and no personal data."""
-    return "P" + hashlib.blake2b(cluster.encode(), digest_size=10).hexdigest()
-
-
 def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[str, Any]:
-    """Link all Patients in the store, fill the person index and save the model. With
-    `retrain=False` the saved model is used (a small store cannot train one)."""
+    """Link all Patients in the store, fill the person index, keep person ids stable and manual
+    decisions in force (`persons.assign`), rebuild golden records, queue possible matches for
+    review and save the model. With `retrain=False` the saved model is used (a small store cannot
+    train one)."""
     rows = session.execute(
-        select(Resource.content, Resource.version, Resource.last_updated).where(
+        select(Resource.content, Resource.version, Resource.last_updated, Resource.facility).where(
             Resource.res_type == "Patient", Resource.deleted.is_(False)
         )
     )
-    records = [from_patient(from_stored(c, v, t)) for c, v, t in rows]
+    records = []
+    for c, v, t, fac in rows:
+        rec = from_patient(from_stored(c, v, t))
+        records.append(rec if rec.source or not fac else replace(rec, source=fac))
     saved: dict[str, Any] | None = None
     tf: dict[str, dict[str, float]] | None = None
     if not retrain and model_path(var_dir).is_file():
         saved, tf = splink_model.load(model_path(var_dir))
     result = link(records, saved, tf)
-    persons = {rid: person_id(c) for rid, c in result.clusters.items()}
+    prior = persons.priors(session)
+    assigned = persons.assign(
+        result.clusters, prior, persons.no_match_pairs(session), persons.known_ids(session)
+    )
+    status = {r: "manual" for r, p in prior.items() if p.status == "manual" and r in assigned}
     index = PersonIndex(session, Scorer.from_model(result.model, result.term_frequencies))
     people = [derive(r) for r in records]
+    probs = result.link_prob or {}
     for i in range(0, len(people), 5000):
-        index.add(people[i : i + 5000], persons)
+        index.add(people[i : i + 5000], assigned, status, probs)
+    persons.refresh(session, set(assigned.values()) | {p.person_id for p in prior.values() if p.person_id})
+    queued = review.offer(session, result.possible, assigned, replace=True)
     session.commit()
     if result.model:
         splink_model.save(result.model, model_path(var_dir), result.term_frequencies, len(records))
     return {
         "patients": len(records),
-        "persons": len(set(persons.values())),
+        "persons": len(set(assigned.values())),
         "possible_matches": len(result.possible),
+        "queued_for_review": queued,
+        "kept_by_hand": len(status),
         "model": str(model_path(var_dir)) if result.model else None,
     }
 
@@ -75,15 +85,44 @@ def load_scorer(var_dir: Path) -> Scorer | None:
     return _scorers[key]
 
 
-def index_patient(session: Session, var_dir: Path, res: dict[str, Any]) -> str | None:
-    """Real-time linking of a created or updated Patient: the person of its best certain match in
-    the index, else a new person; the record (re)indexed. None while no model exists."""
+def index_patient(
+    session: Session, var_dir: Path, res: dict[str, Any], facility: str | None = None
+) -> str | None:
+    """Real-time linking of a created or updated Patient: a record placed by hand stays where it
+    is; otherwise its current person when a certain match is there, else the person of its best
+    certain match, else a person of its own (its old id when it was alone). Possible matches go to
+    the review queue; golden records are rebuilt. None while no model exists."""
     scorer = load_scorer(var_dir)
     if scorer is None:
         return None
-    p = derive(from_patient(res))
+    rec = from_patient(res)
+    if not rec.source and facility:
+        rec = replace(rec, source=facility)
+    p = derive(rec)
     index = PersonIndex(session, scorer)
-    best = next((c for c in index.match(p) if c.grade == "certain" and c.person_id), None)
-    pid = best.person_id if best is not None and best.person_id else person_id(p.record_id)
-    index.add([p], {p.record_id: pid})
+    row = session.get(PersonRecordRow, p.record_id)
+    old = row.person_id if row is not None else None
+    if row is not None and row.link_status == "manual" and old:
+        index.add([p], {p.record_id: old}, {p.record_id: "manual"})
+        persons.refresh(session, {old})
+        return old
+    apart = sorted({b if a == p.record_id else a for a, b in persons.no_match_pairs(session, [p.record_id])})
+    blocked = set(
+        session.scalars(select(PersonRecordRow.person_id).where(PersonRecordRow.record_id.in_(apart))).all()
+    )
+    found = [c for c in index.match(p) if c.person_id and c.person_id not in blocked]
+    certain = [c for c in found if c.grade == "certain"]
+    best = next((c for c in certain if c.person_id == old), certain[0] if certain else None)
+    if best is not None and best.person_id:
+        pid, prob = best.person_id, best.probability
+    else:
+        alone = old and not [r for r in persons.members(session, [old]).get(old, []) if r != p.record_id]
+        pid, prob = (old if alone and old else persons.fresh_id(session, p.record_id)), None
+    index.add([p], {p.record_id: pid}, None, {p.record_id: prob} if prob is not None else None)
+    review.offer(
+        session,
+        [(p.record_id, c.record_id, c.probability) for c in found if c.grade != "certain"],
+        {p.record_id: pid, **{c.record_id: c.person_id or "" for c in found}},
+    )
+    persons.refresh(session, {pid} | ({old} if old else set()))
     return pid

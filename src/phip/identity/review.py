@@ -1,0 +1,116 @@
+"""The review queue: possible matches (match probability in the review band, from batch or real-time
+linkage) of records that are in different persons, waiting for a steward's decision.
+
+An item is `open` until decided (`match` / `no-match`, see `decisions.py`) or until the records end
+up in one person or apart for good by other means (`stale`). Relinking updates open items in place
+(same id), so a steward's queue does not reshuffle under them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from phip.identity import persons
+from phip.identity.models import PersonRecordRow, ReviewItem
+
+
+def _key(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
+def offer(
+    session: Session,
+    pairs: Iterable[tuple[str, str, float]],
+    person_of: dict[str, str],
+    replace: bool = False,
+) -> int:
+    """Queue these possible pairs (records in different persons, not ruled apart). With
+    `replace`, open items not offered again become stale (a batch relink). Returns items added."""
+    wanted: dict[tuple[str, str], float] = {}
+    for a, b, p in pairs:
+        if person_of.get(a) and person_of.get(a) != person_of.get(b):
+            k = _key(a, b)
+            wanted[k] = max(p, wanted.get(k, 0.0))
+    rules = persons.no_match_pairs(session, {r for k in wanted for r in k}) if wanted else set()
+    for k in rules:
+        wanted.pop(k, None)
+    existing: dict[tuple[str, str], ReviewItem] = {}
+    ids = sorted({k[0] for k in wanted})
+    for i in range(0, len(ids), 500):
+        for item in session.scalars(select(ReviewItem).where(ReviewItem.record_id.in_(ids[i : i + 500]))):
+            existing[(item.record_id, item.other_id)] = item
+    if replace:
+        for item in session.scalars(select(ReviewItem).where(ReviewItem.status == "open")):
+            existing.setdefault((item.record_id, item.other_id), item)
+    now = datetime.now(UTC)
+    added = 0
+    for k, p in wanted.items():
+        found = existing.get(k)
+        if found is None:
+            session.add(
+                ReviewItem(record_id=k[0], other_id=k[1], probability=p, status="open", created_at=now)
+            )
+            added += 1
+        elif found.status == "open":
+            found.probability = p
+    if replace:
+        for k, item in existing.items():
+            if item.status == "open" and k not in wanted:
+                item.status = "stale"
+    session.flush()
+    return added
+
+
+def items(session: Session, status: str = "open", limit: int = 50, offset: int = 0) -> list[ReviewItem]:
+    """Items with this status, most likely matches first; open items whose records came together
+    (or apart for good) meanwhile are marked stale on the way."""
+    out: list[ReviewItem] = []
+    while len(out) < limit:
+        batch = session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.status == status)
+            .order_by(ReviewItem.probability.desc(), ReviewItem.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        if not batch:
+            break
+        fresh = [i for i in batch if status != "open" or not _stale(session, i)]
+        offset += len(fresh)  # stale ones left the status and no longer count in the offset
+        out.extend(fresh)
+    session.flush()
+    return out[:limit]
+
+
+def _stale(session: Session, item: ReviewItem) -> bool:
+    a = session.get(PersonRecordRow, item.record_id)
+    b = session.get(PersonRecordRow, item.other_id)
+    apart = bool(persons.no_match_pairs(session, [item.record_id]) & {(item.record_id, item.other_id)})
+    if a is None or b is None or a.person_id == b.person_id or apart:
+        item.status = "stale"
+        return True
+    return False
+
+
+def counts(session: Session) -> dict[str, int]:
+    return {
+        s: int(n)
+        for s, n in session.execute(select(ReviewItem.status, func.count()).group_by(ReviewItem.status))
+    }
+
+
+def as_dict(item: ReviewItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "records": [item.record_id, item.other_id],
+        "probability": round(item.probability, 6),
+        "status": item.status,
+        "decided_by": item.decided_by,
+        "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+        "decision": item.event_id,
+    }
