@@ -73,7 +73,8 @@ def grade(probability: float) -> str:
 
 
 class PersonIndex:
-    def __init__(self, session: Session, scorer: Scorer):
+    def __init__(self, session: Session, scorer: Scorer | None = None):
+        """`scorer` is needed to match, not to index."""
         self.session = session
         self.scorer = scorer
 
@@ -131,6 +132,8 @@ class PersonIndex:
 
     def match(self, p: Person, threshold: float = splink_model.REVIEW_THRESHOLD) -> list[Candidate]:
         """Indexed records at or above `threshold`, best first."""
+        if self.scorer is None:
+            raise ValueError("matching needs the trained model's scorer")
         found = self.candidates(p)
         names = {c.pinyin or c.name for c, _pid in found if c.phone and c.phone == p.phone}
         shared = {p.phone} if p.phone and len(names | {p.pinyin or p.name}) > 1 else set()
