@@ -71,6 +71,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         add_staff(s, "lz-county", PASSWORD, "county_admin", org_unit="620102")
         add_staff(s, "ts-county", PASSWORD, "county_admin", org_unit="620502")
         add_staff(s, "doc1", PASSWORD, "clinician", facility=F1)
+        add_staff(s, "f1-admin", PASSWORD, "facility_admin", facility=F1)
         add_staff(s, "stat", PASSWORD, "statistician", org_unit="620000")
         add_staff(s, "auditor", PASSWORD, "auditor", org_unit="620000")
         add_resident(s, "resident1", PASSWORD, ["pat-1"])
@@ -81,9 +82,26 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         r = client.post("/api/auth/token", json={"client_id": cid, "client_secret": secret})
         assert r.status_code == 200, r.text
         tokens[cid] = r.json()["access_token"]
-    for user in ("prov", "lz-county", "ts-county", "doc1", "stat", "auditor", "resident1"):
+    for user in ("prov", "lz-county", "ts-county", "doc1", "f1-admin", "stat", "auditor", "resident1"):
         r = client.post("/api/auth/login", json={"username": user, "password": PASSWORD})
         assert r.status_code == 200, r.text
         tokens[user] = r.json()["access_token"]
     yield Api(client, settings, tokens)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def empi_model(small_province: Path) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """A model trained once on the small province (the API tests' stores are too small to train)."""
+    from phip.identity.features import patients_in
+    from phip.identity.linkage import link
+
+    trained = link(list(patients_in(small_province / "submissions")))
+    return trained.model, trained.term_frequencies
+
+
+def install_model(api: Api, model: tuple[dict, dict]) -> None:  # type: ignore[type-arg]
+    from phip.identity import splink_model
+    from phip.identity.store_link import model_path
+
+    splink_model.save(model[0], model_path(api.settings.var_dir), model[1])

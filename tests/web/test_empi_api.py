@@ -1,17 +1,13 @@
 """POST /fhir/Patient/$match: candidates scored by the trained model, within the caller's scope."""
 
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from phip.identity import splink_model
-from phip.identity.features import patients_in
-from phip.identity.linkage import link
-from phip.identity.store_link import link_store, model_path
+from phip.identity.store_link import link_store
 from phip.standards import idcard
 from phip.store import get_engine
-from tests.web.conftest import Api
+from tests.web.conftest import Api, install_model
 from tests.web.test_fhir_api import patient, put
 
 NUM = idcard.make("620102", date(1990, 1, 5), 7, False)
@@ -26,13 +22,12 @@ def _params(res: dict, **extra: object) -> dict:  # type: ignore[type-arg]
     return {"resourceType": "Parameters", "parameter": params}
 
 
-def _setup(api: Api, small_province: Path) -> None:
+def _setup(api: Api, empi_model: tuple[dict, dict]) -> None:  # type: ignore[type-arg]
     # the same resident at two facilities in different prefectures, and somebody else
     assert put(api, "f1-his", patient("f1-zl", "张丽", NUM)).status_code == 201
     assert put(api, "f2-his", patient("f2-zl", "张丽", NUM)).status_code == 201
     assert put(api, "f1-his", patient("f1-other", "王建国", OTHER)).status_code == 201
-    trained = link(list(patients_in(small_province / "submissions")))  # a store this small cannot train one
-    splink_model.save(trained.model, model_path(api.settings.var_dir), trained.term_frequencies)
+    install_model(api, empi_model)  # a store this small cannot train one
     with Session(get_engine(api.settings.database_url)) as s:
         summary = link_store(s, api.settings.var_dir, retrain=False)
     assert summary["patients"] == 3 and summary["persons"] == 2
@@ -42,8 +37,8 @@ def _match(api: Api, who: str, body: dict):  # type: ignore[no-untyped-def,type-
     return api.client.post("/fhir/Patient/$match", json=body, headers=api.h(who))
 
 
-def test_match_within_scope(api: Api, small_province: Path) -> None:
-    _setup(api, small_province)
+def test_match_within_scope(api: Api, empi_model: tuple[dict, dict]) -> None:  # type: ignore[type-arg]
+    _setup(api, empi_model)
     query = patient("q", "张 丽", NUM)
     prov = _match(api, "prov", _params(query))
     assert prov.status_code == 200, prov.text
@@ -67,7 +62,7 @@ def test_match_within_scope(api: Api, small_province: Path) -> None:
     )
 
 
-def test_match_errors_and_access(api: Api, small_province: Path) -> None:
+def test_match_errors_and_access(api: Api) -> None:
     q = _params(patient("q", "张丽", NUM))
     assert _match(api, "prov", q).status_code == 409  # no model yet
     assert _match(api, "anonymous", q).status_code == 401
@@ -76,12 +71,12 @@ def test_match_errors_and_access(api: Api, small_province: Path) -> None:
     assert r.status_code == 400
 
 
-def test_written_patients_join_their_person_at_once(api: Api, small_province: Path) -> None:
+def test_written_patients_join_their_person_at_once(api: Api, empi_model: tuple[dict, dict]) -> None:  # type: ignore[type-arg]
     from sqlalchemy import select
 
     from phip.identity.models import PersonRecordRow
 
-    _setup(api, small_province)
+    _setup(api, empi_model)
     assert put(api, "f1-his", patient("f1-zl-again", "张丽", NUM)).status_code == 201
     r = api.client.post(
         "/fhir/Patient",

@@ -24,6 +24,8 @@ ROLES = {
 WRITE_ROLES = frozenset({"facility_client", "clinician", "facility_admin"})
 FACILITY_ROLES = frozenset({"facility_client", "clinician", "facility_admin"})
 AUDIT_ROLES = frozenset({"auditor", "province_admin"})
+#: who decides on the person index (review queue, link, unlink, merge), within their scope
+STEWARD_ROLES = frozenset({"province_admin", "prefecture_admin", "county_admin", "facility_admin"})
 
 
 @dataclass(frozen=True)

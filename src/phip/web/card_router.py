@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from phip.identity import card
+from phip.identity import card, persons
 from phip.identity.models import PersonRecordRow
 from phip.security import audit
 from phip.security.principals import FACILITY_ROLES, Principal
@@ -44,8 +44,9 @@ def verify(body: VerifyIn, session: Session = SessionDep, who: Principal = Princ
         audit.record(session, who.actor, who.role, "card-verify", "card", exc.code)
         session.commit()
         raise ApiError(400 if exc.code != "revoked" else 410, exc.code, str(exc)) from exc
+    person = persons.resolve(session, verified.person_id)  # a card of a merged person finds the survivor
     records = session.scalars(
-        select(PersonRecordRow.record_id).where(PersonRecordRow.person_id == verified.person_id)
+        select(PersonRecordRow.record_id).where(PersonRecordRow.person_id == person)
     ).all()
     repo = Repository(session, who.scope())
     visible = sorted(
@@ -54,7 +55,7 @@ def verify(body: VerifyIn, session: Session = SessionDep, who: Principal = Princ
     card.record_use(session, who.facility, body.scene, body.channel, "ok", verified)
     audit.record(session, who.actor, who.role, "card-verify", f"card:{verified.card_id}", "ok", body.scene)
     session.commit()
-    return {"outcome": "ok", "card": verified.card_id, "person": verified.person_id, "patients": visible}
+    return {"outcome": "ok", "card": verified.card_id, "person": person, "patients": visible}
 
 
 @router.get("/qr.svg")

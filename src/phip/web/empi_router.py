@@ -1,5 +1,6 @@
 """`Patient/$match` (FHIR MPI query): candidates for a Patient from the person index, scored with
-the trained model, limited to what the caller may see."""
+the trained model, limited to what the caller may see; and `Person/{id}`, a person's golden
+record as a FHIR Person."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from phip.identity.features import from_patient
+from phip.identity.fhir_person import Visibility, person_resource
 from phip.identity.person import derive
 from phip.identity.realtime import PersonIndex
 from phip.identity.store_link import load_scorer
@@ -75,3 +77,15 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
     session.commit()
     body = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
     return Response(orjson.dumps(body), media_type="application/fhir+json")
+
+
+@router.get("/Person/{person_id}")
+def read_person(person_id: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+    """The golden record of a person of the index, with links to the Patient records the caller
+    may see (404 when they see none)."""
+    res = person_resource(session, person_id, Visibility(Repository(session, who.scope())))
+    audit.record(session, who.actor, who.role, "read", f"Person/{person_id}", "ok" if res else "not-found")
+    session.commit()
+    if res is None:
+        raise ApiError(404, "not-found", f"Person/{person_id} not found")
+    return Response(orjson.dumps(res), media_type="application/fhir+json")

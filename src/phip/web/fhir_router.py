@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from phip.exchange import service
 from phip.exchange.structure import is_resource_type
+from phip.identity.fhir_person import add_links
 from phip.security import audit
 from phip.security.principals import Principal
 from phip.store.errors import NotFound, StoreError
@@ -184,6 +185,8 @@ def read(rtype: str, rid: str, session: Session = SessionDep, who: Principal = P
     except StoreError as exc:
         _audit(session, who, "read", f"{rtype}/{rid}", "gone" if exc.status == 410 else "not-found")
         raise
+    if rtype == "Patient":
+        add_links(session, Repository(session, who.scope()), [res])
     _audit(session, who, "read", f"{rtype}/{rid}", "ok")
     return _resource_response(res)
 
@@ -198,6 +201,8 @@ def _search(
     except StoreError:
         _audit(session, who, "search", target, "error")
         raise
+    patients = [r for r in [*result.resources, *result.included] if r.get("resourceType") == "Patient"]
+    add_links(session, Repository(session, who.scope()), patients)
     base = str(request.base_url).rstrip("/") + f"/fhir/{rtype}"
     links = [{"relation": "self", "url": f"{base}?{urlencode(params)}"}]
     if result.next_cursor:
