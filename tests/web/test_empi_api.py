@@ -89,3 +89,23 @@ def test_written_patients_join_their_person_at_once(api: Api, empi_model: tuple[
     assert person["Patient/f1-zl-again"] == person["Patient/f1-zl"] == person["Patient/f2-zl"]
     new = person[f"Patient/{r.json()['id']}"]
     assert new not in (person["Patient/f1-zl"], person["Patient/f1-other"])
+
+
+def test_patients_in_a_bundle_join_their_person(api: Api, empi_model: tuple[dict, dict]) -> None:  # type: ignore[type-arg]
+    from sqlalchemy import select
+
+    from phip.identity.models import PersonRecordRow
+
+    _setup(api, empi_model)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient("b-zl", "张丽", NUM), "request": {"method": "PUT", "url": "Patient/b-zl"}},
+        ],
+    }
+    r = api.client.post("/fhir", json=bundle, headers=api.h("f2-his"))
+    assert r.status_code == 200, r.text
+    with Session(get_engine(api.settings.database_url)) as s:
+        person = dict(s.execute(select(PersonRecordRow.record_id, PersonRecordRow.person_id)).all())
+    assert person["Patient/b-zl"] == person["Patient/f1-zl"]

@@ -109,3 +109,23 @@ def link_store_cmd(
     with Session(engine) as s, console.status("linking the store's Patients"):
         summary = link_store(s, get_settings().var_dir, retrain)
     out_console.print_json(json.dumps(summary))
+
+
+@empi_app.command("link-pending")
+def link_pending_cmd() -> None:
+    """实时关联新数据 Link, one by one with the saved model, every Patient stored, changed or deleted
+    since the last linking (what `phip ingest` does after an import); resumable."""
+    from rich.progress import Progress
+    from sqlalchemy.orm import Session
+
+    from phip.identity.store_link import link_pending
+    from phip.settings import get_settings
+    from phip.store import get_engine, init_db
+
+    engine = get_engine()
+    init_db(engine)
+    with Session(engine) as s, Progress(console=console) as bar:
+        summary = link_pending(s, get_settings().var_dir, bar)
+    if summary["model"] is None:
+        console.print("[yellow]no identity model yet: run `phip empi link-store` first[/yellow]")
+    out_console.print_json(json.dumps(summary))

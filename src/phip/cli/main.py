@@ -174,9 +174,14 @@ def ingest(
     workers: Annotated[
         int | None, typer.Option(help="Processes that validate and index (default: cores).")
     ] = None,
+    link: Annotated[
+        bool, typer.Option(help="Link the imported Patients into the person index (when a model exists).")
+    ] = True,
 ) -> None:
-    """导入数据 Import NDJSON files or folders (and Bundles): validate, store or quarantine, resumable.
-    The last output is a JSON summary: submitted, accepted, quarantined, created, updated, unchanged."""
+    """导入数据 Import NDJSON files or folders (and Bundles): validate, store or quarantine, resumable;
+    then link the Patients it brought into the person index in real time (when a model exists).
+    The last output is a JSON summary: submitted, accepted, quarantined, created, updated, unchanged
+    (and `linking`)."""
     from phip.exchange.ingest import count_records
     from phip.exchange.ingest import ingest as run_ingest
     from phip.store import get_engine, init_db
@@ -190,18 +195,23 @@ def ingest(
 
     total = count_records(path)
     columns = (
-        TextColumn("[bold]导入 ingest"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as bar, Session(engine) as session:
-        task = bar.add_task("ingest", total=total)
+        task = bar.add_task("导入 ingest", total=total)
         summary = run_ingest(
             session, path, facility, progress=lambda n: bar.update(task, advance=n), workers=workers
-        )
-    out_console.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
+        ).as_dict()
+        if link:
+            from phip.identity.store_link import link_pending
+            from phip.settings import get_settings
+
+            summary["linking"] = link_pending(session, get_settings().var_dir, bar)
+    out_console.print_json(json.dumps(summary, ensure_ascii=False))
 
 
 db_app = typer.Typer(help="数据库 The operational database: schema migrations.", no_args_is_help=True)

@@ -134,7 +134,10 @@ def run_export(
         _finish(engine, job_id, "failed", {"error": str(exc)[:500]})
 
 
-def run_import(engine: Engine, job_id: str, path: Path, facility: str | None) -> None:
+def run_import(
+    engine: Engine, job_id: str, path: Path, facility: str | None, var_dir: Path | None = None
+) -> None:
+    """Import, then link the Patients it brought into the person index (when a model exists)."""
     from phip.exchange.ingest import ingest
 
     try:
@@ -146,8 +149,12 @@ def run_import(engine: Engine, job_id: str, path: Path, facility: str | None) ->
                 _progress(engine, job_id, f"{seen[0]} records")
 
         with Session(engine) as s:
-            summary = ingest(s, path, facility, progress)
-        _finish(engine, job_id, "completed", summary.as_dict())
+            summary = ingest(s, path, facility, progress).as_dict()
+            if var_dir is not None:
+                from phip.identity.store_link import link_pending
+
+                summary["linking"] = link_pending(s, var_dir)
+        _finish(engine, job_id, "completed", summary)
     except Exception as exc:
         _finish(engine, job_id, "failed", {"error": str(exc)[:500]})
 

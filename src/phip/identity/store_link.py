@@ -4,16 +4,17 @@ matching, and the model kept where `Patient/$match` finds it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from phip.identity import persons, review, splink_model
 from phip.identity.features import from_patient
 from phip.identity.linkage import link
-from phip.identity.models import PersonRecordRow
+from phip.identity.models import PersonIndexState, PersonKey, PersonRecordRow
 from phip.identity.person import derive
 from phip.identity.realtime import PersonIndex
 from phip.identity.scorer import Scorer
@@ -30,9 +31,10 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
     decisions in force (`persons.assign`), rebuild golden records, queue possible matches for
     review and save the model. With `retrain=False` the saved model is used (a small store cannot
     train one)."""
+    seq = session.scalar(select(func.max(Resource.change_seq)).where(Resource.res_type == "Patient")) or 0
     rows = session.execute(
         select(Resource.content, Resource.version, Resource.last_updated, Resource.facility).where(
-            Resource.res_type == "Patient", Resource.deleted.is_(False)
+            Resource.res_type == "Patient", Resource.deleted.is_(False), Resource.change_seq <= seq
         )
     )
     records = []
@@ -56,6 +58,7 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
         index.add(people[i : i + 5000], assigned, status, probs)
     persons.refresh(session, set(assigned.values()) | {p.person_id for p in prior.values() if p.person_id})
     queued = review.offer(session, result.possible, assigned, replace=True)
+    _set_cursor(session, seq)
     session.commit()
     if result.model:
         splink_model.save(result.model, model_path(var_dir), result.term_frequencies, len(records))
@@ -86,12 +89,17 @@ def load_scorer(var_dir: Path) -> Scorer | None:
 
 
 def index_patient(
-    session: Session, var_dir: Path, res: dict[str, Any], facility: str | None = None
+    session: Session,
+    var_dir: Path,
+    res: dict[str, Any],
+    facility: str | None = None,
+    touched: set[str] | None = None,
 ) -> str | None:
     """Real-time linking of a created or updated Patient: a record placed by hand stays where it
     is; otherwise its current person when a certain match is there, else the person of its best
     certain match, else a person of its own (its old id when it was alone). Possible matches go to
-    the review queue; golden records are rebuilt. None while no model exists."""
+    the review queue; golden records are rebuilt (or, given `touched`, the persons to rebuild are
+    added to it). None while no model exists."""
     scorer = load_scorer(var_dir)
     if scorer is None:
         return None
@@ -104,7 +112,7 @@ def index_patient(
     old = row.person_id if row is not None else None
     if row is not None and row.link_status == "manual" and old:
         index.add([p], {p.record_id: old}, {p.record_id: "manual"})
-        persons.refresh(session, {old})
+        _rebuild(session, {old}, touched)
         return old
     apart = sorted({b if a == p.record_id else a for a, b in persons.no_match_pairs(session, [p.record_id])})
     blocked = set(
@@ -124,5 +132,100 @@ def index_patient(
         [(p.record_id, c.record_id, c.probability) for c in found if c.grade != "certain"],
         {p.record_id: pid, **{c.record_id: c.person_id or "" for c in found}},
     )
-    persons.refresh(session, {pid} | ({old} if old else set()))
+    _rebuild(session, {pid} | ({old} if old else set()), touched)
     return pid
+
+
+def _rebuild(session: Session, person_ids: set[str], touched: set[str] | None) -> None:
+    if touched is None:
+        persons.refresh(session, person_ids)
+    else:
+        touched.update(person_ids)
+
+
+def unindex(session: Session, record_id: str, touched: set[str]) -> None:
+    """A deleted Patient leaves the index (its person's golden record is rebuilt without it)."""
+    row = session.get(PersonRecordRow, record_id)
+    if row is None:
+        return
+    if row.person_id:
+        touched.add(row.person_id)
+    session.execute(delete(PersonKey).where(PersonKey.record_id == record_id))
+    session.delete(row)
+
+
+CURSOR = "change_seq"
+
+
+def link_pending(session: Session, var_dir: Path, progress: Any = None, batch: int = 1000) -> dict[str, Any]:
+    """Real-time linking of every Patient stored, changed or deleted since the last run (an
+    import, a resumed one too), in store-change order; resumable: the position is committed
+    with each batch. Patients already indexed at their current version (API writes) are skipped."""
+    if load_scorer(var_dir) is None:
+        return {"linked": 0, "skipped": 0, "removed": 0, "model": None}
+    state = session.get(PersonIndexState, CURSOR)
+    cursor = state.value if state else 0
+
+    total = session.scalar(
+        select(func.count())
+        .select_from(Resource)
+        .where(Resource.res_type == "Patient", Resource.change_seq > cursor)
+    )
+    task = progress.add_task("关联 linking", total=total) if progress is not None else None
+    linked = skipped = removed = 0
+    while True:
+        rows = session.execute(
+            select(
+                Resource.res_id,
+                Resource.content,
+                Resource.version,
+                Resource.last_updated,
+                Resource.facility,
+                Resource.deleted,
+                Resource.change_seq,
+            )
+            .where(Resource.res_type == "Patient", Resource.change_seq > cursor)
+            .order_by(Resource.change_seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        indexed = dict(
+            session.execute(
+                select(PersonRecordRow.record_id, PersonRecordRow.updated_at).where(
+                    PersonRecordRow.record_id.in_([f"Patient/{r[0]}" for r in rows])
+                )
+            ).all()
+        )
+        touched: set[str] = set()
+        for rid, content, version, last_updated, facility, deleted, _seq in rows:
+            record = f"Patient/{rid}"
+            if deleted:
+                unindex(session, record, touched)
+                removed += 1
+                continue
+            at = indexed.get(record)
+            if at is not None and _aware(at) >= _aware(last_updated):
+                skipped += 1
+                continue
+            index_patient(session, var_dir, from_stored(content, version, last_updated), facility, touched)
+            linked += 1
+        persons.refresh(session, touched)
+        cursor = rows[-1][-1]
+        _set_cursor(session, cursor)
+        session.commit()
+        if task is not None:
+            progress.advance(task, len(rows))
+    return {"linked": linked, "skipped": skipped, "removed": removed, "model": str(model_path(var_dir))}
+
+
+def _set_cursor(session: Session, value: int) -> None:
+    state = session.get(PersonIndexState, CURSOR)
+    if state is None:
+        session.add(PersonIndexState(name=CURSOR, value=value))
+    else:
+        state.value = value
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -103,7 +103,14 @@ async def import_ndjson(
     job.folder = str(folder)
     audit.record(session, who.actor, who.role, "import", f"$import/{job.id}", "accepted")
     session.commit()
-    bulk.start(bulk.run_import, request.app.state.engine, job.id, path, who.facility)
+    bulk.start(
+        bulk.run_import,
+        request.app.state.engine,
+        job.id,
+        path,
+        who.facility,
+        request.app.state.settings.var_dir,
+    )
     return Response(
         status_code=202, headers={"Content-Location": f"{request.base_url}fhir/$bulk-status/{job.id}"}
     )

@@ -44,13 +44,13 @@ def _check_type(rtype: str) -> None:
         raise ApiError(404, "not-supported", f"unknown resource type {rtype}")
 
 
-def _link_person(request: Request, session: Session, res: dict[str, Any]) -> None:
+def _link_person(request: Request, session: Session, res: dict[str, Any], facility: str | None) -> None:
     """A written Patient joins the person index at once (real-time matching), in the same
     transaction as the write."""
     if res.get("resourceType") == "Patient":
         from phip.identity.store_link import index_patient
 
-        index_patient(session, request.app.state.settings.var_dir, res)
+        index_patient(session, request.app.state.settings.var_dir, res, facility)
 
 
 def _audit(session: Session, who: Principal, action: str, target: str, outcome: str) -> None:
@@ -94,7 +94,24 @@ async def batch_or_transaction(
         _audit(session, who, "transaction", "Bundle", "failed")
     else:
         session.commit()
+        _link_bundle_patients(request, session, body, caller.facility)
     return _json(body, status)
+
+
+def _link_bundle_patients(
+    request: Request, session: Session, body: dict[str, Any], facility: str | None
+) -> None:
+    """Patients a Bundle wrote join the person index at once, as single writes do."""
+    repo = Repository(session)
+    for entry in body.get("entry") or []:
+        loc = str((entry.get("response") or {}).get("location") or "")
+        if loc.startswith("Patient/") and entry["response"].get("status", "").startswith(("200", "201")):
+            rid = loc.split("/")[1]
+            try:
+                _link_person(request, session, repo.read("Patient", rid), facility)
+            except StoreError:
+                continue
+    session.commit()
 
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
@@ -286,7 +303,7 @@ async def create(
     res = _validated(session, res, rtype, who, "create", rtype)
     res["id"] = str(uuid.uuid4())  # the server assigns ids on create
     written = Repository(session, who.scope()).create(res, facility=facility, org_path=who.org_path)
-    _link_person(request, session, written.resource)
+    _link_person(request, session, written.resource, who.facility)
     _audit(session, who, "create", f"{rtype}/{res['id']}", "ok")
     return _resource_response(written.resource, 201, location=True)
 
@@ -314,7 +331,7 @@ async def _update(
         rtype, rid, res, if_match=version, facility=facility, org_path=who.org_path
     )
     if written.outcome != "unchanged":
-        _link_person(request, session, written.resource)
+        _link_person(request, session, written.resource, who.facility)
     _audit(session, who, "update", f"{rtype}/{rid}", written.outcome)
     return _resource_response(written.resource, 201 if written.resource["meta"]["versionId"] == "1" else 200)
 

@@ -1,8 +1,8 @@
-"""person golden records, decisions and review queue
+"""person golden records, decisions, review queue and linking cursor
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-25 22:00:20.451990
+Create Date: 2026-11-25 22:14:19.218645
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ def upgrade() -> None:
     with op.batch_alter_table("person_event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_person_event_at"), ["at"], unique=False)
 
+    op.create_table(
+        "person_index_state",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_person_index_state")),
+    )
     op.create_table(
         "person_no_match",
         sa.Column("record_a", sa.String(length=120), nullable=False),
@@ -106,6 +112,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_person_no_match_b")
 
     op.drop_table("person_no_match")
+    op.drop_table("person_index_state")
     with op.batch_alter_table("person_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_person_event_at"))
 
