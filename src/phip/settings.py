@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
     lake_dir: Path | None = Field(None, description="Folder of the analytical lake; default var/lake.")
     engine: Literal["duckdb", "spark"] = Field("duckdb", description="Analytical engine.")
+    spark_master: str = Field("local[2]", description="Spark master URL (local mode by default).")
+    spark_driver_memory: str = Field("4g", description="Memory of the Spark driver.")
     province: str = Field("620000", description="GB/T 2260 code of the province this deployment serves.")
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Default language of user-facing text.")
     secret_key: str = Field(DEMO_SECRET, description="Signing secret; must be changed outside demo mode.")

@@ -26,6 +26,12 @@ def _records(path: Path) -> list[PersonRecord]:
     return read_csv(path)
 
 
+def _check_engine(engine: str | None) -> None:
+    if engine not in (None, "duckdb", "spark"):
+        console.print(f"[red]--engine must be duckdb or spark, not {engine}[/red]")
+        raise typer.Exit(2)
+
+
 @empi_app.command("link")
 def link_cmd(
     input: Annotated[
@@ -36,11 +42,15 @@ def link_cmd(
         Path | None, typer.Option(help="a trained model (JSON); trained on the input when absent")
     ] = None,
     save_model: Annotated[Path | None, typer.Option(help="write the model used to this JSON file")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="duckdb or spark (default: the PHIP_ENGINE setting)")
+    ] = None,
 ) -> None:
     """人员关联 Link person records: one output row per input record with its person cluster."""
     from phip.identity import splink_model
     from phip.identity.linkage import link, write_clusters
 
+    _check_engine(engine)
     try:
         records = _records(input)
     except (OSError, ValueError) as exc:
@@ -48,7 +58,7 @@ def link_cmd(
         raise typer.Exit(2) from exc
     trained, tf = splink_model.load(model) if model else (None, None)
     with console.status(f"linking {len(records):,} records"):
-        result = link(records, trained, tf)
+        result = link(records, trained, tf, engine)
     write_clusters(result, records, output)
     if save_model:
         splink_model.save(result.model, save_model, result.term_frequencies, len(records))
@@ -68,10 +78,15 @@ def evaluate_cmd(
     truth: Annotated[
         Path | None, typer.Option(help="CSV record_id,person_id (default: the province's truth)")
     ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="duckdb or spark (default: the PHIP_ENGINE setting)")
+    ] = None,
 ) -> None:
     """评估 Pairwise precision, recall and F1 of the linkage against known truth, and blocking recall."""
     from phip.identity.linkage import blocking_recall, link, pairwise_scores, read_truth, truth_from_ids
+    from phip.settings import get_settings
 
+    _check_engine(engine)
     records = _records(path)
     if truth is not None:
         known = read_truth(truth)
@@ -84,11 +99,12 @@ def evaluate_cmd(
             raise typer.Exit(2)
         known = found
     with console.status(f"linking {len(records):,} records"):
-        result = link(records)
+        result = link(records, engine=engine)
     scores: dict[str, Any] = dict(pairwise_scores(result.clusters, known))
     scores["blocking"] = blocking_recall(records, known)
     scores["pairs_scored"] = result.pairs_scored
     scores["possible_matches"] = len(result.possible)
+    scores["engine"] = engine or get_settings().engine
     out_console.print_json(json.dumps(scores))
 
 

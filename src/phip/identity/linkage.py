@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from phip.identity import splink_model
+from phip.identity.engine import LinkEngine, engine_for
 from phip.identity.features import feature_rows
 from phip.identity.person import Person, PersonRecord
 from phip.identity.scorer import term_frequencies
@@ -32,11 +33,11 @@ class LinkResult:
     link_prob: dict[str, float] | None = None
 
 
-def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
+def feature_schema() -> Any:
+    """The Arrow schema of the feature table."""
     import pyarrow as pa
 
-    people, rows = feature_rows(records)
-    schema = pa.schema(
+    return pa.schema(
         [
             ("unique_id", pa.string()),
             ("name", pa.string()),
@@ -59,10 +60,14 @@ def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
             ("address", pa.string()),
         ]
     )
-    arrow = pa.Table.from_pylist(rows, schema=schema)
-    con.register("persons_arrow", arrow)
-    con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM persons_arrow")
-    con.unregister("persons_arrow")
+
+
+def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
+    """Derive the records and load their feature table (into a LinkEngine or a DuckDB connection)."""
+    import pyarrow as pa
+
+    people, rows = feature_rows(records)
+    splink_model._engine(con).load(TABLE, pa.Table.from_pylist(rows, schema=feature_schema()))
     return people
 
 
@@ -70,12 +75,12 @@ def link(
     records: list[PersonRecord],
     model: dict[str, Any] | None = None,
     tf: dict[str, dict[str, float]] | None = None,
+    engine: LinkEngine | str | None = None,
 ) -> LinkResult:
     """Cluster `records` into persons; trains a model on them when none is given. A given model
-    comes with the term frequencies it was trained with (`tf`)."""
-    import duckdb
-
-    con = duckdb.connect()
+    comes with the term frequencies it was trained with (`tf`). `engine`: duckdb (default) or
+    spark, by name or instance; None follows the `PHIP_ENGINE` setting."""
+    con = engine if isinstance(engine, LinkEngine) else engine_for(engine)
     people = _load(con, records)
     if model is None or tf is None:
         tf = term_frequencies(people, TF_COLUMNS)
@@ -88,29 +93,29 @@ def link(
         pairs, threshold_match_probability=splink_model.MATCH_THRESHOLD
     )
     clusters = {
-        str(u): str(c)
-        for u, c in con.execute(f"SELECT unique_id, cluster_id FROM {clustered.physical_name}").fetchall()
+        str(u): str(c) for u, c in con.rows(f"SELECT unique_id, cluster_id FROM {clustered.physical_name}")
     }
     for r in records:
         clusters.setdefault(r.record_id, r.record_id)
     possible = [
         (str(a), str(b), float(p))
-        for a, b, p in con.execute(
+        for a, b, p in con.rows(
             f"SELECT unique_id_l, unique_id_r, match_probability FROM {pairs.physical_name} "
-            f"WHERE match_probability < {splink_model.MATCH_THRESHOLD} ORDER BY match_probability DESC"
-        ).fetchall()
+            f"WHERE match_probability < {splink_model.MATCH_THRESHOLD} "
+            "ORDER BY match_probability DESC, unique_id_l, unique_id_r"
+        )
     ]
-    n_pairs = con.execute(f"SELECT count(*) FROM {pairs.physical_name}").fetchone()
+    n_pairs = con.rows(f"SELECT count(*) FROM {pairs.physical_name}")[0]
     strongest = {
         str(u): float(p)
-        for u, p in con.execute(
+        for u, p in con.rows(
             f"SELECT u, max(p) FROM (SELECT unique_id_l AS u, match_probability AS p "
             f"FROM {pairs.physical_name} UNION ALL "
-            f"SELECT unique_id_r, match_probability FROM {pairs.physical_name}) "
+            f"SELECT unique_id_r, match_probability FROM {pairs.physical_name}) AS both_sides "
             f"WHERE p >= {splink_model.MATCH_THRESHOLD} GROUP BY u"
-        ).fetchall()
+        )
     }
-    return LinkResult(clusters, model, tf, int(n_pairs[0]) if n_pairs else 0, possible, strongest)
+    return LinkResult(clusters, model, tf, int(n_pairs[0]), possible, strongest)
 
 
 def write_clusters(result: LinkResult, records: list[PersonRecord], path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from phip.identity.compare import ADDRESS_SIMILAR, LEVELS, MISSING, PINYIN_CLOSE
+from phip.identity.engine import LinkEngine
 
 #: SQL condition of every level, in the order of `compare.LEVELS` (the last is ELSE)
 LEVEL_SQL: dict[str, list[tuple[str, str]]] = {
@@ -141,10 +142,67 @@ def level_sql_consistent() -> None:
             raise AssertionError(f"{attr}: SQL levels {names} differ from {levels}")
 
 
-def comparisons() -> list[dict[str, Any]]:
+#: the levels whose DuckDB SQL uses functions Spark SQL lacks or names differently (Splink's jar
+#: gives Spark `jaro_winkler` and `damerau_levenshtein`; a Hamming distance of 1 between strings of
+#: equal length is a Levenshtein distance of 1; list functions become array functions)
+SPARK_SQL: dict[tuple[str, str], str] = {
+    ("id_number", "one_edit"): (
+        "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
+        " OR size(array_intersect(split(id_repairs_l, '[|]'), split(id_repairs_r, '[|]'))) > 0"
+    ),
+    ("name", "pinyin_close"): f"jaro_winkler(pinyin_l, pinyin_r) >= {PINYIN_CLOSE}",
+    ("name", "minority_partial"): (
+        "(minority_l OR minority_r) AND"
+        " (size(array_except(name_parts_r, name_parts_l)) = 0"
+        " OR size(array_except(name_parts_l, name_parts_r)) = 0)"
+    ),
+    ("birth_date", "one_digit"): "levenshtein(replace(birth_l, '-', ''), replace(birth_r, '-', '')) = 1",
+    ("birth_date", "within_31_days"): "abs(datediff(CAST(birth_l AS DATE), CAST(birth_r AS DATE))) <= 31",
+    ("phone", "one_digit"): (
+        "length(phone_l) = length(phone_r) AND"
+        " (levenshtein(phone_l, phone_r) = 1 OR damerau_levenshtein(phone_l, phone_r) = 1)"
+    ),
+    ("address", "text_similar"): f"jaro_winkler(address_l, address_r) >= {ADDRESS_SIMILAR}",
+}
+
+
+def level_sql(dialect: str = "duckdb") -> dict[str, list[tuple[str, str]]]:
+    """The comparison levels as SQL of `dialect` (duckdb or spark)."""
+    if dialect == "duckdb":
+        return LEVEL_SQL
+    if dialect != "spark":
+        raise ValueError(f"no comparison SQL for {dialect}")
+    return {
+        attr: [(name, SPARK_SQL.get((attr, name), sql)) for name, sql in levels]
+        for attr, levels in LEVEL_SQL.items()
+    }
+
+
+def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A trained model with its comparison and blocking SQL in `dialect` (a model trained on
+    DuckDB runs on Spark and back; parameters are untouched)."""
+    import copy
+
+    out = copy.deepcopy(model)
+    if out.get("sql_dialect", "duckdb") == dialect:
+        return out
+    sql = level_sql(dialect)
+    out["sql_dialect"] = dialect
+    for rule in out.get("blocking_rules_to_generate_predictions") or []:
+        if isinstance(rule, dict):
+            rule["sql_dialect"] = dialect
+    for comp in out.get("comparisons") or []:
+        conditions = dict(sql[comp["output_column_name"]])
+        for lvl in comp["comparison_levels"]:
+            cond = conditions[lvl["label_for_charts"]]
+            lvl["sql_condition"] = cond
+    return out
+
+
+def comparisons(dialect: str = "duckdb") -> list[dict[str, Any]]:
     level_sql_consistent()
     out = []
-    for attr, levels in LEVEL_SQL.items():
+    for attr, levels in level_sql(dialect).items():
         out_levels = []
         for name, sql in levels:
             lvl: dict[str, Any] = {"sql_condition": sql, "label_for_charts": name}
@@ -159,29 +217,43 @@ def comparisons() -> list[dict[str, Any]]:
     return out
 
 
-def settings() -> dict[str, Any]:
+def settings(dialect: str = "duckdb") -> dict[str, Any]:
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "unique_id",
-        "comparisons": comparisons(),
-        "blocking_rules_to_generate_predictions": [{"blocking_rule": b} for b in BLOCKING_RULES],
+        "sql_dialect": dialect,
+        "comparisons": comparisons(dialect),
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": b, "sql_dialect": dialect} for b in BLOCKING_RULES
+        ],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": False,
     }
 
 
-def _linker(con: Any, table: str, model: dict[str, Any] | None) -> Any:
-    from splink import DuckDBAPI, Linker
+def _engine(con: Any) -> LinkEngine:
+    """A LinkEngine, or a bare DuckDB connection made one."""
+    if isinstance(con, LinkEngine):
+        return con
+    from phip.identity.engine import DuckDBEngine
 
-    db_api = DuckDBAPI(con)
+    return DuckDBEngine(con)
+
+
+def _linker(engine: LinkEngine, table: str, model: dict[str, Any] | None) -> Any:
+    from splink import Linker
+
+    db_api = engine.api()
     sdf = db_api.register(table)
-    return Linker(sdf, model or settings(), log_level=logging.ERROR)
+    chosen = for_dialect(model, engine.dialect) if model else settings(engine.dialect)
+    return Linker(sdf, chosen, log_level=logging.ERROR)
 
 
 def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[str, Any]:
-    """Train on the records in DuckDB table `table`: λ from deterministic rules, u by random
-    sampling, m by EM over several blockings. Returns the model (Splink settings JSON)."""
-    linker = _linker(con, table, None)
+    """Train on the records in table `table` (of a LinkEngine, or a DuckDB connection): λ from
+    deterministic rules, u by random sampling, m by EM over several blockings. Returns the model
+    (Splink settings JSON)."""
+    linker = _linker(_engine(con), table, None)
     linker.training.estimate_probability_two_random_records_match(
         [{"blocking_rule": "l.id18 = r.id18"}, {"blocking_rule": "l.name = r.name AND l.birth = r.birth"}],
         recall=0.9,
@@ -211,11 +283,21 @@ def predict(
     """Scored pairs at or above `threshold` (a Splink dataframe) and the linker that made them.
     `tf`: the term frequencies the model was trained with; without them they are computed from
     `table`, which is wrong for a small input (two records sharing a name make it "common")."""
-    linker = _linker(con, table, model)
+    import pyarrow as pa
+
+    engine = _engine(con)
+    linker = _linker(engine, table, model)
     for col, freqs in (tf or {}).items():
         name = f"phip_tf_{col}"
-        con.execute(f"CREATE OR REPLACE TABLE {name} ({col} VARCHAR, tf_{col} DOUBLE)")
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?)", list(freqs.items()))
+        engine.load(
+            name,
+            pa.table(
+                {
+                    col: pa.array(list(freqs), pa.string()),
+                    f"tf_{col}": pa.array(list(freqs.values()), pa.float64()),
+                }
+            ),
+        )
         sdf = linker._db_api.register(name)
         linker.table_management.register_term_frequency_lookup(sdf, col)
     return linker, linker.inference.predict(threshold_match_probability=threshold)

@@ -1,0 +1,1 @@
+"""Analytical engines: DuckDB embedded (default) and Apache Spark (`PHIP_ENGINE=spark`)."""
