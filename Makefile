@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
 	$(VENV)/bin/phip orgunits show --level prefecture
 	$(VENV)/bin/phip ingest $(DEMO_DIR)/submissions
+	$(VENV)/bin/phip empi link-store
 	$(VENV)/bin/phip accounts demo $(DEMO_DIR)/registry
 	$(VENV)/bin/phip serve --host 127.0.0.1 --port $(DEMO_PORT)
 

@@ -55,3 +55,17 @@ def test_top_level_documents_exist() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in readme and "make test" in readme
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("make test")
+
+
+def test_identity_model_is_documented() -> None:
+    """docs/identity.md names every comparison level, blocking rule and threshold in code."""
+    from phip.identity import splink_model
+    from phip.identity.compare import LEVELS
+
+    text = (ROOT / "docs" / "identity.md").read_text(encoding="utf-8")
+    for levels in LEVELS.values():
+        for level in levels:
+            assert f"`{level}`" in text, level
+    for rule in splink_model.BLOCKING_RULES + splink_model.TRAINING_BLOCKS:
+        assert f"`{rule}`" in text, rule
+    assert f"**{splink_model.MATCH_THRESHOLD}**" in text and f"**{splink_model.REVIEW_THRESHOLD}**" in text
