@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from phip.identity import card
 from phip.identity.models import CardUsage, PersonRecordRow
 from phip.store import get_engine
-from tests.web.conftest import Api
+from tests.web.conftest import F1, F2, Api
 from tests.web.test_fhir_api import patient, put
 
 
@@ -76,3 +76,28 @@ def test_resident_gets_a_qr_code(api: Api) -> None:
     r = api.client.get("/api/card/qr.svg", headers=api.h("resident1"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in r.text
+
+
+def test_card_use_figures_within_scope(api: Api) -> None:
+    token = _person_with_card(api)
+    assert _verify(api, "f1-his", token).status_code == 200
+    assert _verify(api, "f1-his", token, scene="pharmacy").status_code == 200
+    assert _verify(api, "f2-his", token).status_code == 400  # replayed at another facility
+    prov = api.client.get("/api/card/usage", headers=api.h("prov"))
+    assert prov.status_code == 200, prov.text
+    rows = {(r["facility"], r["scene"], r["outcome"]): r["scans"] for r in prov.json()["rows"]}
+    assert rows == {
+        (F1, "registration", "ok"): 1,
+        (F1, "pharmacy", "ok"): 1,
+        (F2, "registration", "replayed"): 1,
+    }
+    lz = api.client.get("/api/card/usage", headers=api.h("lz-county")).json()["rows"]
+    assert {r["facility"] for r in lz} == {F1}
+    assert {
+        r["facility"] for r in api.client.get("/api/card/usage", headers=api.h("ts-county")).json()["rows"]
+    } == {F2}
+    later = api.client.get("/api/card/usage", params={"since": "2099-01-01T00:00:00Z"}, headers=api.h("prov"))
+    assert later.json()["rows"] == []
+    for who in ("doc1", "f1-his", "resident1", "auditor"):
+        assert api.client.get("/api/card/usage", headers=api.h(who)).status_code == 403
+    assert api.client.get("/api/card/usage", headers=api.h("anonymous")).status_code == 401

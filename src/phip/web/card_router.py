@@ -3,6 +3,7 @@ their current code as a QR image."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.identity import card, persons
+from phip.identity.card_usage import usage as card_usage_rows
 from phip.identity.models import PersonRecordRow
 from phip.security import audit
 from phip.security.principals import FACILITY_ROLES, Principal
@@ -19,6 +21,9 @@ from phip.web.deps import PrincipalDep, SessionDep
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/api/card", tags=["health card"])
+USAGE_ROLES = frozenset(
+    {"province_admin", "prefecture_admin", "county_admin", "facility_admin", "statistician", "public_health"}
+)
 
 
 class VerifyIn(BaseModel):
@@ -75,3 +80,24 @@ def qr(session: Session = SessionDep, who: Principal = PrincipalDep) -> Response
     audit.record(session, who.actor, who.role, "card-qr", f"card:{c.card_id}", "ok")
     session.commit()
     return Response(card.qr_svg(card.issue_token(c.card_id)), media_type="image/svg+xml")
+
+
+@router.get("/usage")
+def card_usage(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
+) -> dict[str, Any]:
+    """Card scans per facility by scene, channel and outcome (a period with `since`/`until`),
+    within the caller's scope: administrators and statisticians their org units, a facility
+    administrator their facility."""
+    if who.role not in USAGE_ROLES:
+        audit.record(session, who.actor, who.role, "card-usage", "card", "denied")
+        session.commit()
+        raise ApiError(403, "forbidden", "card-use figures are for administrators and statisticians")
+    scope = who.scope()
+    rows = card_usage_rows(session, since, until, scope.org_path, scope.facility)
+    audit.record(session, who.actor, who.role, "card-usage", "card", "ok")
+    session.commit()
+    return {"rows": rows}
