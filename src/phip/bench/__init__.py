@@ -94,10 +94,10 @@ def ingest(scale: float = 0.0001, workers: int = 2, postgres: bool = True) -> di
     return run(scale=scale, postgres=postgres)
 
 
-def empi(scale: float = 0.0005, workers: int = 2, postgres: bool = True) -> dict[str, Any]:
+def empi(scale: float = 0.0005, province: Path | None = None, plain: bool = True) -> dict[str, Any]:
     from phip.bench.empi import run
 
-    return run(scale=scale)
+    return run(scale=scale, province=province, plain=plain)
 
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {

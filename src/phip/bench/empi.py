@@ -15,20 +15,29 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _ours(folder: str, q: Any) -> None:
+def _ours(folder: str, q: Any, keep: str = "") -> None:
+    """Our linker; with `keep`, the model and clusters are written there for the real-time part."""
+    from phip.identity import splink_model
     from phip.identity.features import patients_in
     from phip.identity.linkage import link, pairwise_scores, read_truth
 
     records = list(patients_in(Path(folder) / "submissions"))
     t0 = time.perf_counter()
-    result = link(records)
+    result = link(records, engine="duckdb")
     seconds = time.perf_counter() - t0
     scores = pairwise_scores(result.clusters, read_truth(Path(folder) / "truth" / "persons.csv"))
+    if keep:
+        splink_model.save(
+            result.model, Path(keep) / "empi" / "model.json", result.term_frequencies, len(records)
+        )
+        (Path(keep) / "clusters.json").write_bytes(orjson.dumps(result.clusters))
     q.put(
         {
             "seconds": round(seconds, 2),
@@ -108,47 +117,73 @@ def _plain_splink(folder: str, q: Any) -> None:
     )
 
 
-def _in_process(target: Any, folder: str) -> dict[str, Any]:
+def _in_process(target: Any, folder: str, *extra: Any) -> dict[str, Any]:
     """Run one linker in its own process, so that its peak memory is its own."""
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     q = ctx.Queue()
-    p = ctx.Process(target=target, args=(folder, q))
+    p = ctx.Process(target=target, args=(folder, q, *extra))
     p.start()
     out: dict[str, Any] = q.get()
     p.join()
     return out
 
 
-def _realtime_and_card(folder: Path, lookups: int = 1000) -> dict[str, Any]:
+def _pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return round(1000 * values[int(p * (len(values) - 1))], 3)
+
+
+def _realtime_and_card(folder: Path, work: Path, lookups: int = 1000, writes: int = 300) -> dict[str, Any]:
+    """The person index in SQLite filled with every record of the province (persons from the
+    batch run): lookup latency (candidates from the hashed keys, scored in process), the full
+    write path of a new Patient (match, index, golden record), card verifications per second."""
     from sqlalchemy.orm import Session
 
-    from phip.identity import card
+    from phip.identity import card, splink_model
     from phip.identity.features import patients_in
-    from phip.identity.linkage import link
     from phip.identity.person import derive
     from phip.identity.realtime import PersonIndex
     from phip.identity.scorer import Scorer
+    from phip.identity.store_link import index_patient, model_path
     from phip.store import init_db, make_engine
 
     records = list(patients_in(folder / "submissions"))
-    result = link(records)
+    clusters: dict[str, str] = orjson.loads((work / "clusters.json").read_bytes())
+    model, tf = splink_model.load(model_path(work))
     people = [derive(r) for r in records]
-    engine = make_engine(f"sqlite:///{folder.parent / 'index.db'}")
+    del records
+    engine = make_engine(f"sqlite:///{work / 'index.db'}")
     init_db(engine)
     with Session(engine) as s:
-        index = PersonIndex(s, Scorer.from_model(result.model, result.term_frequencies))
+        index = PersonIndex(s, Scorer.from_model(model, tf))
         t0 = time.perf_counter()
         for i in range(0, len(people), 5000):
-            index.add(people[i : i + 5000], result.clusters)
+            index.add(people[i : i + 5000], clusters)
+            if i % 100_000 == 0:
+                s.commit()
         s.commit()
         build = time.perf_counter() - t0
         rng = random.Random(3)
-        lat = []
+        lat, found = [], 0
         for p in rng.sample(people, min(lookups, len(people))):
             t = time.perf_counter()
-            index.match(p)
+            found += bool(index.match(p))
             lat.append(time.perf_counter() - t)
-        lat.sort()
+        # new registrations of residents already indexed (a Patient created at another facility)
+        files = sorted((folder / "submissions").rglob("Patient.ndjson"))
+        per_file = -(-writes // max(1, len(files)))
+        sample: list[dict[str, Any]] = []
+        for f in files:
+            with open(f, "rb") as fh:
+                sample += [orjson.loads(line) for _, line in zip(range(per_file), fh, strict=False)]
+        sample = rng.sample(sample, min(writes, len(sample)))
+        write_lat = []
+        for n, res in enumerate(sample):
+            res = {**res, "id": f"bench-new-{n}"}
+            t = time.perf_counter()
+            index_patient(s, work, res)
+            write_lat.append(time.perf_counter() - t)
+        s.commit()
         cards = [card.issue_card(s, f"P{i}").card_id for i in range(2000)]
         s.commit()
         tokens = [card.issue_token(c) for c in cards] * 5
@@ -159,27 +194,39 @@ def _realtime_and_card(folder: Path, lookups: int = 1000) -> dict[str, Any]:
     engine.dispose()
     return {
         "indexed_records": len(people),
+        "indexed_persons": len(set(clusters.values())),
         "index_build_seconds": round(build, 1),
+        "lookups": len(lat),
+        "lookups_with_candidates": found,
         "lookup_p50_ms": round(1000 * statistics.median(lat), 3),
-        "lookup_p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 3),
+        "lookup_p95_ms": _pct(lat, 0.95),
+        "new_patient_writes": len(write_lat),
+        "new_patient_p50_ms": round(1000 * statistics.median(write_lat), 3),
+        "new_patient_p95_ms": _pct(write_lat, 0.95),
         "card_verifications_per_second_one_core": round(len(tokens) / verify_s),
     }
 
 
-def run(scale: float = 0.0005) -> dict[str, Any]:
+def run(scale: float = 0.0005, province: Path | None = None, plain: bool = True, **_: Any) -> dict[str, Any]:
+    """Synthesise a province at `scale` (or take the one in `province`), link it with ours and
+    with plain Splink (unless `plain` is off), then measure the real-time index."""
     from phip.synth import SynthConfig, synthesize
 
     with tempfile.TemporaryDirectory() as tmp:
-        province = Path(tmp) / "province"
-        synthesize(SynthConfig(scale=scale, seed=42), province, workers=2)
-        ours = _in_process(_ours, str(province))
-        plain = _in_process(_plain_splink, str(province))
-        live = _realtime_and_card(province)
+        folder = province
+        if folder is None:
+            folder = Path(tmp) / "province"
+            synthesize(SynthConfig(scale=scale, seed=42), folder, workers=2)
+        work = Path(tmp) / "work"
+        ours = _in_process(_ours, str(folder), str(work))
+        baseline = _in_process(_plain_splink, str(folder)) if plain else None
+        live = _realtime_and_card(folder, work)
     return {
         "benchmark": "empi",
-        "scale": scale,
+        "scale": None if province else scale,
+        "province": province.name if province else None,
         "records": ours["records"],
         "ours": ours,
-        "plain_splink_defaults": plain,
+        "plain_splink_defaults": baseline,
         "realtime_sqlite": live,
     }

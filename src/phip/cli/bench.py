@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,10 @@ def bench(
     ] = 0.0005,
     workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
     postgres: Annotated[bool, typer.Option(help="ingest: also measure a throwaway PostgreSQL.")] = True,
+    province: Annotated[
+        Path | None, typer.Option(help="empi: an already generated province folder instead of --scale.")
+    ] = None,
+    plain: Annotated[bool, typer.Option(help="empi: also run plain Splink for the comparison.")] = True,
 ) -> None:
     """性能测试 Run a benchmark and print its figures as one JSON object."""
     from phip.bench import BENCHMARKS
@@ -23,7 +28,9 @@ def bench(
     if name not in BENCHMARKS:
         Console(stderr=True).print(f"[red]unknown benchmark {name!r}; one of: {', '.join(BENCHMARKS)}[/red]")
         raise typer.Exit(2)
-    if name in ("ingest", "empi"):
+    if name == "empi":
+        result = BENCHMARKS[name](scale=scale, province=province, plain=plain)
+    elif name == "ingest":
         result = BENCHMARKS[name](scale=scale, workers=workers, postgres=postgres)
     elif name == "synth":
         result = BENCHMARKS[name](scale=scale, workers=workers)
