@@ -47,6 +47,10 @@ CASES = [
     ("id_number", {"id_number": ID_A}, {"id_number": _typo(ID_A)}, "one_edit"),
     ("id_number", {"id_number": _swap(ID_A)}, {"id_number": ID_A}, "one_edit"),
     ("id_number", {"id_number": ID_A}, {"id_number": ID_B}, "different"),
+    # identifiers of another kind (a passport, a foreign number): a typo or swap is one edit
+    ("id_number", {"id_number": "E12345678"}, {"id_number": "E12345679"}, "one_edit"),
+    ("id_number", {"id_number": "7535316"}, {"id_number": "7553316"}, "one_edit"),
+    ("id_number", {"id_number": "7535316"}, {"id_number": "7535"}, "different"),
     ("id_number", {"id_number": ID_A}, {}, MISSING),
     # ---- name
     ("name", {"name": "张丽华"}, {"name": "张丽华"}, "exact"),

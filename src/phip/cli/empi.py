@@ -57,8 +57,12 @@ def link_cmd(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     trained, tf = splink_model.load(model) if model else (None, None)
-    with console.status(f"linking {len(records):,} records"):
-        result = link(records, trained, tf, engine)
+    try:
+        with console.status(f"linking {len(records):,} records"):
+            result = link(records, trained, tf, engine)
+    except splink_model.TrainingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     write_clusters(result, records, output)
     if save_model:
         splink_model.save(result.model, save_model, result.term_frequencies, len(records))
@@ -84,6 +88,7 @@ def evaluate_cmd(
 ) -> None:
     """评估 Pairwise precision, recall and F1 of the linkage against known truth, and blocking recall."""
     from phip.identity.linkage import blocking_recall, link, pairwise_scores, read_truth, truth_from_ids
+    from phip.identity.splink_model import TrainingError
     from phip.settings import get_settings
 
     _check_engine(engine)
@@ -98,8 +103,12 @@ def evaluate_cmd(
             console.print("[red]no truth: give --truth (record_id,person_id)[/red]")
             raise typer.Exit(2)
         known = found
-    with console.status(f"linking {len(records):,} records"):
-        result = link(records, engine=engine)
+    try:
+        with console.status(f"linking {len(records):,} records"):
+            result = link(records, engine=engine)
+    except TrainingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     scores: dict[str, Any] = dict(pairwise_scores(result.clusters, known))
     scores["blocking"] = blocking_recall(records, known)
     scores["pairs_scored"] = result.pairs_scored
@@ -116,14 +125,19 @@ def link_store_cmd(
     matching and `Patient/$match`, and save the model under the var directory."""
     from sqlalchemy.orm import Session
 
+    from phip.identity.splink_model import TrainingError
     from phip.identity.store_link import link_store
     from phip.settings import get_settings
     from phip.store import get_engine, init_db
 
     engine = get_engine()
     init_db(engine)
-    with Session(engine) as s, console.status("linking the store's Patients"):
-        summary = link_store(s, get_settings().var_dir, retrain)
+    try:
+        with Session(engine) as s, console.status("linking the store's Patients"):
+            summary = link_store(s, get_settings().var_dir, retrain)
+    except TrainingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     out_console.print_json(json.dumps(summary))
 
 

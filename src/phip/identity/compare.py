@@ -55,7 +55,15 @@ def compare_id(a: Person, b: Person) -> str:
         return "one_edit"
     if a.id_repairs and b.id_repairs and set(a.id_repairs) & set(b.id_repairs):
         return "one_edit"
+    # another kind of identifier (a passport, a foreign number): one typo or adjacent swap
+    if other_identifier(a) and other_identifier(b) and DamerauLevenshtein.distance(a.id_raw, b.id_raw) <= 1:
+        return "one_edit"
     return "different"
+
+
+def other_identifier(p: Person) -> bool:
+    """An identifier that is not shaped like a resident identity number (15 or 18 characters)."""
+    return not p.id18 and len(p.id_raw) not in (15, 18)
 
 
 def compare_name(a: Person, b: Person) -> str:

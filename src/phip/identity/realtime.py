@@ -32,8 +32,10 @@ def blocking_keys(p: Person) -> list[str]:
     birth, sex, county = p.birth_any, p.sex_any, p.county
     parts = [
         ("i", p.id18),
+        ("r", p.id_raw),
         ("k", p.id14),
         ("pb", p.pinyin, birth),
+        ("bp3", birth, p.pinyin[:3]),
         ("nc", p.name, county),
         ("ps", p.phone, p.surname),
         ("bcs", birth, county, sex),

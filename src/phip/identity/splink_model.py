@@ -13,6 +13,12 @@ from typing import Any
 from phip.identity.compare import ADDRESS_SIMILAR, LEVELS, MISSING, PINYIN_CLOSE
 from phip.identity.engine import LinkEngine
 
+#: both identifiers are of another kind than a resident identity number (`compare.other_identifier`)
+OTHER_IDENTIFIER_SQL = (
+    "id18_l IS NULL AND id18_r IS NULL"
+    " AND length(id_raw_l) NOT IN (15, 18) AND length(id_raw_r) NOT IN (15, 18)"
+)
+
 #: SQL condition of every level, in the order of `compare.LEVELS` (the last is ELSE)
 LEVEL_SQL: dict[str, list[tuple[str, str]]] = {
     "id_number": [
@@ -22,7 +28,8 @@ LEVEL_SQL: dict[str, list[tuple[str, str]]] = {
         (
             "one_edit",
             "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
-            " OR len(list_intersect(string_split(id_repairs_l, '|'), string_split(id_repairs_r, '|'))) > 0",
+            " OR len(list_intersect(string_split(id_repairs_l, '|'), string_split(id_repairs_r, '|'))) > 0"
+            f" OR ({OTHER_IDENTIFIER_SQL} AND damerau_levenshtein(id_raw_l, id_raw_r) <= 1)",
         ),
         ("different", "ELSE"),
     ],
@@ -104,8 +111,10 @@ TF_LEVELS = {("name", "exact"): "name", ("name", "same_pinyin"): "pinyin", ("bir
 #: pairs scored are those agreeing on at least one of these (measured recall: `phip empi evaluate`)
 BLOCKING_RULES = [
     "l.id18 = r.id18",
+    "l.id_raw = r.id_raw",
     "l.id14 = r.id14",
     "l.pinyin = r.pinyin AND l.birth = r.birth",
+    "l.birth = r.birth AND substr(l.pinyin, 1, 3) = substr(r.pinyin, 1, 3)",
     "l.name = r.name AND l.county = r.county",
     "l.phone = r.phone AND l.surname = r.surname",
     "l.birth = r.birth AND l.county = r.county AND l.sex = r.sex",
@@ -113,6 +122,13 @@ BLOCKING_RULES = [
 ]
 #: EM runs, each fixing what its blocking rule makes agree
 TRAINING_BLOCKS = ["l.id18 = r.id18", "l.pinyin = r.pinyin AND l.birth = r.birth"]
+#: used in their place, in this order, when records have too few pairs for one of them (data
+#: without resident identity numbers, such as FEBRL's)
+FALLBACK_TRAINING_BLOCKS = ["l.id_raw = r.id_raw", "l.name = r.name AND l.birth = r.birth"]
+#: deterministic rules for the prior λ (recall 0.9 assumed)
+DETERMINISTIC_RULES = ["l.id18 = r.id18", "l.name = r.name AND l.birth = r.birth", "l.id_raw = r.id_raw"]
+#: pairs a training blocking must yield to be used
+MIN_TRAINING_PAIRS = 20
 
 #: m probabilities for levels that training rarely observes among true matches (a valid but
 #: different identity number, a different sex): used when EM could not estimate them, so that
@@ -149,6 +165,7 @@ SPARK_SQL: dict[tuple[str, str], str] = {
     ("id_number", "one_edit"): (
         "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
         " OR size(array_intersect(split(id_repairs_l, '[|]'), split(id_repairs_r, '[|]'))) > 0"
+        f" OR ({OTHER_IDENTIFIER_SQL} AND damerau_levenshtein(id_raw_l, id_raw_r) <= 1)"
     ),
     ("name", "pinyin_close"): f"jaro_winkler(pinyin_l, pinyin_r) >= {PINYIN_CLOSE}",
     ("name", "minority_partial"): (
@@ -253,13 +270,14 @@ def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[
     """Train on the records in table `table` (of a LinkEngine, or a DuckDB connection): λ from
     deterministic rules, u by random sampling, m by EM over several blockings. Returns the model
     (Splink settings JSON)."""
-    linker = _linker(_engine(con), table, None)
+    engine = _engine(con)
+    deterministic, blocks = training_rules(engine, table)
+    linker = _linker(engine, table, None)
     linker.training.estimate_probability_two_random_records_match(
-        [{"blocking_rule": "l.id18 = r.id18"}, {"blocking_rule": "l.name = r.name AND l.birth = r.birth"}],
-        recall=0.9,
+        [{"blocking_rule": r} for r in deterministic], recall=0.9
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    for rule in TRAINING_BLOCKS:
+    for rule in blocks:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     model: dict[str, Any] = linker.misc.save_model_to_json()
     for comp in model["comparisons"]:
@@ -271,6 +289,36 @@ def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[
             if key in NEUTRAL_LEVELS and lvl.get("u_probability") is not None:
                 lvl["m_probability"] = lvl["u_probability"]
     return model
+
+
+class TrainingError(ValueError):
+    """The records give no basis to train a model on (link them with a trained one)."""
+
+
+def count_pairs(engine: LinkEngine, table: str, rule: str) -> int:
+    sql = f"SELECT count(*) FROM {table} l JOIN {table} r ON l.unique_id < r.unique_id AND ({rule})"
+    return int(engine.rows(sql)[0][0])
+
+
+def training_rules(engine: LinkEngine, table: str) -> tuple[list[str], list[str]]:
+    """(deterministic rules for λ, EM blockings): the preferred ones when the records have pairs
+    for them, else the fallbacks. Two EM blockings are needed, each training what the other fixes."""
+    counts = {r: count_pairs(engine, table, r) for r in {*TRAINING_BLOCKS, *FALLBACK_TRAINING_BLOCKS}}
+    blocks = [r for r in TRAINING_BLOCKS if counts[r] >= MIN_TRAINING_PAIRS]
+    for r in FALLBACK_TRAINING_BLOCKS:
+        if (
+            len(blocks) < 2
+            and counts[r] >= MIN_TRAINING_PAIRS
+            and not (r == "l.id_raw = r.id_raw" and "l.id18 = r.id18" in blocks)
+        ):
+            blocks.append(r)
+    deterministic = [r for r in DETERMINISTIC_RULES if counts.get(r, count_pairs(engine, table, r)) > 0]
+    if len(blocks) < 2 or not deterministic:
+        raise TrainingError(
+            "too few likely pairs to train a model on these records (shared identity numbers, or equal"
+            f" names and birth dates: {counts}); link them with a trained model (--model)"
+        )
+    return deterministic, blocks
 
 
 def predict(
