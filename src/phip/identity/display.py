@@ -29,7 +29,7 @@ def record_view(
         "id_number": (mask_id(ident) if masked else ident) or None,
         "phone": (mask_phone(p.phone) if masked else p.phone) or None,
         "address": (mask_address(p.address, p.division) if masked else p.address) or None,
-        "division": p.division or None,
+        "division": (p.division[:9] if masked else p.division) or None,  # masked: down to the township
     }
 
 
