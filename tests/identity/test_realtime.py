@@ -79,5 +79,5 @@ def test_keys_follow_the_blocking_rules() -> None:
         )
     )
     kinds = {k.split("|")[0] for k in blocking_keys(p)}
-    assert kinds == {"pb", "nc", "ps", "bcs", "sm", "p"}  # no identity number: no i / k keys
+    assert kinds == {"pb", "bp3", "nc", "ps", "bcs", "sm", "p"}  # no identity number: no i / r / k keys
     assert grade(0.995) == "certain" and grade(0.95) == "probable" and grade(0.6) == "possible"

@@ -127,8 +127,9 @@ TRAINING_BLOCKS = ["l.id18 = r.id18", "l.pinyin = r.pinyin AND l.birth = r.birth
 FALLBACK_TRAINING_BLOCKS = ["l.id_raw = r.id_raw", "l.name = r.name AND l.birth = r.birth"]
 #: deterministic rules for the prior λ (recall 0.9 assumed)
 DETERMINISTIC_RULES = ["l.id18 = r.id18", "l.name = r.name AND l.birth = r.birth", "l.id_raw = r.id_raw"]
-#: pairs a training blocking must yield to be used
-MIN_TRAINING_PAIRS = 20
+#: pairs a training blocking must yield to be used (EM on very few pairs is crude, but a small
+#: input has no better evidence; a model trained on more records can be given with --model)
+MIN_TRAINING_PAIRS = 1
 
 #: m probabilities for levels that training rarely observes among true matches (a valid but
 #: different identity number, a different sex): used when EM could not estimate them, so that
