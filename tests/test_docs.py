@@ -66,6 +66,7 @@ def test_identity_model_is_documented() -> None:
     for levels in LEVELS.values():
         for level in levels:
             assert f"`{level}`" in text, level
-    for rule in splink_model.BLOCKING_RULES + splink_model.TRAINING_BLOCKS:
+    rules = splink_model.BLOCKING_RULES + splink_model.TRAINING_BLOCKS + splink_model.FALLBACK_TRAINING_BLOCKS
+    for rule in rules + splink_model.DETERMINISTIC_RULES:
         assert f"`{rule}`" in text, rule
     assert f"**{splink_model.MATCH_THRESHOLD}**" in text and f"**{splink_model.REVIEW_THRESHOLD}**" in text
