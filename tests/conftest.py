@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     yield url
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """SQL-on-FHIR conformance pass counts per engine, when the suite ran."""
+    from tests.lake.test_sof_conformance import PASS_COUNTS
+
+    for engine, count in sorted(PASS_COUNTS.items()):
+        terminalreporter.write_line(f"SQL-on-FHIR v2 conformance on {engine}: {count} passed")

@@ -22,6 +22,7 @@ from rich.table import Table
 from phip import __version__
 from phip.cli import bench as bench_cmd
 from phip.cli.empi import empi_app
+from phip.cli.sof import sof_app
 
 app = typer.Typer(
     help="全民健康信息平台 PHIP, the Population Health Information Platform.", no_args_is_help=True
@@ -32,6 +33,7 @@ orgunits_app = typer.Typer(
 app.add_typer(orgunits_app, name="orgunits")
 app.command("bench")(bench_cmd.bench)
 app.add_typer(empi_app, name="empi")
+app.add_typer(sof_app, name="sof")
 console = Console(stderr=True)
 out_console = Console()
 
