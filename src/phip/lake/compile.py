@@ -285,10 +285,10 @@ class Compiler:
             return f"CAST({e.sql} AS {self.d.sql_type(fhir_type, False)})"
         if e.kind == "str":
             return e.sql
-        value = self.d.as_sql(self.first(e), fhir_type)
-        many = f"{self.d.length(e.sql)} > 1"
+        c = self.d.fresh()
+        value = self.d.as_sql(self.d.first_item(c), fhir_type)
         fail = self.d.fail(col["name"] + " has several values: mark it collection")
-        return f"(CASE WHEN {many} THEN {fail} ELSE {value} END)"
+        return self.d.let(e.sql, c, f"(CASE WHEN {self.d.length(c)} > 1 THEN {fail} ELSE {value} END)")
 
     def rows(self, select: dict[str, Any], ctx: _Ctx) -> str:
         """The list of output rows (structs) of `select` for one context."""

@@ -20,6 +20,18 @@ class Dialect(ABC):
     name = ""
     first_index = 0  # index a lambda's position argument starts at
 
+    def __init__(self) -> None:
+        self.names = 0
+
+    def fresh(self) -> str:
+        """A new lambda parameter name."""
+        self.names += 1
+        return f"m{self.names}"
+
+    @abstractmethod
+    def let(self, value: str, name: str, body: str) -> str:
+        """`body` with `name` bound to `value` (evaluated once)."""
+
     # ---- lambdas and lists ----
     @abstractmethod
     def lam(self, params: list[str], body: str) -> str: ...
@@ -196,12 +208,17 @@ class DuckDB(Dialect):
 
     def child(self, x: str, name: str) -> str:
         path = quote('$."' + name.replace('"', '\\"') + '"')
-        t = f"json_type({x}, {path})"
-        return (
-            f"(CASE WHEN {t} IS NULL OR {t} = 'NULL' THEN []::JSON[] "
-            f"WHEN {t} = 'ARRAY' THEN CAST(json_extract({x}, {path}) AS JSON[]) "
-            f"ELSE [json_extract({x}, {path})] END)"
+        # the member extracted once, then its list form decided on the extracted value
+        m = self.fresh()
+        return self.let(
+            f"json_extract({x}, {path})",
+            m,
+            f"(CASE WHEN {m} IS NULL OR json_type({m}) = 'NULL' THEN []::JSON[] "
+            f"WHEN json_type({m}) = 'ARRAY' THEN CAST({m} AS JSON[]) ELSE [{m}] END)",
         )
+
+    def let(self, value: str, name: str, body: str) -> str:
+        return f"(list_transform([{value}], lambda {name}: {body}))[1]"
 
     def json_kind(self, x: str) -> str:
         return (
@@ -301,12 +318,17 @@ class Spark(Dialect):
         return f"parse_json({quote(json.dumps(value, ensure_ascii=False))})"
 
     def child(self, x: str, name: str) -> str:
-        v = f"variant_get({x}, {quote('$.' + name)}, 'variant')"
-        return (
+        v = self.fresh()
+        return self.let(
+            f"variant_get({x}, {quote('$.' + name)}, 'variant')",
+            v,
             f"(CASE WHEN {v} IS NULL OR is_variant_null({v}) THEN cast(array() AS array<variant>) "
             f"WHEN schema_of_variant({v}) LIKE 'ARRAY%' THEN cast({v} AS array<variant>) "
-            f"ELSE array({v}) END)"
+            f"ELSE array({v}) END)",
         )
+
+    def let(self, value: str, name: str, body: str) -> str:
+        return f"try_element_at(transform(array({value}), {name} -> {body}), 1)"
 
     def json_kind(self, x: str) -> str:
         s = f"schema_of_variant({x})"
