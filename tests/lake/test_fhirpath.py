@@ -106,3 +106,19 @@ def test_every_expression_of_the_conformance_suite_parses(shared_data: Path) -> 
                     assert case.get("expectError"), (f.name, case["title"], text)
                 count += 1
     assert count > 150
+
+
+def test_normal_form_makes_every_member_a_list() -> None:
+    from phip.lake.normal import normalise
+
+    res = {
+        "resourceType": "Patient",
+        "id": "p",
+        "name": [{"family": "F", "given": ["a", None]}],
+        "active": None,
+    }
+    assert normalise(res) == {
+        "resourceType": ["Patient"],
+        "id": ["p"],
+        "name": [{"family": ["F"], "given": ["a"]}],
+    }

@@ -102,9 +102,16 @@ class Compiler:
                 raise ViewError(f"unknown constant %{node.name}")
             return ctx.constants[node.name]
         if isinstance(node, fp.Member):
-            base = self.coll(self.expr(node.target, ctx))
+            names = [node.name]
+            target = node.target
+            while isinstance(target, fp.Member):
+                names.insert(0, target.name)
+                target = target.target
+            if isinstance(target, fp.This):  # a path from the context: one navigation
+                return _Expr(d.path(ctx.this, names), "coll")
+            base = self.coll(self.expr(target, ctx))
             x = self.var()
-            return _Expr(d.flatten(d.transform(base, [x], d.child(x, node.name))), "coll")
+            return _Expr(d.flatten(d.transform(base, [x], d.path(x, names))), "coll")
         if isinstance(node, fp.Index):
             base = self.coll(self.expr(node.target, ctx))
             i = self.number(self.expr(node.index, ctx))
@@ -244,10 +251,8 @@ class Compiler:
         )
 
     def _get(self, x: str, name: str) -> str:
-        """Member `name` of JSON value x as one JSON value (NULL when absent)."""
-        if self.d.name == "duckdb":
-            return f"json_extract({x}, {fp_quote('$.' + name)})"
-        return f"variant_get({x}, {fp_quote('$.' + name)}, 'variant')"
+        """The first item of member `name` of JSON value x (NULL when absent)."""
+        return self.d.member(x, name)
 
     def where(self, base: str, criterion: Any, ctx: _Ctx) -> str:
         x = self.var()

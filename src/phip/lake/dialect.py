@@ -78,8 +78,15 @@ class Dialect(ABC):
 
     @abstractmethod
     def child(self, x: str, name: str) -> str:
-        """The elements of member `name` of JSON value `x` as a list (an array's items, a single
-        value as one item, nothing when absent or null)."""
+        """The items of member `name` of normalised JSON value `x` (`normal.py`), as a list."""
+
+    @abstractmethod
+    def path(self, x: str, names: list[str]) -> str:
+        """The items reached from x through the members `names` in turn, as one list."""
+
+    @abstractmethod
+    def member(self, x: str, name: str) -> str:
+        """The first item of member `name` of x (NULL when absent)."""
 
     @abstractmethod
     def json_kind(self, x: str) -> str:
@@ -207,15 +214,15 @@ class DuckDB(Dialect):
         return f"{quote(json.dumps(value, ensure_ascii=False))}::JSON"
 
     def child(self, x: str, name: str) -> str:
-        path = quote('$."' + name.replace('"', '\\"') + '"')
-        # the member extracted once, then its list form decided on the extracted value
-        m = self.fresh()
-        return self.let(
-            f"json_extract({x}, {path})",
-            m,
-            f"(CASE WHEN {m} IS NULL OR json_type({m}) = 'NULL' THEN []::JSON[] "
-            f"WHEN json_type({m}) = 'ARRAY' THEN CAST({m} AS JSON[]) ELSE [{m}] END)",
-        )
+        return self.path(x, [name])
+
+    def path(self, x: str, names: list[str]) -> str:
+        """Members `names`, one after the other, of normalised JSON value x: one JSONPath."""
+        steps = "".join('."' + n.replace('"', '\\"') + '"[*]' for n in names)
+        return f"coalesce(CAST(json_extract({x}, {quote('$' + steps)}) AS JSON[]), []::JSON[])"
+
+    def member(self, x: str, name: str) -> str:
+        return f"json_extract({x}, {quote('$.' + chr(34) + name + chr(34) + '[0]')})"
 
     def let(self, value: str, name: str, body: str) -> str:
         return f"(list_transform([{value}], lambda {name}: {body}))[1]"
@@ -318,14 +325,18 @@ class Spark(Dialect):
         return f"parse_json({quote(json.dumps(value, ensure_ascii=False))})"
 
     def child(self, x: str, name: str) -> str:
-        v = self.fresh()
-        return self.let(
-            f"variant_get({x}, {quote('$.' + name)}, 'variant')",
-            v,
-            f"(CASE WHEN {v} IS NULL OR is_variant_null({v}) THEN cast(array() AS array<variant>) "
-            f"WHEN schema_of_variant({v}) LIKE 'ARRAY%' THEN cast({v} AS array<variant>) "
-            f"ELSE array({v}) END)",
-        )
+        items = f"variant_get({x}, {quote('$.' + name)}, 'array<variant>')"
+        return f"coalesce({items}, {self.empty_json_list()})"
+
+    def path(self, x: str, names: list[str]) -> str:
+        out = self.child(x, names[0])
+        for n in names[1:]:
+            v = self.fresh()
+            out = self.flatten(self.transform(out, [v], self.child(v, n)))
+        return out
+
+    def member(self, x: str, name: str) -> str:
+        return f"variant_get({x}, {quote('$.' + name + '[0]')}, 'variant')"
 
     def let(self, value: str, name: str, body: str) -> str:
         return f"try_element_at(transform(array({value}), {name} -> {body}), 1)"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from phip.lake.compile import ViewError, compile_view
+from phip.lake.normal import normalise
 
 _views = itertools.count()
 
@@ -28,8 +29,9 @@ def read_ndjson(path: Path) -> Iterator[dict[str, Any]]:
 def run_view(
     view: dict[str, Any], resources: Iterable[dict[str, Any]], engine: str = "duckdb"
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, rows) of `view` over `resources` on DuckDB or Spark."""
-    pairs = [(r["resourceType"], json.dumps(r, ensure_ascii=False)) for r in resources]
+    """(column names, rows) of `view` over `resources` (as FHIR JSON; normalised on the way in)
+    on DuckDB or Spark."""
+    pairs = [(r["resourceType"], json.dumps(normalise(r), ensure_ascii=False)) for r in resources]
     if engine == "duckdb":
         import duckdb
 
