@@ -1,0 +1,56 @@
+"""The platform's views run over a synthetic province: one row per resource, keys filled, and
+nothing personal in the patient view."""
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from phip.lake.sof import run_view
+from phip.lake.views import views
+
+
+def _resources(province: Path, rtype: str) -> list[dict]:  # type: ignore[type-arg]
+    out = []
+    for f in sorted((province / "submissions").rglob(f"{rtype}.ndjson")):
+        out += [orjson.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
+    return out
+
+
+def test_the_views_are_there() -> None:
+    assert set(views()) >= {"patient", "encounter", "condition", "observation"}
+    assert all(v["resourceType"] == "ViewDefinition" and v["status"] == "active" for v in views().values())
+
+
+@pytest.mark.parametrize("name", ["patient", "encounter", "condition", "observation"])
+def test_view_over_a_province(name: str, small_province: Path) -> None:
+    view = views()[name]
+    resources = _resources(small_province, view["resource"])
+    names, rows = run_view(view, resources, "duckdb")
+    assert len(rows) == len(resources) > 100
+    table = [dict(zip(names, r, strict=True)) for r in rows]
+    key = f"{name}_key"
+    assert {r[key] for r in table} == {f"{view['resource']}/{res['id']}" for res in resources}
+    if "patient_key" in names and name != "patient":
+        assert all(str(r["patient_key"]).startswith("Patient/") for r in table)
+    filled = {n for n in names if any(r[n] is not None for r in table)}
+    assert filled >= set(names) - {
+        "deceased",
+        "deceased_at",
+        "end",
+        "encounter_key",
+        "value",
+        "unit",
+        "onset",
+    }
+
+
+def test_patient_view_holds_nothing_personal(small_province: Path) -> None:
+    patients = _resources(small_province, "Patient")
+    _names, rows = run_view(views()["patient"], patients, "duckdb")
+    values = {str(v) for r in rows for v in r if v is not None}
+    for p in patients[:500]:
+        personal = [n.get("text") for n in p.get("name", [])]
+        personal += [i.get("value") for i in p.get("identifier", [])]
+        personal += [t.get("value") for t in p.get("telecom", [])]
+        assert not values & {x for x in personal if x}
