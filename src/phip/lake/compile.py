@@ -178,16 +178,17 @@ class Compiler:
         target = self.expr(node.target, ctx)
         base = self.coll(target)
         if name == "getReferenceKey":
-            x = self.var()
+            # every reference's key (`Type/id`), only those of the given type when one is named
+            x, r, k = self.var(), self.var(), self.var()
             refs = d.flatten(d.transform(base, [x], d.child(x, "reference")))
-            ref = d.as_sql(self.first(_Expr(refs, "coll")), "string")
-            key = f"regexp_extract({ref}, '([A-Za-z]+/[^/]+)(/_history/.*)?$', 1)"
+            pattern = "([A-Za-z]+/[^/]+)(/_history/.*)?$"
+            key = f"nullif(regexp_extract({d.as_sql(r, 'string')}, '{pattern}', 1), '')"
             if args:
                 if not isinstance(args[0], fp.Member):
                     raise ViewError("getReferenceKey() takes a resource type name")
-                prefix = args[0].name + "/"
-                key = f"(CASE WHEN {key} LIKE '{prefix}%' THEN {key} END)"
-            return _Expr(f"nullif({key}, '')", "str")
+                key = f"(CASE WHEN {key} LIKE '{args[0].name}/%' THEN {key} END)"
+            keys = d.transform(refs, [r], d.to_json(key, "string"))
+            return _Expr(d.filter(keys, k, f"{k} IS NOT NULL"), "coll")
         if name in ("lowBoundary", "highBoundary"):
             return self.boundary(node, target, name == "lowBoundary")
         if name == "exists":

@@ -368,11 +368,7 @@ class Spark(Dialect):
         return f"try_variant_get({x}, '$', '{t}')"
 
     def to_json(self, sql_value: str, kind: str) -> str:
-        return (
-            f"to_variant_object({sql_value})"
-            if kind == "object"
-            else f"parse_json(to_json(array({sql_value}))[1:-1])"
-        )
+        return f"CAST({sql_value} AS VARIANT)"
 
     def struct(self, fields: list[tuple[str, str]]) -> str:
         return "named_struct(" + ", ".join(f"{quote(n)}, {v}" for n, v in fields) + ")"
