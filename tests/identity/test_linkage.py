@@ -39,8 +39,9 @@ def _sql_levels(
     return {(row[0], row[1]): dict(zip(names, row[2:], strict=True)) for row in con.execute(sql).fetchall()}
 
 
-def test_sql_levels_equal_python_levels(small_province: Path) -> None:
-    level_sql_consistent()
+def level_pairs(small_province: Path) -> tuple[list[PersonRecord], list[tuple[str, str]]]:
+    """Records and pairs for level parity: every table case both ways, 400 true pairs and 600
+    random pairs of the province."""
     records: list[PersonRecord] = []
     pairs: list[tuple[str, str]] = []
     for n, (_attr, left, right, _level) in enumerate(CASES):
@@ -56,6 +57,12 @@ def test_sql_levels_equal_python_levels(small_province: Path) -> None:
     pairs += [(g[0], g[1]) for g in by_person.values() if len(g) > 1][:400]  # true matches
     ids = [r.record_id for r in province]
     pairs += [(rng.choice(ids), rng.choice(ids)) for _ in range(600)]  # mostly non-matches
+    return records, pairs
+
+
+def test_sql_levels_equal_python_levels(small_province: Path) -> None:
+    level_sql_consistent()
+    records, pairs = level_pairs(small_province)
     people, _rows = feature_rows(records)
     from phip.identity.features import shared_phones
 

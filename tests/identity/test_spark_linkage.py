@@ -1,7 +1,6 @@
 """Batch linkage on Spark (`PHIP_ENGINE=spark`): the same comparison levels as Python and DuckDB,
 the same clusters from the same model, and a model trained on Spark as good as on DuckDB."""
 
-import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +12,7 @@ from phip.identity.features import feature_rows, patients_in, shared_phones
 from phip.identity.linkage import TABLE, _load, feature_schema, link, pairwise_scores, read_truth
 from phip.identity.person import PersonRecord
 from phip.identity.splink_model import level_sql
-from tests.identity.test_compare import CASES
+from tests.identity.test_linkage import level_pairs
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -41,21 +40,7 @@ def _levels(engine: LinkEngine, records: list[PersonRecord], pairs: list[tuple[s
 
 
 def test_spark_levels_equal_python_levels(spark: SparkEngine, small_province: Path) -> None:
-    records: list[PersonRecord] = []
-    pairs: list[tuple[str, str]] = []
-    for n, (_attr, left, right, _level) in enumerate(CASES):
-        a, b = f"case{n}a", f"case{n}b"
-        records += [PersonRecord(record_id=a, **left), PersonRecord(record_id=b, **right)]
-        pairs += [(a, b), (b, a)]
-    province = list(patients_in(small_province / "submissions"))
-    records += province
-    by_person: dict[str, list[str]] = {}
-    for rid, pid in read_truth(small_province / "truth" / "persons.csv").items():
-        by_person.setdefault(pid, []).append(rid)
-    pairs += [(g[0], g[1]) for g in by_person.values() if len(g) > 1][:400]
-    rng = random.Random(3)
-    ids = [r.record_id for r in province]
-    pairs += [(rng.choice(ids), rng.choice(ids)) for _ in range(600)]
+    records, pairs = level_pairs(small_province)
     people, _rows = feature_rows(records)
     shared = shared_phones(people)
     by_id = {p.record_id: p for p in people}

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from phip.identity import persons
@@ -47,6 +47,22 @@ def _rules(session: Session, records: list[str]) -> list[list[Any]]:
             )
         )
     return [list(r) for r in sorted(out)]
+
+
+def _drop_rules_between(session: Session, left: list[str], right: list[str]) -> None:
+    """Remove the no-match rules between any record of `left` and any of `right` (a steward's
+    link or merge overrides them): the rules are looked up once, then deleted together."""
+    lset, rset = set(left), set(right)
+    found = [
+        (a, b)
+        for a, b in persons.no_match_pairs(session, left)
+        if (a in lset and b in rset) or (b in lset and a in rset)
+    ]
+    for i in range(0, len(found), 400):
+        chunk = found[i : i + 400]
+        session.execute(
+            delete(NoMatchRule).where(tuple_(NoMatchRule.record_a, NoMatchRule.record_b).in_(chunk))
+        )
 
 
 def _state(session: Session, person_ids: set[str]) -> dict[str, Any]:
@@ -114,10 +130,7 @@ def link(
         raise DecisionError(409, "conflict", f"{record_id} is already linked to {person_id} by hand")
 
     def change(_event: int) -> set[str]:
-        targets = persons.members(session, [person_id]).get(person_id, [])
-        for other in targets:
-            a, b = _pair(record_id, other)
-            session.execute(delete(NoMatchRule).where(NoMatchRule.record_a == a, NoMatchRule.record_b == b))
+        _drop_rules_between(session, [record_id], persons.members(session, [person_id]).get(person_id, []))
         row.person_id, row.link_status, row.link_prob = person_id, "manual", None
         return set()
 
@@ -171,12 +184,7 @@ def merge(
     def change(_event: int) -> set[str]:
         groups = persons.members(session, [source, target])
         a_ids, b_ids = groups.get(source, []), groups.get(target, [])
-        for a in a_ids:
-            for b in b_ids:
-                x, y = _pair(a, b)
-                session.execute(
-                    delete(NoMatchRule).where(NoMatchRule.record_a == x, NoMatchRule.record_b == y)
-                )
+        _drop_rules_between(session, a_ids, b_ids)
         for rid in a_ids + b_ids:
             r = session.get(PersonRecordRow, rid)
             if r is not None:
