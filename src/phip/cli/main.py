@@ -22,6 +22,7 @@ from rich.table import Table
 from phip import __version__
 from phip.cli import bench as bench_cmd
 from phip.cli.empi import empi_app
+from phip.cli.lake import lake_app
 from phip.cli.sof import sof_app
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(orgunits_app, name="orgunits")
 app.command("bench")(bench_cmd.bench)
 app.add_typer(empi_app, name="empi")
 app.add_typer(sof_app, name="sof")
+app.add_typer(lake_app, name="lake")
 console = Console(stderr=True)
 out_console = Console()
 

@@ -388,10 +388,11 @@ _CONSTANT_TYPES = {
 
 
 def compile_view(
-    view: dict[str, Any], engine: str = "duckdb", source: str = "resources"
+    view: dict[str, Any], engine: str = "duckdb", source: str = "resources", passthrough: tuple[str, ...] = ()
 ) -> tuple[str, list[str]]:
     """(SQL, column names) of a ViewDefinition over `source` (columns `resource_type`, `resource`
-    with the resource as JSON text)."""
+    with the resource as JSON text). Columns named in `passthrough` are copied from the source row
+    to each of its output rows (after the view's columns; not in the names returned)."""
     if not isinstance(view, dict) or not isinstance(view.get("resource"), str):
         raise ViewError("a view needs a resource type")
     if not isinstance(view.get("select"), list) or not view["select"]:
@@ -428,5 +429,6 @@ def compile_view(
             )
         else:
             where.append(f"coalesce({c.boolean(e)}, false)")
-    src = f"(SELECT resource_type, {d.parse('resource')} AS {resource} FROM {source})"
-    return d.explode_rows(rows, src, " AND ".join(where)), names
+    carried = "".join(f", {col}" for col in passthrough)
+    src = f"(SELECT resource_type, {d.parse('resource')} AS {resource}{carried} FROM {source})"
+    return d.explode_rows(rows, src, " AND ".join(where), passthrough), names

@@ -108,8 +108,9 @@ class Dialect(ABC):
     def field(self, s: str, name: str) -> str: ...
 
     @abstractmethod
-    def explode_rows(self, rows: str, source: str, where: str) -> str:
-        """SELECT the structs of `rows` (a list per source row) as result rows."""
+    def explode_rows(self, rows: str, source: str, where: str, carried: tuple[str, ...] = ()) -> str:
+        """SELECT the structs of `rows` (a list per source row) as result rows, followed by the
+        source columns `carried`."""
 
     def sql_type(self, fhir_type: str, collection: bool) -> str:
         base = self._type(fhir_type)
@@ -261,8 +262,9 @@ class DuckDB(Dialect):
     def field(self, s: str, name: str) -> str:
         return f'{s}."{name}"'
 
-    def explode_rows(self, rows: str, source: str, where: str) -> str:
-        return f"SELECT u.* FROM (SELECT unnest({rows}) AS u FROM {source} WHERE {where})"
+    def explode_rows(self, rows: str, source: str, where: str, carried: tuple[str, ...] = ()) -> str:
+        extra = "".join(f", {col}" for col in carried)
+        return f"SELECT u.*{extra} FROM (SELECT unnest({rows}) AS u{extra} FROM {source} WHERE {where})"
 
     def string_join(self, items: str, param: str, as_string: str, sep: str) -> str:
         return f"array_to_string({self.transform(items, [param], as_string)}, {sep})"
@@ -376,8 +378,9 @@ class Spark(Dialect):
     def field(self, s: str, name: str) -> str:
         return f"{s}.`{name}`"
 
-    def explode_rows(self, rows: str, source: str, where: str) -> str:
-        return f"SELECT inline({rows}) FROM {source} WHERE {where}"
+    def explode_rows(self, rows: str, source: str, where: str, carried: tuple[str, ...] = ()) -> str:
+        extra = "".join(f", {col}" for col in carried)
+        return f"SELECT inline({rows}){extra} FROM {source} WHERE {where}"
 
     def string_join(self, items: str, param: str, as_string: str, sep: str) -> str:
         return f"array_join({self.transform(items, [param], as_string)}, {sep})"

@@ -1,0 +1,306 @@
+"""Building and refreshing the lake: the platform views materialised as Parquet, partitioned by
+the county of the submitting facility and the month of the row, from the store's changes since
+the last refresh; published atomically (`manifest.py`).
+
+A refresh reads the changed resources once (all types in one pass over the change sequence),
+turns them into view rows on DuckDB, and rewrites only the partitions those rows fall in or
+that held the changed resources' old rows. A table whose definition changed is rebuilt whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from phip.lake.compile import compile_view
+from phip.lake.manifest import Manifest, TableFiles, locked, publish, read_manifest
+from phip.lake.normal import normalise
+from phip.lake.source import Change
+from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable, fact_tables
+
+Progress = Callable[[int, int], None]
+_FLUSH_ROWS = 50_000
+
+
+class ChangeSource(Protocol):
+    def count(self) -> int: ...
+
+    def __iter__(self) -> Any: ...
+
+
+@dataclass
+class RefreshReport:
+    version: int
+    change_seq: int
+    full: list[str] = field(default_factory=list)
+    changed: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    partitions_written: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "change_seq": self.change_seq,
+            "rebuilt": self.full,
+            "changed_resources": self.changed,
+            "rows": self.rows,
+            "partitions_written": self.partitions_written,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+class _FactBuild:
+    """One fact table's rows for this refresh, accumulated in DuckDB."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: FactTable, n: int):
+        self.con, self.table = con, table
+        self.src, self.rows, self.chg = f"src_{n}", f"new_{n}", f"chg_{n}"
+        self.pending: list[tuple[str, str, str, str | None]] = []
+        self.changed = 0
+        con.execute(
+            f"CREATE TEMP TABLE {self.src}(resource_type VARCHAR, resource VARCHAR, "
+            "_rid VARCHAR, source_facility VARCHAR)"
+        )
+        con.execute(f"CREATE TEMP TABLE {self.chg}(_rid VARCHAR)")
+        view_sql, _ = compile_view(table.view, "duckdb", self.src, CARRIED)
+        dates = [f"CAST(v.{c} AS VARCHAR)" for c in table.month_from]
+        month = f"substr(coalesce({', '.join(dates)}), 1, 7)" if dates else "NULL"
+        self.sql = (
+            f"SELECT v.*, coalesce(f.county_code, {_quote(NO_COUNTY)}) AS county, "
+            f"coalesce({month}, {_quote(NO_MONTH)}) AS month FROM ({view_sql}) v "
+            "LEFT JOIN lake_facility_county f ON f.code = v.source_facility"
+        )
+        con.execute(f"CREATE TEMP TABLE {self.rows} AS {self.sql}")
+
+    def add(self, change: Change) -> None:
+        self.changed += 1
+        if change.deleted:
+            self.pending.append((change.res_type, "", change.res_id, None))
+            return
+        res = normalise(orjson.loads(change.content))
+        self.pending.append((change.res_type, orjson.dumps(res).decode(), change.res_id, change.facility))
+        if len(self.pending) >= _FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        key = f"{self.table.resource_type}/"
+        arrow = pa.table(
+            {
+                "resource_type": [p[0] for p in self.pending if p[1]],
+                "resource": [p[1] for p in self.pending if p[1]],
+                "_rid": [key + p[2] for p in self.pending if p[1]],
+                "source_facility": [p[3] for p in self.pending if p[1]],
+            },
+            schema=pa.schema(
+                [
+                    ("resource_type", pa.string()),
+                    ("resource", pa.string()),
+                    ("_rid", pa.string()),
+                    ("source_facility", pa.string()),
+                ]
+            ),
+        )
+        changed = pa.table({"_rid": [key + p[2] for p in self.pending]})
+        self.pending = []
+        self.con.register("lake_batch", arrow)
+        self.con.register("lake_changed", changed)
+        try:
+            self.con.execute(f"INSERT INTO {self.src} SELECT * FROM lake_batch")
+            self.con.execute(f"INSERT INTO {self.chg} SELECT _rid FROM lake_changed")
+            self.con.execute(f"INSERT INTO {self.rows} {self.sql}")
+            self.con.execute(f"DELETE FROM {self.src}")
+        finally:
+            self.con.unregister("lake_batch")
+            self.con.unregister("lake_changed")
+
+    def columns(self) -> list[list[str]]:
+        return [[r[0], r[1]] for r in self.con.execute(f"DESCRIBE {self.rows}").fetchall()]
+
+
+def _parquet_list(files: Iterable[str], lake: Path) -> str:
+    return "[" + ", ".join(_quote((lake / f).as_posix()) for f in files) + "]"
+
+
+def _written(con: duckdb.DuckDBPyConnection, lake: Path, folder: Path) -> list[dict[str, Any]]:
+    """The files a partitioned COPY wrote under `folder`, with partition and row count."""
+    paths = sorted(folder.rglob("*.parquet")) if folder.exists() else []
+    if not paths:
+        return []
+    meta = dict(
+        con.execute(
+            "SELECT file_name, num_rows FROM parquet_file_metadata("
+            + _parquet_list((p.relative_to(lake).as_posix() for p in paths), lake)
+            + ")"
+        ).fetchall()
+    )
+    out = []
+    for p in paths:
+        parts = dict(seg.split("=", 1) for seg in p.relative_to(folder).parts[:-1] if "=" in seg)
+        out.append(
+            {
+                "path": p.relative_to(lake).as_posix(),
+                "county": parts.get("county", NO_COUNTY),
+                "month": parts.get("month", NO_MONTH),
+                "rows": int(meta[p.as_posix()]),
+            }
+        )
+    return out
+
+
+def _copy_partitioned(con: duckdb.DuckDBPyConnection, query: str, folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"COPY ({query}) TO {_quote(folder.as_posix())} (FORMAT parquet, PARTITION_BY (county, month), "
+        "WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part_{uuid}', COMPRESSION zstd)"
+    )
+
+
+def _write_fact(
+    con: duckdb.DuckDBPyConnection,
+    lake: Path,
+    run: str,
+    build: _FactBuild,
+    old: TableFiles | None,
+    rebuild: bool,
+) -> tuple[TableFiles, int]:
+    """The table's files after this refresh, and how many partitions were written."""
+    table = build.table
+    folder = lake / "tables" / table.name / run
+    if rebuild or old is None:
+        _copy_partitioned(con, f"SELECT * FROM {build.rows}", folder)
+        files = _written(con, lake, folder)
+        return TableFiles(build.columns(), files, table.definition), len(files)
+    if build.changed == 0:
+        return old, 0
+    old_paths = [f["path"] for f in old.files]
+    touched: set[tuple[str, str]] = set(
+        con.execute(f"SELECT DISTINCT county, month FROM {build.rows}").fetchall()
+    )
+    if old_paths:
+        touched |= set(
+            con.execute(
+                f"SELECT DISTINCT county, month FROM read_parquet({_parquet_list(old_paths, lake)}) "
+                f"WHERE _rid IN (SELECT _rid FROM {build.chg})"
+            ).fetchall()
+        )
+    rewrite = [f["path"] for f in old.files if (f["county"], f["month"]) in touched]
+    kept = [f for f in old.files if (f["county"], f["month"]) not in touched]
+    query = f"SELECT * FROM {build.rows}"
+    if rewrite:
+        query = (
+            f"SELECT * FROM read_parquet({_parquet_list(rewrite, lake)}) "
+            f"WHERE _rid NOT IN (SELECT _rid FROM {build.chg}) UNION ALL BY NAME {query}"
+        )
+    _copy_partitioned(con, query, folder)
+    files = _written(con, lake, folder)
+    return TableFiles(old.columns, kept + files, table.definition), len(files)
+
+
+def write_dimension(lake: Path, run: str, name: str, data: pa.Table) -> TableFiles:
+    rel = f"tables/{name}/{run}/data.parquet"
+    (lake / rel).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(data, lake / rel, compression="zstd")
+    columns = [[f.name, _arrow_sql_type(f.type)] for f in data.schema]
+    return TableFiles(
+        columns, [{"path": rel, "county": NO_COUNTY, "month": NO_MONTH, "rows": data.num_rows}], "", False
+    )
+
+
+def _arrow_sql_type(t: pa.DataType) -> str:
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def refresh(
+    lake: Path,
+    changes_since: Callable[[int], tuple[ChangeSource, int]],
+    dimensions: dict[str, pa.Table],
+    progress: Progress | None = None,
+    full: bool = False,
+    memory_limit: str = "4GB",
+) -> RefreshReport:
+    """Bring the lake up to date. `changes_since(seq)` gives the changes after `seq` and the
+    change sequence they reach; `dimensions` are the dimension tables, written whole."""
+    from phip.lake.derived import write_derived
+
+    started = time.perf_counter()
+    with locked(lake):
+        current = read_manifest(lake)
+        if full:
+            current = None
+        specs = fact_tables()
+        rebuild = {
+            name
+            for name, spec in specs.items()
+            if current is None
+            or name not in current.tables
+            or current.tables[name].definition != spec.definition
+        }
+        since = 0 if current is None or rebuild == set(specs) else current.change_seq
+        # a table being rebuilt needs every resource of its type, not just the changes
+        source, upto = changes_since(0 if rebuild else since)
+        version = (current.version if current else 0) + 1
+        run = f"r{version:06d}_{int(time.time())}"
+        report = RefreshReport(version, upto, sorted(rebuild))
+        tmp = lake / "_tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        con.execute(f"SET temp_directory = {_quote(tmp.as_posix())}")
+        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        con.execute("SET preserve_insertion_order = false")
+        fac = dimensions["facility"].select(["code", "county_code"])
+        con.register("lake_fac_arrow", fac)
+        con.execute("CREATE TEMP TABLE lake_facility_county AS SELECT * FROM lake_fac_arrow")
+        con.unregister("lake_fac_arrow")
+        builds = {name: _FactBuild(con, spec, n) for n, (name, spec) in enumerate(specs.items())}
+        by_type: dict[str, list[_FactBuild]] = {}
+        for b in builds.values():
+            by_type.setdefault(b.table.resource_type, []).append(b)
+        total, done = source.count(), 0
+        for batch in source:
+            for change in batch:
+                for b in by_type.get(change.res_type, []):
+                    # resources older than the last refresh matter only to tables being rebuilt
+                    if b.table.name in rebuild or change.seq > since:
+                        b.add(change)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        manifest = Manifest(version, upto, datetime.now(UTC).isoformat(timespec="seconds"))
+        for name, b in builds.items():
+            b.flush()
+            old = current.tables.get(name) if current else None
+            files, written = _write_fact(con, lake, run, b, old, name in rebuild)
+            manifest.tables[name] = files
+            report.changed[name] = b.changed
+            report.partitions_written += written
+        for name, data in dimensions.items():
+            manifest.tables[name] = write_dimension(lake, run, name, data)
+        write_derived(con, lake, run, manifest)
+        report.rows = {name: t.rows for name, t in sorted(manifest.tables.items())}
+        report.seconds = time.perf_counter() - started
+        manifest.stats = report.to_json()
+        publish(lake, manifest)
+        con.close()
+        return report

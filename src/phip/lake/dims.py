@@ -1,0 +1,182 @@
+"""The lake's dimension tables, copied whole from the operational database at each refresh:
+the org-unit tree with every unit's ancestors, the facility registry, the person index's
+record → person map, submission batches and health-card scans. None holds personal data: person
+ids are the index's pseudonyms; card scans keep no card number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phip.identity.models import CardUsage, PersonRecordRow
+from phip.orgunits.models import Facility, OrgUnit
+from phip.store.models import Submission, SubmissionBatch
+
+LEVELS = ("province", "prefecture", "county", "township", "village")
+
+_S, _I, _B, _D = pa.string(), pa.int64(), pa.bool_(), pa.float64()
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "org_unit": pa.schema(
+        [("code", _S), ("name", _S), ("level", _S), ("parent_code", _S), ("depth", _I)]
+        + [(f"{lv}_code", _S) for lv in LEVELS]
+    ),
+    "facility": pa.schema(
+        [
+            ("code", _S),
+            ("name", _S),
+            ("type_code", _S),
+            ("tier", _S),
+            ("grade_code", _S),
+            ("org_unit_code", _S),
+            ("province_code", _S),
+            ("prefecture_code", _S),
+            ("county_code", _S),
+            ("township_code", _S),
+            ("beds", _I),
+            ("staff", _I),
+            ("connected", _B),
+            ("connected_since", _S),
+            ("referral_enabled", _B),
+        ]
+    ),
+    "record_person": pa.schema([("patient_key", _S), ("person_id", _S)]),
+    "submission_batch": pa.schema(
+        [
+            ("submission_id", _S),
+            ("facility", _S),
+            ("month", _S),
+            ("records", _I),
+            ("accepted", _I),
+            ("quarantined", _I),
+            ("first_sent", _S),
+            ("last_sent", _S),
+            ("finished_at", _S),
+        ]
+    ),
+    "card_usage": pa.schema(
+        [("person_id", _S), ("facility", _S), ("scene", _S), ("channel", _S), ("at", _S), ("outcome", _S)]
+    ),
+}
+
+
+def _ancestry(units: list[OrgUnit]) -> dict[str, dict[str, str | None]]:
+    """code → {level_code: ancestor-or-self code at that level}."""
+    level = {u.code: u.level for u in units}
+    out: dict[str, dict[str, str | None]] = {}
+    for u in units:
+        chain: dict[str, str | None] = {f"{lv}_code": None for lv in LEVELS}
+        for code in u.path.strip("/").split("/"):
+            if level.get(code) in LEVELS:
+                chain[f"{level[code]}_code"] = code
+        out[u.code] = chain
+    return out
+
+
+def _org_units(session: Session) -> list[dict[str, Any]]:
+    units = list(session.scalars(select(OrgUnit).order_by(OrgUnit.code)))
+    chains = _ancestry(units)
+    return [
+        {
+            "code": u.code,
+            "name": u.name,
+            "level": u.level,
+            "parent_code": u.parent_code,
+            "depth": u.depth,
+            **chains[u.code],
+        }
+        for u in units
+    ]
+
+
+def _facilities(session: Session) -> list[dict[str, Any]]:
+    units = list(session.scalars(select(OrgUnit)))
+    chains = _ancestry(units)
+    rows = []
+    for f in session.scalars(select(Facility).order_by(Facility.code)):
+        chain = chains.get(f.org_unit_code, {})
+        rows.append(
+            {
+                "code": f.code,
+                "name": f.name,
+                "type_code": f.type_code,
+                "tier": f.tier,
+                "grade_code": f.grade_code,
+                "org_unit_code": f.org_unit_code,
+                "province_code": chain.get("province_code"),
+                "prefecture_code": f.prefecture_code,
+                "county_code": f.county_code,
+                "township_code": chain.get("township_code"),
+                "beds": f.beds,
+                "staff": f.staff,
+                "connected": f.connected,
+                "connected_since": f.connected_since.isoformat() if f.connected_since else None,
+                "referral_enabled": f.referral_enabled,
+            }
+        )
+    return rows
+
+
+def _record_person(session: Session) -> list[dict[str, Any]]:
+    q = select(PersonRecordRow.record_id, PersonRecordRow.person_id).where(
+        PersonRecordRow.person_id.is_not(None)
+    )
+    return [{"patient_key": r, "person_id": p} for r, p in session.execute(q)]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _submission_batches(session: Session) -> list[dict[str, Any]]:
+    q = select(SubmissionBatch, Submission.finished_at).join(
+        Submission, Submission.id == SubmissionBatch.submission_id
+    )
+    return [
+        {
+            "submission_id": b.submission_id,
+            "facility": b.facility,
+            "month": b.month,
+            "records": b.records,
+            "accepted": b.accepted,
+            "quarantined": b.quarantined,
+            "first_sent": b.first_sent,
+            "last_sent": b.last_sent,
+            "finished_at": _iso(done),
+        }
+        for b, done in session.execute(q)
+    ]
+
+
+def _card_usage(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "person_id": u.person_id,
+            "facility": u.facility,
+            "scene": u.scene,
+            "channel": u.channel,
+            "at": _iso(u.at),
+            "outcome": u.outcome,
+        }
+        for u in session.scalars(select(CardUsage))
+    ]
+
+
+READERS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
+    "org_unit": _org_units,
+    "facility": _facilities,
+    "record_person": _record_person,
+    "submission_batch": _submission_batches,
+    "card_usage": _card_usage,
+}
+
+
+def dimension(session: Session, name: str) -> pa.Table:
+    """One dimension table as Arrow (its schema fixed, so an empty table still has columns)."""
+    schema = SCHEMAS[name]
+    rows = READERS[name](session)
+    return pa.Table.from_pylist(rows, schema=schema)
