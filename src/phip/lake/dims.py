@@ -1,6 +1,6 @@
 """The lake's dimension tables, copied whole from the operational database at each refresh:
 the org-unit tree with every unit's ancestors, the facility registry, the person index's
-record → person map, submission batches and health-card scans. None holds personal data: person
+record → person map, submission batches, health-card scans and the resident population. None holds personal data: person
 ids are the index's pseudonyms; card scans keep no card number."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.identity.models import CardUsage, PersonRecordRow
-from phip.orgunits.models import Facility, OrgUnit
+from phip.orgunits.models import Facility, OrgUnit, Population
 from phip.store.models import Submission, SubmissionBatch
 
 LEVELS = ("province", "prefecture", "county", "township", "village")
@@ -57,6 +57,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("last_sent", _S),
             ("finished_at", _S),
         ]
+    ),
+    "population": pa.schema(
+        [("org_unit_code", _S), ("year", _I), ("sex", _S), ("age_group", _S), ("residents", _I)]
     ),
     "card_usage": pa.schema(
         [("person_id", _S), ("facility", _S), ("scene", _S), ("channel", _S), ("at", _S), ("outcome", _S)]
@@ -166,12 +169,26 @@ def _card_usage(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def _population(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "org_unit_code": p.org_unit_code,
+            "year": p.year,
+            "sex": p.sex,
+            "age_group": p.age_group,
+            "residents": p.residents,
+        }
+        for p in session.scalars(select(Population))
+    ]
+
+
 READERS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
     "org_unit": _org_units,
     "facility": _facilities,
     "record_person": _record_person,
     "submission_batch": _submission_batches,
     "card_usage": _card_usage,
+    "population": _population,
 }
 
 

@@ -47,3 +47,16 @@ class Facility(Base):
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     connected_since: Mapped[date | None] = mapped_column(Date)
     referral_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Population(Base):
+    """Resident population of an org unit (normally a township) by year, sex and age group, as
+    the statistics bureau reports it: the denominator of population-based indicators."""
+
+    __tablename__ = "population"
+
+    org_unit_code: Mapped[str] = mapped_column(ForeignKey("org_unit.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sex: Mapped[str] = mapped_column(String(8), primary_key=True)  # FHIR gender code
+    age_group: Mapped[str] = mapped_column(String(8), primary_key=True)  # standards.agegroups
+    residents: Mapped[int] = mapped_column(Integer)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from phip.orgunits.models import Facility, OrgUnit
+from phip.orgunits.models import Facility, OrgUnit, Population
 from phip.standards.divisions import LEVEL_DEPTH, LEVELS, Divisions
 from phip.store.db import upsert
 
@@ -130,13 +130,34 @@ class OrgUnitService:
         return len(out)
 
     def load_registry(self, folder: Path, divisions: Divisions | None = None) -> dict[str, int]:
-        """Load a registry folder (`org_units.csv`, `facilities.csv`, as `phip synth` writes it)."""
+        """Load a registry folder (`org_units.csv`, `facilities.csv` and, when present,
+        `population.csv`, as `phip synth` writes it)."""
         counts = {"divisions": self.load_divisions(divisions) if divisions is not None else 0}
         with open(folder / "org_units.csv", encoding="utf-8") as f:
             counts["org_units"] = self.load_units(csv.DictReader(f))
         with open(folder / "facilities.csv", encoding="utf-8") as f:
             counts["facilities"] = self.load_facilities(csv.DictReader(f))
+        if (folder / "population.csv").exists():
+            with open(folder / "population.csv", encoding="utf-8") as f:
+                counts["population"] = self.load_population(csv.DictReader(f))
         return counts
+
+    def load_population(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Load resident population rows (`org_unit_code,year,sex,age_group,residents`); a row
+        for an existing (unit, year, sex, age group) replaces it."""
+        out = [
+            {
+                "org_unit_code": r["org_unit_code"],
+                "year": int(r["year"]),
+                "sex": r["sex"],
+                "age_group": r["age_group"],
+                "residents": int(r["residents"]),
+            }
+            for r in rows
+        ]
+        upsert(self.session, Population.__table__, out, ["org_unit_code", "year", "sex", "age_group"])
+        self.session.flush()
+        return len(out)
 
     # ---- queries ---------------------------------------------------------------------------------
     def get(self, code: str) -> OrgUnit | None:

@@ -1,0 +1,143 @@
+"""The indicator catalogue as data (`data/indicators.yaml`, `data/sources.yaml`), loaded and
+checked: every indicator names existing sources, supported levels, periods and breakdowns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+LEVELS = ("province", "prefecture", "county", "township", "facility")
+PERIODS = ("day", "week", "month", "quarter", "year")
+BREAKDOWNS = ("facility_type", "sex", "age_group", "ethnicity", "poverty")
+AGGREGATES = ("count", "persons", "facilities", "sum", "distinct")
+MODES = ("event", "state", "span")
+
+
+class CatalogueError(ValueError):
+    """The catalogue is inconsistent."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    title: str
+    org: str  # facility / residence
+    mode: str  # event / state / span
+    sql: str
+
+
+@dataclass(frozen=True)
+class Measure:
+    source: str
+    aggregate: str
+    expression: str | None = None
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    name: dict[str, str]
+    definition: dict[str, str]
+    numerator: Measure
+    denominator: Measure | None
+    factor: float
+    unit: str
+    levels: tuple[str, ...]
+    periods: tuple[str, ...]
+    breakdowns: tuple[str, ...]
+    target: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        def measure(m: Measure | None) -> dict[str, Any] | None:
+            return None if m is None else {k: v for k, v in vars(m).items() if v is not None}
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "definition": self.definition,
+            "numerator": measure(self.numerator),
+            "denominator": measure(self.denominator),
+            "factor": self.factor,
+            "unit": self.unit,
+            "levels": list(self.levels),
+            "periods": list(self.periods),
+            "breakdowns": list(self.breakdowns),
+            "target": self.target,
+        }
+
+
+def _measure(data: dict[str, Any], where: str) -> Measure:
+    m = Measure(data["source"], data["aggregate"], data.get("expression"), data.get("filter"))
+    if m.aggregate not in AGGREGATES:
+        raise CatalogueError(f"{where}: aggregate {m.aggregate!r} is not one of {AGGREGATES}")
+    if m.aggregate in ("sum", "distinct") and not m.expression:
+        raise CatalogueError(f"{where}: aggregate {m.aggregate} needs an expression")
+    return m
+
+
+def _check(ind: Indicator, sources: dict[str, Source]) -> None:
+    for part in (ind.numerator, ind.denominator):
+        if part is not None and part.source not in sources:
+            raise CatalogueError(f"{ind.id}: unknown source {part.source!r}")
+    for values, allowed, what in (
+        (ind.levels, LEVELS, "level"),
+        (ind.periods, PERIODS, "period"),
+        (ind.breakdowns, BREAKDOWNS, "breakdown"),
+    ):
+        for v in values:
+            if v not in allowed:
+                raise CatalogueError(f"{ind.id}: unknown {what} {v!r}")
+    orgs = {sources[p.source].org for p in (ind.numerator, ind.denominator) if p is not None}
+    if "residence" in orgs and "facility" in ind.levels:
+        raise CatalogueError(f"{ind.id}: a residence-based measure has no facility level")
+    if "residence" in orgs and "facility_type" in ind.breakdowns:
+        raise CatalogueError(f"{ind.id}: a residence-based measure has no facility type")
+    if not {"zh", "en"} <= set(ind.name) or not {"zh", "en"} <= set(ind.definition):
+        raise CatalogueError(f"{ind.id}: names and definitions are needed in zh and en")
+
+
+def _read(name: str) -> Any:
+    text = (resources.files("phip.analytics") / "data" / name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@cache
+def sources() -> dict[str, Source]:
+    out = {}
+    for name, s in _read("sources.yaml").items():
+        if s["org"] not in ("facility", "residence") or s["mode"] not in MODES:
+            raise CatalogueError(f"source {name}: org must be facility/residence and mode one of {MODES}")
+        out[name] = Source(name, " ".join(str(s["title"]).split()), s["org"], s["mode"], s["sql"])
+    return out
+
+
+@cache
+def catalogue() -> dict[str, Indicator]:
+    srcs = sources()
+    out: dict[str, Indicator] = {}
+    for data in _read("indicators.yaml"):
+        iid = data["id"]
+        if iid in out:
+            raise CatalogueError(f"indicator {iid} defined twice")
+        den = data.get("denominator")
+        ind = Indicator(
+            id=iid,
+            name=data["name"],
+            definition=data["definition"],
+            numerator=_measure(data["numerator"], f"{iid}.numerator"),
+            denominator=_measure(den, f"{iid}.denominator") if den else None,
+            factor=float(data.get("factor", 1)),
+            unit=str(data.get("unit", "")),
+            levels=tuple(data["levels"]),
+            periods=tuple(data["periods"]),
+            breakdowns=tuple(data.get("breakdowns") or ()),
+            target=float(data["target"]) if data.get("target") is not None else None,
+        )
+        _check(ind, srcs)
+        out[iid] = ind
+    return out

@@ -1,0 +1,121 @@
+"""Computing the catalogue over the lake on DuckDB (embedded, the default) or Spark: one query
+per indicator, every level, period and breakdown in it; the results as one Arrow table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from phip.analytics.calendar import calendar
+from phip.analytics.catalogue import Indicator, catalogue
+from phip.analytics.compile import indicator_sql
+from phip.lake.manifest import Manifest, require_manifest
+from phip.lake.reader import open_duckdb, open_spark
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("indicator", pa.string()),
+        ("level", pa.string()),
+        ("org_unit", pa.string()),
+        ("period_type", pa.string()),
+        ("period", pa.string()),
+        ("breakdown", pa.string()),
+        ("category", pa.string()),
+        ("numerator", pa.float64()),
+        ("denominator", pa.float64()),
+        ("value", pa.float64()),
+        ("numerator_records", pa.int64()),
+        ("denominator_records", pa.int64()),
+    ]
+)
+
+
+def covered_years(manifest: Manifest) -> tuple[int, int]:
+    """The first and last year the lake's dated rows fall in (this year when it has none)."""
+    years = {
+        int(f["month"][:4])
+        for t in manifest.tables.values()
+        if t.partitioned
+        for f in t.files
+        if f["month"][:4].isdigit()
+    }
+    if not years:
+        this = time.gmtime().tm_year
+        return this, this
+    return min(years), max(years)
+
+
+def _periods(cal: pa.Table) -> pa.Table:
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("cal", cal)
+    return con.execute(
+        "SELECT DISTINCT period_type, period, period_start, period_end, period_days FROM cal"
+    ).to_arrow_table()
+
+
+def _select(ids: Iterable[str] | None) -> list[Indicator]:
+    cat = catalogue()
+    if ids is None:
+        return list(cat.values())
+    missing = [i for i in ids if i not in cat]
+    if missing:
+        raise KeyError(f"unknown indicators: {', '.join(missing)}")
+    return [cat[i] for i in ids]
+
+
+Progress = Callable[[str, float], None]
+
+
+def compute(
+    lake: Path,
+    engine: str = "duckdb",
+    indicators: Iterable[str] | None = None,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> pa.Table:
+    """Every selected indicator at every level, period and breakdown it supports."""
+    chosen = _select(indicators)
+    manifest = require_manifest(lake)
+    cal = calendar(*covered_years(manifest))
+    periods = _periods(cal)
+    parts: list[pa.Table] = []
+    if engine == "duckdb":
+        con, _ = open_duckdb(lake, manifest=manifest)
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.register("lake_calendar", cal)
+        con.register("lake_periods", periods)
+        for ind in chosen:
+            started = time.perf_counter()
+            parts.append(con.execute(indicator_sql(ind, "duckdb")).to_arrow_table().cast(RESULT_SCHEMA))
+            if progress:
+                progress(ind.id, time.perf_counter() - started)
+        con.close()
+    elif engine == "spark":
+        from phip.engines.spark import session
+
+        spark = session()
+        open_spark(lake, spark, manifest)
+        spark.createDataFrame(cal.to_pandas() if False else cal.to_pylist()).createOrReplaceTempView("lake_calendar")
+        spark.createDataFrame(periods.to_pylist()).createOrReplaceTempView("lake_periods")
+        for ind in chosen:
+            started = time.perf_counter()
+            rows = spark.sql(indicator_sql(ind, "spark")).collect()
+            parts.append(_from_rows([r.asDict() for r in rows]))
+            if progress:
+                progress(ind.id, time.perf_counter() - started)
+    else:
+        raise ValueError(f"unknown engine {engine!r}: duckdb or spark")
+    if not parts:
+        return RESULT_SCHEMA.empty_table()
+    return pa.concat_tables(parts)
+
+
+def _from_rows(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)

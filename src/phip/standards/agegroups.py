@@ -1,0 +1,46 @@
+"""The age groups statistics and indicators break down by (one definition for the population
+figures, the lake and the indicator catalogue)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+#: (label, lowest age, highest age or None): under 1, preschool, school age, young adults,
+#: middle age, the elderly (national basic public health services target 65+)
+AGE_GROUPS: tuple[tuple[str, int, int | None], ...] = (
+    ("0", 0, 0),
+    ("1-6", 1, 6),
+    ("7-17", 7, 17),
+    ("18-44", 18, 44),
+    ("45-64", 45, 64),
+    ("65+", 65, None),
+)
+
+
+def age_on(birth: date, when: date) -> int:
+    """Completed years of age on `when`."""
+    return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
+
+
+def age_group(age: int) -> str:
+    for label, low, high in AGE_GROUPS:
+        if age >= low and (high is None or age <= high):
+            return label
+    return "unknown"
+
+
+def age_group_sql(age: str) -> str:
+    """A SQL CASE giving the label of the integer expression `age` (portable SQL)."""
+    arms = []
+    for label, low, high in AGE_GROUPS:
+        cond = f"{age} >= {low}" + (f" AND {age} <= {high}" if high is not None else "")
+        arms.append(f"WHEN {cond} THEN '{label}'")
+    return f"(CASE {' '.join(arms)} ELSE 'unknown' END)"
+
+
+def age_sql(birth: str, when: str) -> str:
+    """Completed years between ISO date strings `birth` and `when` (portable SQL: substrings only)."""
+    return (
+        f"(CAST(substr({when}, 1, 4) AS INT) - CAST(substr({birth}, 1, 4) AS INT)"
+        f" - CASE WHEN substr({when}, 6, 5) < substr({birth}, 6, 5) THEN 1 ELSE 0 END)"
+    )
