@@ -32,7 +32,9 @@ def _period(day: date, kind: str) -> tuple[str, date, date]:
 
 def calendar(first_year: int, last_year: int) -> pa.Table:
     """day, period_type, period, period_start, period_end, period_days for every day of the years."""
-    cols: dict[str, list[object]] = {k: [] for k in ("day", "period_type", "period", "period_start", "period_end")}
+    cols: dict[str, list[object]] = {
+        k: [] for k in ("day", "period_type", "period", "period_start", "period_end")
+    }
     day = date(first_year, 1, 1)
     while day.year <= last_year:
         for kind in PERIODS:

@@ -75,7 +75,7 @@ def _expanded(src: Source, periods: tuple[str, ...]) -> str:
     if "age_group" in cols:
         age = "s.age_group"
     elif has_person:
-        age = f"CASE WHEN ps.birth_date IS NULL THEN NULL ELSE {age_group_sql(age_sql('ps.birth_date', when))} END"
+        age = f"CASE WHEN ps.birth_date IS NULL THEN NULL ELSE {age_sql('ps.birth_date', when)} END"
     else:
         age = "NULL"
     ethnicity = "ps.ethnicity" if has_person else "NULL"
@@ -86,13 +86,15 @@ def _expanded(src: Source, periods: tuple[str, ...]) -> str:
     )
     breakdown = [
         f"coalesce({sex}, 'unknown') AS sex",
-        f"coalesce({age}, 'unknown') AS age_group",
+        f"{age} AS age_value",
         f"coalesce({ethnicity}, 'unknown') AS ethnicity",
         f"coalesce({poverty}, 'unknown') AS poverty",
     ]
     period_cols = ["c.period_type", "c.period", "c.period_start", "c.period_end", "c.period_days"]
     select = ", ".join(own + period_cols + org + breakdown)
-    return f"SELECT {select} FROM ({src.sql}) s {join} {org_join} {person_join}"
+    inner = f"SELECT {select} FROM ({src.sql}) s {join} {org_join} {person_join}"
+    group = "age_value" if "age_group" in cols else age_group_sql("age_value")
+    return f"SELECT i.*, coalesce({group}, 'unknown') AS age_group FROM ({inner}) i"
 
 
 def _aggregate(m: Measure) -> str:
@@ -121,7 +123,9 @@ def measure_sql(m: Measure, ind: Indicator) -> str:
         sets.append(f"(period_type, period, {col})")
         sets.extend(f"(period_type, period, {col}, {b})" for b in ind.breakdowns)
     level = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {_q(lv)}" for lv in reversed(ind.levels))
-    org_unit = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {ORG_COLUMNS[lv]}" for lv in reversed(ind.levels))
+    org_unit = " ".join(
+        f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {ORG_COLUMNS[lv]}" for lv in reversed(ind.levels)
+    )
     bd = " ".join(f"WHEN GROUPING({b}) = 0 THEN {_q(b)}" for b in ind.breakdowns)
     cat = " ".join(f"WHEN GROUPING({b}) = 0 THEN {b}" for b in ind.breakdowns)
     where = f"WHERE {m.filter}" if m.filter else ""

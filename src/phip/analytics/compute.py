@@ -35,14 +35,11 @@ RESULT_SCHEMA = pa.schema(
 
 
 def covered_years(manifest: Manifest) -> tuple[int, int]:
-    """The first and last year the lake's dated rows fall in (this year when it has none)."""
-    years = {
-        int(f["month"][:4])
-        for t in manifest.tables.values()
-        if t.partitioned
-        for f in t.files
-        if f["month"][:4].isdigit()
-    }
+    """The first and last year with visits in the lake (this year when there are none): the
+    years indicators are computed for. Start dates of older registrations (contracts, programme
+    enrolments) count in those years' states but do not add years of their own."""
+    visits = manifest.tables.get("encounter")
+    years = {int(f["month"][:4]) for f in (visits.files if visits else []) if f["month"][:4].isdigit()}
     if not years:
         this = time.gmtime().tm_year
         return this, this
@@ -54,7 +51,7 @@ def _periods(cal: pa.Table) -> pa.Table:
 
     con = duckdb.connect()
     con.register("cal", cal)
-    return con.execute(
+    return con.sql(
         "SELECT DISTINCT period_type, period, period_start, period_end, period_days FROM cal"
     ).to_arrow_table()
 
@@ -93,7 +90,7 @@ def compute(
         con.register("lake_periods", periods)
         for ind in chosen:
             started = time.perf_counter()
-            parts.append(con.execute(indicator_sql(ind, "duckdb")).to_arrow_table().cast(RESULT_SCHEMA))
+            parts.append(con.sql(indicator_sql(ind, "duckdb")).to_arrow_table().cast(RESULT_SCHEMA))
             if progress:
                 progress(ind.id, time.perf_counter() - started)
         con.close()
@@ -102,7 +99,7 @@ def compute(
 
         spark = session()
         open_spark(lake, spark, manifest)
-        spark.createDataFrame(cal.to_pandas() if False else cal.to_pylist()).createOrReplaceTempView("lake_calendar")
+        spark.createDataFrame(cal.to_pylist()).createOrReplaceTempView("lake_calendar")
         spark.createDataFrame(periods.to_pylist()).createOrReplaceTempView("lake_periods")
         for ind in chosen:
             started = time.perf_counter()

@@ -45,7 +45,7 @@ def open_spark(lake: Path, spark: Any, manifest: Manifest | None = None) -> Mani
     manifest = manifest or require_manifest(lake)
     for name, t in manifest.tables.items():
         if t.files:
-            df = spark.read.parquet(*[(lake / f["path"]).resolve().as_uri() for f in t.files])
+            df = spark.read.parquet(*[str((lake / f["path"]).resolve()) for f in t.files])
         else:
             schema = ", ".join(f"`{n}` {_spark_type(typ)}" for n, typ in t.columns)
             df = spark.createDataFrame([], schema)
