@@ -25,6 +25,8 @@ KEYS = ("level", "org_unit", "period_type", "period", "breakdown", "category")
 def source_columns(name: str) -> tuple[str, ...]:
     """The columns a source's query gives (read from its SQL, no engine needed)."""
     tree = sqlglot.parse_one(sources()[name].sql, read="duckdb")
+    if not isinstance(tree, sqlglot.exp.Query):
+        raise ValueError(f"source {name} is not a query")
     return tuple(tree.named_selects)
 
 
@@ -159,7 +161,8 @@ def indicator_sql(ind: Indicator, dialect: str = "duckdb") -> str:
             f"SELECT {_q(ind.id)} AS indicator, {keys}, "
             "CAST(coalesce(num.value, 0) AS DOUBLE) AS numerator, CAST(den.value AS DOUBLE) AS denominator, "
             "CASE WHEN den.value IS NULL OR den.value = 0 THEN NULL "
-            f"ELSE CAST(coalesce(num.value, 0) AS DOUBLE) * {factor} / CAST(den.value AS DOUBLE) END AS value, "
+            f"ELSE CAST(coalesce(num.value, 0) AS DOUBLE) * {factor} / CAST(den.value AS DOUBLE) "
+            "END AS value, "
             "coalesce(num.records, 0) AS numerator_records, den.records AS denominator_records "
             f"FROM num FULL OUTER JOIN den USING ({keys})"
         )

@@ -22,6 +22,7 @@ from rich.table import Table
 from phip import __version__
 from phip.cli import bench as bench_cmd
 from phip.cli.empi import empi_app
+from phip.cli.indicators import indicators_app
 from phip.cli.lake import lake_app
 from phip.cli.sof import sof_app
 
@@ -36,6 +37,7 @@ app.command("bench")(bench_cmd.bench)
 app.add_typer(empi_app, name="empi")
 app.add_typer(sof_app, name="sof")
 app.add_typer(lake_app, name="lake")
+app.add_typer(indicators_app, name="indicators")
 console = Console(stderr=True)
 out_console = Console()
 

@@ -8,7 +8,15 @@ from phip import __version__
 from phip.settings import Settings, get_settings
 from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
-from phip.web import auth_router, bulk_router, card_router, empi_router, fhir_router, person_router
+from phip.web import (
+    auth_router,
+    bulk_router,
+    card_router,
+    empi_router,
+    fhir_router,
+    indicator_router,
+    person_router,
+)
 from phip.web.outcome import ApiError, api_error_handler, store_error_handler
 
 
@@ -30,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router.router)
     app.include_router(card_router.router)
     app.include_router(person_router.router)
+    app.include_router(indicator_router.router)
     app.include_router(empi_router.router)  # before the FHIR router too
     app.include_router(bulk_router.router)  # before the FHIR router: `$`-paths are not resource types
     app.include_router(fhir_router.router)

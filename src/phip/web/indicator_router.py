@@ -1,0 +1,133 @@
+"""`/api/indicators`: computed indicators within the caller's scope, as JSON, CSV or Excel, with
+small cells suppressed; `/api/indicators/catalogue`: the definitions."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
+
+from phip.analytics import results
+from phip.analytics.catalogue import BREAKDOWNS, LEVELS, PERIODS, catalogue
+from phip.lake.manifest import LakeError
+from phip.security import audit
+from phip.security.principals import Principal
+from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.outcome import ApiError
+
+router = APIRouter(prefix="/api/indicators", tags=["indicators"])
+READ_ROLES = frozenset(
+    {
+        "province_admin",
+        "prefecture_admin",
+        "county_admin",
+        "facility_admin",
+        "statistician",
+        "public_health",
+    }
+)
+MAX_JSON_ROWS = 50_000
+
+
+def _allowed(session: Session, who: Principal, action: str) -> None:
+    if who.role not in READ_ROLES:
+        audit.record(session, who.actor, who.role, action, "indicators", "denied")
+        session.commit()
+        raise ApiError(403, "forbidden", "indicators are for administrators, statisticians and public health")
+
+
+def _scope(who: Principal) -> tuple[str | None, str | None]:
+    """(org unit, facility) the caller may see; (None, None) = the whole province."""
+    if who.role == "facility_admin":
+        return None, who.facility or "-"
+    if who.role in ("province_admin", "statistician"):
+        return None, None
+    path = (who.org_path or "-").strip("/")
+    return path.rsplit("/", 1)[-1], None
+
+
+@router.get("/catalogue")
+def list_catalogue(session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
+    """Every indicator: names and definitions (zh, en), numerator, denominator, factor, levels,
+    periods, breakdowns and target."""
+    _allowed(session, who, "indicator-catalogue")
+    return {"indicators": [i.to_json() for i in catalogue().values()]}
+
+
+@router.get("")
+def indicators(
+    request: Request,
+    indicator: str | None = None,
+    level: str | None = None,
+    org_unit: str | None = None,
+    parent: str | None = None,
+    period_type: str | None = None,
+    period: str | None = None,
+    breakdown: str = "",
+    format: str = "json",
+    lang: str | None = None,
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
+) -> Any:
+    """Indicator values (numerator, denominator, value) filtered by indicator, level, org unit
+    (or the children of `parent`), period type and period; `breakdown` = sex / age_group /
+    ethnicity / poverty / facility_type for a breakdown, `all` for every row, empty for totals.
+    Cells resting on 1-4 records are suppressed. `format` = json, csv or xlsx."""
+    _allowed(session, who, "indicators")
+    if indicator is not None and indicator not in catalogue():
+        raise ApiError(400, "invalid", f"unknown indicator {indicator}")
+    if level is not None and level not in LEVELS:
+        raise ApiError(400, "invalid", f"level must be one of {', '.join(LEVELS)}")
+    if period_type is not None and period_type not in PERIODS:
+        raise ApiError(400, "invalid", f"period_type must be one of {', '.join(PERIODS)}")
+    if breakdown not in ("", "all", *BREAKDOWNS):
+        raise ApiError(400, "invalid", f"breakdown must be empty, all or one of {', '.join(BREAKDOWNS)}")
+    if format not in ("json", "csv", "xlsx"):
+        raise ApiError(400, "invalid", "format must be json, csv or xlsx")
+    unit, facility = _scope(who)
+    filt = results.Filter(
+        indicator,
+        level,
+        org_unit,
+        parent,
+        period_type,
+        period,
+        None if breakdown == "all" else breakdown,
+        unit,
+        facility,
+    )
+    settings = request.app.state.settings
+    locale = lang or settings.locale
+    try:
+        limit = MAX_JSON_ROWS + 1 if format == "json" else None
+        rows = results.query(settings.resolved_lake_dir(), filt, locale, limit)
+        meta = results.current(settings.resolved_lake_dir())
+    except LakeError as exc:
+        raise ApiError(404, "not-found", str(exc)) from exc
+    audit.record(session, who.actor, who.role, "indicators", f"indicators:{indicator or '*'}", "ok", format)
+    session.commit()
+    if format == "csv":
+        buf = io.StringIO()
+        results.write_csv(rows, buf)
+        return Response(
+            ("\ufeff" + buf.getvalue()).encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="indicators.csv"'},
+        )
+    if format == "xlsx":
+        data = io.BytesIO()
+        results.write_xlsx(rows, data)
+        return Response(
+            data.getvalue(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="indicators.xlsx"'},
+        )
+    truncated = len(rows) > MAX_JSON_ROWS
+    return {
+        "computed_at": meta["computed_at"],
+        "lake_version": meta["lake_version"],
+        "rows": rows[:MAX_JSON_ROWS],
+        "truncated": truncated,
+    }
