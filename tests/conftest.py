@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,50 @@ def ingest_province(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ingest-province") / "p"
     synthesize(cfg, out, workers=2)
     return out
+
+
+@dataclass(frozen=True)
+class LakeStore:
+    """The small province ingested into a SQLite store, linked, its lake built and the
+    indicators computed (DuckDB): the shared starting point of lake and analytics tests."""
+
+    province: Path
+    db_url: str
+    var_dir: Path
+    lake: Path
+
+
+@pytest.fixture(scope="session")
+def lake_store(small_province: Path, tmp_path_factory: pytest.TempPathFactory) -> LakeStore:
+    import time
+
+    from sqlalchemy.orm import Session
+
+    from phip.analytics import results
+    from phip.analytics.compute import compute
+    from phip.exchange.ingest import ingest
+    from phip.identity.store_link import link_store
+    from phip.lake.service import refresh_from_store
+    from phip.orgunits import OrgUnitService
+    from phip.standards.divisions import get_divisions
+    from phip.store import get_engine, init_db
+
+    var = tmp_path_factory.mktemp("lake-store")
+    url = f"sqlite:///{(var / 'phip.db').as_posix()}"
+    engine = get_engine(url)
+    init_db(engine)
+    lake = var / "lake"
+    with Session(engine) as s:
+        OrgUnitService(s).load_registry(small_province / "registry", get_divisions("620000"))
+        s.commit()
+        ingest(s, small_province / "submissions", None, workers=2)
+        link_store(s, var)
+        s.commit()
+        refresh_from_store(s, lake)
+    started = time.perf_counter()
+    table = compute(lake)
+    results.save(lake, table, "duckdb", time.perf_counter() - started)
+    return LakeStore(small_province, url, var, lake)
 
 
 @pytest.fixture(scope="session")

@@ -137,6 +137,12 @@ def _parquet_list(files: Iterable[str], lake: Path) -> str:
     return "[" + ", ".join(_quote((lake / f).as_posix()) for f in files) + "]"
 
 
+def _scan(files: Iterable[str], lake: Path) -> str:
+    """read_parquet of lake files; the columns come from the files (partition folders are not
+    parsed: DuckDB would make a county code an integer)."""
+    return f"read_parquet({_parquet_list(files, lake)}, hive_partitioning = false)"
+
+
 def _written(con: duckdb.DuckDBPyConnection, lake: Path, folder: Path) -> list[dict[str, Any]]:
     """The files a partitioned COPY wrote under `folder`, with partition and row count."""
     paths = sorted(folder.rglob("*.parquet")) if folder.exists() else []
@@ -195,7 +201,7 @@ def _write_fact(
     if old_paths:
         touched |= set(
             con.execute(
-                f"SELECT DISTINCT county, month FROM read_parquet({_parquet_list(old_paths, lake)}) "
+                f"SELECT DISTINCT county, month FROM {_scan(old_paths, lake)} "
                 f"WHERE _rid IN (SELECT _rid FROM {build.chg})"
             ).fetchall()
         )
@@ -204,7 +210,7 @@ def _write_fact(
     query = f"SELECT * FROM {build.rows}"
     if rewrite:
         query = (
-            f"SELECT * FROM read_parquet({_parquet_list(rewrite, lake)}) "
+            f"SELECT * FROM {_scan(rewrite, lake)} "
             f"WHERE _rid NOT IN (SELECT _rid FROM {build.chg}) UNION ALL BY NAME {query}"
         )
     _copy_partitioned(con, query, folder)

@@ -26,7 +26,7 @@ def table_sql(lake: Path, t: TableFiles) -> str:
     if not t.files:
         return _empty(t)
     files = ", ".join(_quote((lake / f["path"]).as_posix()) for f in t.files)
-    return f"SELECT * FROM read_parquet([{files}])"
+    return f"SELECT * FROM read_parquet([{files}], hive_partitioning = false)"
 
 
 def open_duckdb(
