@@ -34,12 +34,31 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
+#: tables whose rows are services delivered: their months are the years indicators cover
+ACTIVITY_TABLES = (
+    "encounter",
+    "observation",
+    "medication_request",
+    "medication_dispense",
+    "immunization",
+    "claim_item",
+    "benefit",
+    "appointment",
+    "referral",
+)
+
+
 def covered_years(manifest: Manifest) -> tuple[int, int]:
-    """The first and last year with visits in the lake (this year when there are none): the
+    """The first and last year with services in the lake (this year when there are none): the
     years indicators are computed for. Start dates of older registrations (contracts, programme
-    enrolments) count in those years' states but do not add years of their own."""
-    visits = manifest.tables.get("encounter")
-    years = {int(f["month"][:4]) for f in (visits.files if visits else []) if f["month"][:4].isdigit()}
+    enrolments, problem-list entries) count in those years' states but add no years of their own."""
+    years = {
+        int(f["month"][:4])
+        for name in ACTIVITY_TABLES
+        if name in manifest.tables
+        for f in manifest.tables[name].files
+        if f["month"][:4].isdigit()
+    }
     if not years:
         this = time.gmtime().tm_year
         return this, this
