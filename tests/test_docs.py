@@ -70,3 +70,14 @@ def test_identity_model_is_documented() -> None:
     for rule in rules + splink_model.DETERMINISTIC_RULES:
         assert f"`{rule}`" in text, rule
     assert f"**{splink_model.MATCH_THRESHOLD}**" in text and f"**{splink_model.REVIEW_THRESHOLD}**" in text
+
+
+def test_indicator_reference_is_up_to_date() -> None:
+    """docs/indicators.md is generated from the catalogue: every indicator and source is in it."""
+    from phip.analytics.catalogue import catalogue
+    from phip.analytics.reference import markdown
+
+    text = (ROOT / "docs" / "indicators.md").read_text(encoding="utf-8")
+    assert text == markdown(), "run: python -m phip.analytics.reference > docs/indicators.md"
+    for iid in catalogue():
+        assert f"## `{iid}`" in text

@@ -1,0 +1,79 @@
+"""The catalogue's reference page (`docs/indicators.md`), generated from the catalogue so the
+documentation cannot drift from the definitions (a test compares them)."""
+
+from __future__ import annotations
+
+from phip.analytics.catalogue import Measure, catalogue, sources
+
+_AGG = {
+    "count": "rows",
+    "persons": "distinct persons",
+    "facilities": "distinct facilities",
+    "distinct": "distinct {expression}",
+    "sum": "sum of {expression}",
+}
+
+
+def _measure(m: Measure) -> str:
+    text = _AGG[m.aggregate].format(expression=f"`{m.expression}`")
+    text = f"{text} of `{m.source}`"
+    return f"{text} where `{m.filter}`" if m.filter else text
+
+
+def markdown() -> str:
+    lines = [
+        "# Indicator catalogue",
+        "",
+        "Generated from `src/phip/analytics/data/indicators.yaml` and `sources.yaml` by",
+        "`python -m phip.analytics.reference` (a test fails when this page is out of date).",
+        "",
+        "value = numerator / denominator × factor; an indicator without a denominator is a count.",
+        "Levels are org units of the tree (province, prefecture, county, township) or single",
+        "facilities; periods are days, ISO weeks, months, quarters and years. A facility-based",
+        "measure counts at the facility that submitted the data and its org units; a",
+        "residence-based one at the resident's township. Breakdowns: `facility_type` is the",
+        "facility tier (hospital, primary = township and community centres, village = village",
+        "clinics); `sex`, `age_group` (0, 1-6, 7-17, 18-44, 45-64, 65+: age at the event, or at the",
+        "period's end for states), `ethnicity` (GB/T 3304 code) and `poverty` (registered poverty",
+        "household) come from the person index's golden attributes in the lake's `person` table.",
+        "Every output leaving the platform suppresses cells that rest on 1-4 records.",
+        "",
+    ]
+    for ind in catalogue().values():
+        lines += [
+            f"## `{ind.id}`: {ind.name['zh']} / {ind.name['en']}",
+            "",
+            ind.definition["zh"],
+            "",
+            ind.definition["en"],
+            "",
+            f"- numerator: {_measure(ind.numerator)}",
+        ]
+        if ind.denominator is not None:
+            lines.append(f"- denominator: {_measure(ind.denominator)}")
+        lines += [
+            f"- factor: {ind.factor:g}" + (f" ({ind.unit})" if ind.unit else ""),
+            f"- levels: {', '.join(ind.levels)}",
+            f"- periods: {', '.join(ind.periods)}",
+            f"- breakdowns: {', '.join(ind.breakdowns) or 'none'}",
+        ]
+        if ind.target is not None:
+            lines.append(f"- target: {ind.target:g}")
+        lines.append("")
+    lines += ["# Sources", ""]
+    for src in sources().values():
+        lines += [
+            f"## `{src.name}`",
+            "",
+            f"{src.title} ({src.org}-based, {src.mode}).",
+            "",
+            "```sql",
+            src.sql.rstrip(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown(), end="")  # noqa: T201
