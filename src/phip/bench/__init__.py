@@ -100,9 +100,18 @@ def empi(scale: float = 0.0005, province: Path | None = None, plain: bool = True
     return run(scale=scale, province=province, plain=plain)
 
 
+def analytics(
+    scale: float = 0.01, province: Path | None = None, spark: bool = True, repeats: int = 3
+) -> dict[str, Any]:
+    from phip.bench.analytics import run
+
+    return {"benchmark": "analytics", **run(scale=scale, province=province, spark=spark, repeats=repeats)}
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "idcard": idcard,
     "synth": synth,
     "ingest": ingest,
     "empi": empi,
+    "analytics": analytics,
 }

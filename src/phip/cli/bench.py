@@ -11,16 +11,19 @@ from rich.console import Console
 
 
 def bench(
-    name: Annotated[str, typer.Argument(help="idcard, synth, ingest or empi")],
+    name: Annotated[str, typer.Argument(help="idcard, synth, ingest, empi or analytics")],
     scale: Annotated[
         float, typer.Option(help="synth, ingest, empi: scale of the province to generate.")
     ] = 0.0005,
     workers: Annotated[int, typer.Option(help="synth: worker processes.")] = 2,
     postgres: Annotated[bool, typer.Option(help="ingest: also measure a throwaway PostgreSQL.")] = True,
     province: Annotated[
-        Path | None, typer.Option(help="empi: an already generated province folder instead of --scale.")
+        Path | None,
+        typer.Option(help="empi, analytics: an already generated province folder instead of --scale."),
     ] = None,
     plain: Annotated[bool, typer.Option(help="empi: also run plain Splink for the comparison.")] = True,
+    spark: Annotated[bool, typer.Option(help="analytics: also compute the catalogue on Spark.")] = True,
+    repeats: Annotated[int, typer.Option(help="analytics: DuckDB runs of the catalogue (median).")] = 3,
 ) -> None:
     """性能测试 Run a benchmark and print its figures as one JSON object."""
     from phip.bench import BENCHMARKS
@@ -30,6 +33,8 @@ def bench(
         raise typer.Exit(2)
     if name == "empi":
         result = BENCHMARKS[name](scale=scale, province=province, plain=plain)
+    elif name == "analytics":
+        result = BENCHMARKS[name](scale=scale, province=province, spark=spark, repeats=repeats)
     elif name == "ingest":
         result = BENCHMARKS[name](scale=scale, workers=workers, postgres=postgres)
     elif name == "synth":

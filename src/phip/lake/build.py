@@ -9,8 +9,11 @@ that held the changed resources' old rows. A table whose definition changed is r
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +27,7 @@ import pyarrow.parquet as pq
 from phip.lake.compile import compile_view
 from phip.lake.manifest import Manifest, TableFiles, locked, publish, read_manifest
 from phip.lake.normal import normalise
-from phip.lake.source import Change
+from phip.lake.source import Change, facility_of
 from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable, fact_tables
 
 Progress = Callable[[int, int], None]
@@ -63,11 +66,41 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+#: a change ready for the engine: (type, normal-form JSON text or "" when deleted, id, facility)
+Prepared = tuple[str, str, str, str | None]
+
+
+def _prepare(batch: list[Change]) -> list[Prepared]:
+    """Parse and normalise a batch of changes (in a worker process: this is the CPU-bound part).
+    A source that does not know a resource's id or facility leaves them to be read here."""
+    out: list[Prepared] = []
+    for c in batch:
+        if c.deleted:
+            out.append((c.res_type, "", c.res_id, None))
+            continue
+        res = orjson.loads(c.content)
+        facility = c.facility if c.res_id else facility_of(res)
+        out.append(
+            (c.res_type, orjson.dumps(normalise(res)).decode(), c.res_id or str(res.get("id", "")), facility)
+        )
+    return out
+
+
+def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[list[Prepared]]:
+    if workers <= 1:
+        yield from map(_prepare, batches)
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap(_prepare, batches, chunksize=1)
+
+
 class _FactBuild:
     """One fact table's rows for this refresh, accumulated in DuckDB."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: FactTable, n: int):
-        self.con, self.table = con, table
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: FactTable, n: int, engine: ThreadPoolExecutor):
+        self.con, self.table, self.engine = con, table, engine
+        self.engine_jobs: list[Future[None]] = []
         self.src, self.rows, self.chg = f"src_{n}", f"new_{n}", f"chg_{n}"
         self.pending: list[tuple[str, str, str, str | None]] = []
         self.changed = 0
@@ -86,13 +119,10 @@ class _FactBuild:
         )
         con.execute(f"CREATE TEMP TABLE {self.rows} AS {self.sql}")
 
-    def add(self, change: Change) -> None:
+    def add(self, row: Prepared) -> None:
+        """A changed resource: (type, normal-form JSON or "" when deleted, id, facility)."""
         self.changed += 1
-        if change.deleted:
-            self.pending.append((change.res_type, "", change.res_id, None))
-            return
-        res = normalise(orjson.loads(change.content))
-        self.pending.append((change.res_type, orjson.dumps(res).decode(), change.res_id, change.facility))
+        self.pending.append(row)
         if len(self.pending) >= _FLUSH_ROWS:
             self.flush()
 
@@ -118,6 +148,11 @@ class _FactBuild:
         )
         changed = pa.table({"_rid": [key + p[2] for p in self.pending]})
         self.pending = []
+        # DuckDB runs the view while this thread goes on parsing (it releases the GIL); one
+        # engine thread keeps the connection's statements in order
+        self.engine_jobs.append(self.engine.submit(self._load, arrow, changed))
+
+    def _load(self, arrow: pa.Table, changed: pa.Table) -> None:
         self.con.register("lake_batch", arrow)
         self.con.register("lake_changed", changed)
         try:
@@ -128,6 +163,11 @@ class _FactBuild:
         finally:
             self.con.unregister("lake_batch")
             self.con.unregister("lake_changed")
+
+    def wait(self) -> None:
+        for job in self.engine_jobs:
+            job.result()
+        self.engine_jobs = []
 
     def columns(self) -> list[list[str]]:
         return [[r[0], r[1]] for r in self.con.execute(f"DESCRIBE {self.rows}").fetchall()]
@@ -245,10 +285,13 @@ def refresh(
     progress: Progress | None = None,
     full: bool = False,
     memory_limit: str = "4GB",
+    workers: int | None = None,
 ) -> RefreshReport:
     """Bring the lake up to date. `changes_since(seq)` gives the changes after `seq` and the
     change sequence they reach; `dimensions` are the dimension tables, written whole."""
     from phip.lake.derived import write_derived
+
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
 
     started = time.perf_counter()
     with locked(lake):
@@ -279,23 +322,37 @@ def refresh(
         con.register("lake_fac_arrow", fac)
         con.execute("CREATE TEMP TABLE lake_facility_county AS SELECT * FROM lake_fac_arrow")
         con.unregister("lake_fac_arrow")
-        builds = {name: _FactBuild(con, spec, n) for n, (name, spec) in enumerate(specs.items())}
+        engine = ThreadPoolExecutor(max_workers=1)
+        builds = {name: _FactBuild(con, spec, n, engine) for n, (name, spec) in enumerate(specs.items())}
         by_type: dict[str, list[_FactBuild]] = {}
         for b in builds.values():
             by_type.setdefault(b.table.resource_type, []).append(b)
-        total, done = source.count(), 0
-        for batch in source:
-            for change in batch:
-                for b in by_type.get(change.res_type, []):
-                    # resources older than the last refresh matter only to tables being rebuilt
-                    if b.table.name in rebuild or change.seq > since:
-                        b.add(change)
-            done += len(batch)
+        total, seen = source.count(), [0]
+        incremental = {t for t, bs in by_type.items() if any(b.table.name not in rebuild for b in bs)}
+
+        def wanted() -> Iterator[list[Change]]:
+            for batch in source:
+                seen[0] += len(batch)
+                # resources older than the last refresh matter only to tables being rebuilt
+                yield [
+                    c
+                    for c in batch
+                    if c.res_type in by_type and (c.res_type not in incremental or c.seq > since)
+                ]
+
+        for rows in _prepared(wanted(), workers):
+            for row in rows:
+                for b in by_type[row[0]]:
+                    b.add(row)
             if progress:
-                progress(done, total)
+                progress(seen[0], total)
         manifest = Manifest(version, upto, datetime.now(UTC).isoformat(timespec="seconds"))
-        for name, b in builds.items():
+        for b in builds.values():
             b.flush()
+        for b in builds.values():
+            b.wait()
+        engine.shutdown()
+        for name, b in builds.items():
             old = current.tables.get(name) if current else None
             files, written = _write_fact(con, lake, run, b, old, name in rebuild)
             manifest.tables[name] = files

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from phip.lake.build import ChangeSource, Progress, RefreshReport, refresh
@@ -33,13 +34,19 @@ def refresh_from_store(
 
 
 def build_from_folder(
-    session: Session, folder: Path, lake: Path, progress: Progress | None = None
+    session: Session,
+    folder: Path,
+    lake: Path,
+    progress: Progress | None = None,
+    dimensions: dict[str, pa.Table] | None = None,
 ) -> RefreshReport:
-    """Build the lake whole from `folder/*/<Type>.ndjson` (no store involved)."""
+    """Build the lake whole from `folder/*/<Type>.ndjson` (no store involved); `dimensions`
+    replace tables otherwise read from the database (a benchmark gives the true persons)."""
     types = resource_types()
 
     def changes_since(_seq: int) -> tuple[ChangeSource, int]:
         return NdjsonFolder(folder, types), 0
 
-    dims = {name: dimension(session, name) for name in SCHEMAS}
+    given = dimensions or {}
+    dims = {name: given[name] if name in given else dimension(session, name) for name in SCHEMAS}
     return refresh(lake, changes_since, dims, progress, full=True)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -69,7 +68,7 @@ def latest_change(session: Session) -> int:
 _SOURCE_PREFIX = "urn:phip:submission:"
 
 
-def _facility_of(res: dict[str, object]) -> str | None:
+def facility_of(res: dict[str, object]) -> str | None:
     meta = res.get("meta")
     source = meta.get("source") if isinstance(meta, dict) else None
     if isinstance(source, str) and source.startswith(_SOURCE_PREFIX):
@@ -79,7 +78,7 @@ def _facility_of(res: dict[str, object]) -> str | None:
 
 class NdjsonFolder:
     """Every resource of `types` in `<folder>/*/<Type>.ndjson` (a synthetic province's
-    submissions); the facility is the one named in `meta.source`."""
+    submissions); the facility is the one named in `meta.source` (read by the build)."""
 
     def __init__(self, folder: Path, types: list[str], batch: int = 5000):
         self.folder, self.types, self.batch = folder, types, batch
@@ -101,10 +100,8 @@ class NdjsonFolder:
                 for line in f:
                     if not line.strip():
                         continue
-                    res = orjson.loads(line)
-                    out.append(
-                        Change(res["resourceType"], str(res.get("id", "")), _facility_of(res), False, line)
-                    )
+                    # parsed later, in the build's workers: the id and facility are read there
+                    out.append(Change(path.stem, "", None, False, line))
                     if len(out) >= self.batch:
                         yield out
                         out = []

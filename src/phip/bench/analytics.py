@@ -1,0 +1,189 @@
+"""`phip bench analytics`: build the lake of a synthetic province from its submissions, compute
+the whole indicator catalogue on DuckDB (median of several runs) and on Spark (the ratio), and
+refresh the lake incrementally after 1% of the resources change.
+
+The lake is built from the NDJSON submissions (`phip lake refresh --source`), not from a store:
+ingesting a province at scale 0.1 into the store would take hours and is measured by `phip bench
+ingest`. Persons come from the province's truth (`truth/persons.csv`) instead of the person
+index, which `phip bench empi` measures; the indicators' work is the same either way.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+RNG_SEED = 20261126
+
+
+def _registry_session(province: Path, folder: Path) -> Any:
+    from sqlalchemy.orm import Session
+
+    from phip.orgunits import OrgUnitService
+    from phip.standards.divisions import get_divisions
+    from phip.store import get_engine, init_db
+
+    engine = get_engine(f"sqlite:///{(folder / 'registry.db').as_posix()}")
+    init_db(engine)
+    session = Session(engine)
+    OrgUnitService(session).load_registry(province / "registry", get_divisions("620000"))
+    session.commit()
+    return session
+
+
+def _truth_persons(province: Path) -> pa.Table:
+    keys, persons = [], []
+    with open(province / "truth" / "persons.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            keys.append(row["record"])
+            persons.append(row["person_id"])
+    return pa.table({"patient_key": keys, "person_id": persons})
+
+
+class _Changes:
+    """A share of a province's resources, changed (a status, or a date moved to June), as the
+    changes after the lake's last refresh: spread over every month (`month` None: the worst
+    case, nearly every partition is touched), or all from one submission month (the usual case:
+    a month's new and corrected records)."""
+
+    def __init__(self, province: Path, types: list[str], share: float, seq: int, month: str | None = None):
+        from phip.lake.source import Change
+
+        rng = random.Random(RNG_SEED)
+        self.changes: list[Change] = []
+        marker = f':{month}"'.encode() if month else b""
+        total = 0
+        lines: list[tuple[str, bytes]] = []
+        for t in types:
+            for path in sorted((province / "submissions").glob(f"*/{t}.ndjson")):
+                with open(path, "rb") as f:
+                    for line in f:
+                        if not line.strip():
+                            continue
+                        total += 1
+                        if (marker and marker in line) or (not marker and rng.random() < share):
+                            lines.append((t, line))
+        if marker:
+            rng.shuffle(lines)
+            lines = lines[: round(total * share)]
+        for t, line in lines:
+            res = orjson.loads(line)
+            period = res.get("period")
+            if month is None and isinstance(period, dict) and "start" in period:
+                period["start"] = "2025-06-15" + period["start"][10:]
+            res["status"] = "entered-in-error" if rng.random() < 0.2 else res.get("status", "active")
+            self.changes.append(Change(t, "", None, False, orjson.dumps(res), seq))
+
+    def count(self) -> int:
+        return len(self.changes)
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        for start in range(0, len(self.changes), 5000):
+            yield self.changes[start : start + 5000]
+
+
+def _fixed(changes: _Changes, seq: int) -> Callable[[int], tuple[Any, int]]:
+    def changes_since(_since: int) -> tuple[Any, int]:
+        return changes, seq
+
+    return changes_since
+
+
+def _compute(lake: Path, engine: str) -> tuple[float, int]:
+    from phip.analytics.compute import compute
+
+    started = time.perf_counter()
+    table = compute(lake, engine)
+    return time.perf_counter() - started, table.num_rows
+
+
+def run(
+    scale: float = 0.01,
+    province: Path | None = None,
+    seed: int = 5,
+    repeats: int = 3,
+    spark: bool = True,
+    workers: int = 2,
+) -> dict[str, Any]:
+    from phip.lake.build import refresh
+    from phip.lake.dims import SCHEMAS, dimension
+    from phip.lake.manifest import require_manifest
+    from phip.lake.service import build_from_folder, resource_types
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="phip-bench-analytics-") as tmp:
+        work = Path(tmp)
+        if province is None:
+            from phip.synth import SynthConfig, synthesize
+
+            province = work / "province"
+            t0 = time.perf_counter()
+            synthesize(SynthConfig(scale=scale, seed=seed), province, workers=workers)
+            out["synth_seconds"] = round(time.perf_counter() - t0, 1)
+        manifest = orjson.loads((province / "manifest.json").read_bytes())
+        out["province"] = {
+            "scale": manifest["scale"],
+            "residents": manifest["residents"],
+            "resources": manifest["resources"]["total"],
+        }
+        session = _registry_session(province, work)
+        lake = work / "lake"
+        persons = _truth_persons(province)
+        t0 = time.perf_counter()
+        report = build_from_folder(
+            session, province / "submissions", lake, dimensions={"record_person": persons}
+        )
+        build_seconds = time.perf_counter() - t0
+        lake_rows = sum(report.rows.values())
+        out["lake_build"] = {
+            "seconds": round(build_seconds, 1),
+            "resources_per_second": round(out["province"]["resources"] / build_seconds),
+            "rows": lake_rows,
+            "files": sum(len(t.files) for t in require_manifest(lake).tables.values()),
+            "bytes": sum(p.stat().st_size for p in (lake / "tables").rglob("*.parquet")),
+        }
+        runs = [_compute(lake, "duckdb") for _ in range(max(1, repeats))]
+        duck = statistics.median(s for s, _ in runs)
+        out["catalogue_duckdb"] = {
+            "median_seconds": round(duck, 2),
+            "runs": [round(s, 2) for s, _ in runs],
+            "result_rows": runs[0][1],
+        }
+        if spark:
+            spark_runs = [_compute(lake, "spark") for _ in range(2)]
+            out["catalogue_spark"] = {
+                "seconds_first": round(spark_runs[0][0], 2),
+                "seconds_second": round(spark_runs[1][0], 2),
+                "result_rows": spark_runs[1][1],
+                "spark_over_duckdb": round(spark_runs[1][0] / duck, 1),
+            }
+        # incremental: 1% of the resources change after the build, all from the last month
+        # (the usual case) or spread over every month (the worst case)
+        dims = {name: persons if name == "record_person" else dimension(session, name) for name in SCHEMAS}
+        with open(province / "truth" / "submissions.csv", encoding="utf-8") as f:
+            last_month = max(row["month"] for row in csv.DictReader(f))
+        for label, month in (("incremental_last_month", last_month), ("incremental_spread", None)):
+            seq = require_manifest(lake).change_seq + 1
+            changes = _Changes(province, resource_types(), 0.01, seq, month)
+            t0 = time.perf_counter()
+            inc = refresh(lake, _fixed(changes, seq), dims)
+            inc_seconds = time.perf_counter() - t0
+            out[label] = {
+                "changed_resources": changes.count(),
+                "submission_month": month or "all",
+                "seconds": round(inc_seconds, 1),
+                "partitions_written": inc.partitions_written,
+                "partitions_total": sum(len(t.files) for t in require_manifest(lake).tables.values()),
+                "full_build_over_incremental": round(build_seconds / inc_seconds, 1),
+            }
+        session.close()
+    return out
