@@ -30,7 +30,14 @@ NAMES = [
     "organization",
     "appointment",
     "referral",
+    "flag",
+    "care_team",
+    "episode_of_care",
+    "location",
+    "practitioner_role",
+    "benefit",
 ]
+KEYS = {"claim_item": "claim_key", "episode_of_care": "episode_key"}
 
 
 def _expected_rows(name: str, resources: list[dict]) -> int:  # type: ignore[type-arg]
@@ -56,7 +63,7 @@ def test_view_over_a_province(name: str, small_province: Path) -> None:
     names, rows = run_view(view, resources, "duckdb")
     assert len(rows) == _expected_rows(name, resources) > 0
     table = [dict(zip(names, r, strict=True)) for r in rows]
-    key = "claim_key" if name == "claim_item" else f"{name}_key"
+    key = KEYS.get(name, f"{name}_key")
     assert {r[key] for r in table} <= {f"{view['resource']}/{res['id']}" for res in resources}
     assert len({r[key] for r in table}) == (len(rows) if name != "claim_item" else len(resources))
     if "patient_key" in names and name != "patient":
@@ -70,6 +77,8 @@ def test_view_over_a_province(name: str, small_province: Path) -> None:
         "value",
         "unit",
         "onset",
+        "systolic",
+        "diastolic",
     }
 
 
