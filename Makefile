@@ -18,12 +18,14 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
-	rm -f var/phip.db var/phip.db-wal var/phip.db-shm
+	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake
 	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force
 	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
 	$(VENV)/bin/phip orgunits show --level prefecture
 	$(VENV)/bin/phip ingest $(DEMO_DIR)/submissions
 	$(VENV)/bin/phip empi link-store
+	$(VENV)/bin/phip lake refresh
+	$(VENV)/bin/phip indicators compute
 	$(VENV)/bin/phip accounts demo $(DEMO_DIR)/registry
 	$(VENV)/bin/phip serve --host 127.0.0.1 --port $(DEMO_PORT)
 

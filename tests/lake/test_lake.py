@@ -226,3 +226,17 @@ def test_one_refresh_at_a_time(lake_store: LakeStore, tmp_path: Path) -> None:
     url, lake = _copy(lake_store, tmp_path / "d")
     with locked(lake), Session(get_engine(url)) as s, pytest.raises(LakeError, match="another refresh"):
         refresh_from_store(s, lake)
+
+
+def test_a_lake_over_another_store_is_rebuilt(lake_store: LakeStore, tmp_path: Path) -> None:
+    """A store restored or replaced (its change sequence behind the lake's) is not taken for
+    'no changes': the lake is rebuilt from it."""
+    from phip.store import init_db
+
+    _url, lake = _copy(lake_store, tmp_path / "e")
+    url = f"sqlite:///{(tmp_path / 'empty.db').as_posix()}"
+    init_db(get_engine(url))
+    with Session(get_engine(url)) as s:
+        report = refresh_from_store(s, lake)
+    assert set(report.full) == set(fact_tables())
+    assert _count(lake, "encounter") == 0

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from phip.lake.build import ChangeSource, Progress, RefreshReport, refresh
 from phip.lake.dims import SCHEMAS, dimension
+from phip.lake.manifest import read_manifest
 from phip.lake.source import NdjsonFolder, StoreChanges, latest_change
 from phip.lake.tables import fact_tables
 
@@ -25,6 +26,9 @@ def refresh_from_store(
     with `full` (or when the lake is new or a table's definition changed)."""
     upto = latest_change(session)
     types = resource_types()
+    current = read_manifest(lake)
+    if current is not None and upto < current.change_seq:
+        full = True  # the store is not the one the lake was built from (restored or replaced)
 
     def changes_since(seq: int) -> tuple[ChangeSource, int]:
         return StoreChanges(session, types, seq, upto), upto
