@@ -5,7 +5,8 @@ refresh the lake incrementally after 1% of the resources change.
 The lake is built from the NDJSON submissions (`phip lake refresh --source`), not from a store:
 ingesting a province at scale 0.1 into the store would take hours and is measured by `phip bench
 ingest`. Persons come from the province's truth (`truth/persons.csv`) instead of the person
-index, which `phip bench empi` measures; the indicators' work is the same either way.
+index, which `phip bench empi` measures, and submission batches from `truth/submissions.csv`;
+the indicators' work is the same either way.
 """
 
 from __future__ import annotations
@@ -47,6 +48,29 @@ def _truth_persons(province: Path) -> pa.Table:
             keys.append(row["record"])
             persons.append(row["person_id"])
     return pa.table({"patient_key": keys, "person_id": persons})
+
+
+def _truth_batches(province: Path) -> pa.Table:
+    """The province's facility-month batches as the submission table would hold them."""
+    from phip.lake.dims import SCHEMAS
+
+    rows = []
+    with open(province / "truth" / "submissions.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            rows.append(
+                {
+                    "submission_id": "bench",
+                    "facility": r["facility"],
+                    "month": r["month"],
+                    "records": int(r["records"]),
+                    "accepted": int(r["records"]),
+                    "quarantined": 0,
+                    "first_sent": r["submitted_at"],
+                    "last_sent": r["submitted_at"],
+                    "finished_at": r["submitted_at"],
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=SCHEMAS["submission_batch"])
 
 
 class _Changes:
@@ -137,11 +161,9 @@ def run(
         }
         session = _registry_session(province, work)
         lake = work / "lake"
-        persons = _truth_persons(province)
+        given = {"record_person": _truth_persons(province), "submission_batch": _truth_batches(province)}
         t0 = time.perf_counter()
-        report = build_from_folder(
-            session, province / "submissions", lake, dimensions={"record_person": persons}
-        )
+        report = build_from_folder(session, province / "submissions", lake, dimensions=given)
         build_seconds = time.perf_counter() - t0
         lake_rows = sum(report.rows.values())
         out["lake_build"] = {
@@ -168,7 +190,7 @@ def run(
             }
         # incremental: 1% of the resources change after the build, all from the last month
         # (the usual case) or spread over every month (the worst case)
-        dims = {name: persons if name == "record_person" else dimension(session, name) for name in SCHEMAS}
+        dims = {name: given[name] if name in given else dimension(session, name) for name in SCHEMAS}
         with open(province / "truth" / "submissions.csv", encoding="utf-8") as f:
             last_month = max(row["month"] for row in csv.DictReader(f))
         for label, month in (("incremental_last_month", last_month), ("incremental_spread", None)):
