@@ -93,10 +93,11 @@ def test_an_inconsistent_indicator_is_refused() -> None:
         _check(bad, sources())
 
 
-def test_one_query_per_indicator_with_grouping_sets() -> None:
+def test_one_statement_per_indicator_with_grouping_sets() -> None:
     ind = catalogue()["outpatient_visits"]
     sql = indicator_sql(ind)
-    assert sql.count("GROUPING SETS") == 1
+    # totals at every period; breakdowns at months, quarters and years; one statement
+    assert sql.count("GROUPING SETS") == 2 and sql.count("SELECT") > 2 and ";" not in sql
     assert sql.count("(period_type, period, ") == len(ind.levels) * (1 + len(ind.breakdowns))
     spark = indicator_sql(ind, "spark")
     assert "GROUPING SETS" in spark and "STRING" in spark  # sqlglot wrote Spark's types
@@ -292,7 +293,7 @@ def test_duckdb_and_spark_agree_on_every_number(lake_store: LakeStore) -> None:
     con.register("d", on_duck)
     con.register("s", on_spark)
     keys = "indicator, level, org_unit, period_type, period, breakdown, category"
-    assert on_duck.num_rows == on_spark.num_rows > 50_000
+    assert on_duck.num_rows == on_spark.num_rows > 20_000
     exact = "numerator, denominator, numerator_records, denominator_records"
     for a, b in (("d", "s"), ("s", "d")):
         diff = con.execute(

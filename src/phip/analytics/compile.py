@@ -19,6 +19,8 @@ ORG_COLUMNS = {
     "facility": "facility_code",
 }
 KEYS = ("level", "org_unit", "period_type", "period", "breakdown", "category")
+#: breakdowns are computed for these periods (daily and weekly series are totals)
+BREAKDOWN_PERIODS = ("month", "quarter", "year")
 
 
 @cache
@@ -34,24 +36,17 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _expanded(src: Source, periods: tuple[str, ...]) -> str:
-    """The source's rows, one per period they count in, with org-unit codes and breakdowns."""
+_BREAKDOWN_COLUMNS = ("sex", "age_group", "ethnicity", "poverty", "facility_type")
+_ORG = ("province_code", "prefecture_code", "county_code", "township_code", "facility_code")
+_KEEP = (*_ORG, "facility_type", "sex", "ethnicity", "poverty")
+
+
+def _base(src: Source) -> str:
+    """The source's rows with their org-unit codes and the person attributes breakdowns use
+    (`birth_date` for the age group, computed where the reference day is known)."""
     cols = source_columns(src.name)
-    kinds = ", ".join(_q(p) for p in periods)
-    if src.mode == "event":
-        join = f"JOIN lake_calendar c ON c.day = s.date AND c.period_type IN ({kinds})"
-        when = "CAST(s.date AS VARCHAR)"
-    else:
-        ends = "(s.end_date IS NULL OR s.end_date >= c.period_end)"
-        if src.mode == "span":
-            ends = "(s.end_date IS NULL OR s.end_date >= c.period_start)"
-        join = (
-            f"JOIN lake_periods c ON c.period_type IN ({kinds}) "
-            f"AND (s.start_date IS NULL OR s.start_date <= c.period_end) AND {ends}"
-        )
-        when = "CAST(c.period_end AS VARCHAR)"
     has_person = "person_id" in cols
-    own = [f"s.{c}" for c in cols if c not in ("sex", "age_group", "ethnicity", "poverty", "facility_type")]
+    own = [f"s.{c}" for c in cols if c not in _BREAKDOWN_COLUMNS]
     if src.org == "facility":
         org = [
             "fd.province_code",
@@ -74,40 +69,105 @@ def _expanded(src: Source, periods: tuple[str, ...]) -> str:
         org_join = "LEFT JOIN org_unit ou ON ou.code = s.org_unit"
     person_join = "LEFT JOIN person ps ON ps.person_id = s.person_id" if has_person else ""
     sex = "s.sex" if "sex" in cols else "ps.gender" if has_person else "NULL"
-    if "age_group" in cols:
-        age = "s.age_group"
-    elif has_person:
-        age = f"CASE WHEN ps.birth_date IS NULL THEN NULL ELSE {age_sql('ps.birth_date', when)} END"
-    else:
-        age = "NULL"
     ethnicity = "ps.ethnicity" if has_person else "NULL"
     poverty = (
         "CASE WHEN ps.poverty THEN 'poor' WHEN ps.poverty IS NULL THEN NULL ELSE 'not-poor' END"
         if has_person
         else "NULL"
     )
-    breakdown = [
+    attrs = [
         f"coalesce({sex}, 'unknown') AS sex",
-        f"{age} AS age_value",
         f"coalesce({ethnicity}, 'unknown') AS ethnicity",
         f"coalesce({poverty}, 'unknown') AS poverty",
+        f"{'s.age_group' if 'age_group' in cols else 'CAST(NULL AS VARCHAR)'} AS given_age_group",
+        f"{'ps.birth_date' if has_person else 'CAST(NULL AS VARCHAR)'} AS birth_date",
     ]
-    period_cols = ["c.period_type", "c.period", "c.period_start", "c.period_end", "c.period_days"]
-    select = ", ".join(own + period_cols + org + breakdown)
-    inner = f"SELECT {select} FROM ({src.sql}) s {join} {org_join} {person_join}"
-    group = "age_value" if "age_group" in cols else age_group_sql("age_value")
-    return f"SELECT i.*, coalesce({group}, 'unknown') AS age_group FROM ({inner}) i"
+    return f"SELECT {', '.join(own + org + attrs)} FROM ({src.sql}) s {org_join} {person_join}"
+
+
+def _age_group(day: str) -> str:
+    """The age group on `day` (a DATE expression): the source's own, else from the birth date."""
+    age = age_group_sql(age_sql("birth_date", f"CAST({day} AS VARCHAR)"))
+    return f"coalesce(given_age_group, CASE WHEN birth_date IS NULL THEN 'unknown' ELSE {age} END)"
+
+
+def _uses_period(m: Measure) -> bool:
+    """Whether the measure needs its rows placed in periods first (its filter or value uses the
+    period, or the age group, which is known only once the reference day is)."""
+    return any(w in (x or "") for x in (m.filter, m.expression) for w in ("period_", "age_group"))
+
+
+def _kinds(periods: tuple[str, ...]) -> str:
+    return ", ".join(_q(p) for p in periods)
+
+
+def _pre_aggregated(src: Source, m: Measure, periods: tuple[str, ...]) -> str:
+    """Counts and sums of events: first added up per day, org unit and breakdown (far fewer rows
+    than events), then placed in their periods."""
+    value = "count(*)" if m.aggregate == "count" else f"sum({m.expression})"
+    keep = ", ".join(_KEEP)
+    where = f"WHERE {m.filter}" if m.filter else ""
+    daily = (
+        f"SELECT date, {keep}, {_age_group('date')} AS age_group, {value} AS value, count(*) AS records "
+        f"FROM ({_base(src)}) b {where} GROUP BY date, {keep}, {_age_group('date')}"
+    )
+    return (
+        f"SELECT c.period_type, c.period, {', '.join('d.' + k for k in _KEEP)}, d.age_group, "
+        "d.value, d.records "
+        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({_kinds(periods)})"
+    )
+
+
+def _distinct_key(m: Measure) -> str:
+    if m.aggregate == "persons":
+        return "person_id"
+    if m.aggregate == "facilities":
+        return "facility_code"
+    return str(m.expression)
+
+
+def _deduplicated(src: Source, m: Measure, periods: tuple[str, ...]) -> str:
+    """Distinct counts of events: each key once per day and org unit, then once per period
+    (age group at the period's end, so a person has one in a period)."""
+    keep = ", ".join(_KEEP)
+    where = f"WHERE {m.filter}" if m.filter else ""
+    daily = (
+        f"SELECT DISTINCT {_distinct_key(m)} AS k, date, {keep}, given_age_group, birth_date "
+        f"FROM ({_base(src)}) b {where}"
+    )
+    per_period = (
+        f"SELECT DISTINCT d.k, c.period_type, c.period, c.period_end, "
+        f"{', '.join('d.' + k for k in _KEEP)}, d.given_age_group, d.birth_date "
+        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({_kinds(periods)})"
+    )
+    return f"SELECT p.*, {_age_group('period_end')} AS age_group FROM ({per_period}) p"
+
+
+def _expanded(src: Source, m: Measure, periods: tuple[str, ...]) -> str:
+    """States and spans (and anything whose filter or value needs the period): the source's
+    rows, one per period they count in; age group at the period's end."""
+    if src.mode == "event":
+        join = f"JOIN lake_calendar c ON c.day = b.date AND c.period_type IN ({_kinds(periods)})"
+    else:
+        ends = "(b.end_date IS NULL OR b.end_date >= c.period_end)"
+        if src.mode == "span":
+            ends = "(b.end_date IS NULL OR b.end_date >= c.period_start)"
+        join = (
+            f"JOIN lake_periods c ON c.period_type IN ({_kinds(periods)}) "
+            f"AND (b.start_date IS NULL OR b.start_date <= c.period_end) AND {ends}"
+        )
+    period_cols = "c.period_type, c.period, c.period_start, c.period_end, c.period_days"
+    inner = f"SELECT b.*, {period_cols} FROM ({_base(src)}) b {join}"
+    where = f"WHERE {m.filter}" if m.filter else ""
+    aged = f"SELECT i.*, {_age_group('period_end')} AS age_group FROM ({inner}) i"
+    return f"SELECT * FROM ({aged}) a {where}"
 
 
 def _aggregate(m: Measure) -> str:
     if m.aggregate == "count":
         return "count(*)"
-    if m.aggregate == "persons":
-        return "count(DISTINCT person_id)"
-    if m.aggregate == "facilities":
-        return "count(DISTINCT facility_code)"
-    if m.aggregate == "distinct":
-        return f"count(DISTINCT {m.expression})"
+    if m.aggregate in ("persons", "facilities", "distinct"):
+        return f"count(DISTINCT {_distinct_key(m)})"
     return f"sum({m.expression})"
 
 
@@ -116,48 +176,67 @@ def _records(m: Measure) -> str:
     return _aggregate(m) if m.aggregate != "sum" else "count(*)"
 
 
-def measure_sql(m: Measure, ind: Indicator) -> str:
-    """One measure at every level × period × breakdown of the indicator (GROUPING SETS)."""
+def measure_sql(m: Measure, ind: Indicator, name: str = "rows") -> tuple[str, str]:
+    """One measure at every level × period × breakdown of the indicator (GROUPING SETS).
+
+    Events counted or summed are added up per day first; events counted distinct are made
+    distinct per day and period first; states and spans are placed in their periods directly."""
     src = sources()[m.source]
+    # a resident lives in one township and has one set of attributes in a period: once made
+    # distinct per period, persons are counted by counting rows (no DISTINCT per grouping set)
+    unique = m.aggregate == "persons" and src.org == "residence"
+    if src.mode == "event" and not _uses_period(m) and m.aggregate in ("count", "sum"):
+        rows, value, records = _pre_aggregated(src, m, ind.periods), "sum(value)", "sum(records)"
+    elif src.mode == "event" and not _uses_period(m):
+        rows = _deduplicated(src, m, ind.periods)
+        value = records = "count(*)" if unique else "count(DISTINCT k)"
+    elif unique:
+        keep = ", ".join(("period_type", "period", *_KEEP, "age_group"))
+        rows = f"SELECT DISTINCT person_id, {keep} FROM ({_expanded(src, m, ind.periods)}) e"
+        value = records = "count(*)"
+    else:
+        rows, value, records = _expanded(src, m, ind.periods), _aggregate(m), _records(m)
     orgs = [ORG_COLUMNS[lv] for lv in ind.levels]
-    sets = []
-    for col in orgs:
-        sets.append(f"(period_type, period, {col})")
-        sets.extend(f"(period_type, period, {col}, {b})" for b in ind.breakdowns)
     level = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {_q(lv)}" for lv in reversed(ind.levels))
     org_unit = " ".join(
         f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {ORG_COLUMNS[lv]}" for lv in reversed(ind.levels)
     )
-    bd = " ".join(f"WHEN GROUPING({b}) = 0 THEN {_q(b)}" for b in ind.breakdowns)
-    cat = " ".join(f"WHEN GROUPING({b}) = 0 THEN {b}" for b in ind.breakdowns)
-    where = f"WHERE {m.filter}" if m.filter else ""
-    return (
-        f"SELECT * FROM (SELECT CASE {level} END AS level, CASE {org_unit} END AS org_unit, "
-        "period_type, period, "
-        f"{f'CASE {bd} ELSE {_q(chr(0))} END' if bd else _q(chr(0))} AS breakdown, "
-        f"{f'CASE {cat} ELSE {_q(chr(0))} END' if cat else _q(chr(0))} AS category, "
-        f"{_aggregate(m)} AS value, {_records(m)} AS records "
-        f"FROM ({_expanded(src, ind.periods)}) x {where} "
-        f"GROUP BY GROUPING SETS ({', '.join(sets)})) g WHERE org_unit IS NOT NULL"
-    ).replace(_q(chr(0)), "''")
+    head = f"SELECT CASE {level} END AS level, CASE {org_unit} END AS org_unit, period_type, period"
+    tail = f"{value} AS value, {records} AS records FROM {name} x"
+    totals = ", ".join(f"(period_type, period, {col})" for col in orgs)
+    parts = [f"{head}, '' AS breakdown, '' AS category, {tail} GROUP BY GROUPING SETS ({totals})"]
+    coarse = [p for p in ind.periods if p in BREAKDOWN_PERIODS]
+    if ind.breakdowns and coarse:
+        sets = ", ".join(f"(period_type, period, {col}, {b})" for col in orgs for b in ind.breakdowns)
+        bd = " ".join(f"WHEN GROUPING({b}) = 0 THEN {_q(b)}" for b in ind.breakdowns)
+        cat = " ".join(f"WHEN GROUPING({b}) = 0 THEN {b}" for b in ind.breakdowns)
+        parts.append(
+            f"{head}, CASE {bd} END AS breakdown, CASE {cat} END AS category, {tail} "
+            f"WHERE period_type IN ({_kinds(tuple(coarse))}) GROUP BY GROUPING SETS ({sets})"
+        )
+    return rows, f"SELECT * FROM ({' UNION ALL '.join(parts)}) g WHERE org_unit IS NOT NULL"
 
 
 def indicator_sql(ind: Indicator, dialect: str = "duckdb") -> str:
     """The indicator's rows: indicator, level, org_unit, period_type, period, breakdown, category,
     numerator, denominator, value, numerator_records, denominator_records."""
-    num = measure_sql(ind.numerator, ind)
+    # a measure's rows feed both its totals and its breakdowns: computed once (a materialised
+    # common table expression on DuckDB; Spark reuses the exchange)
+    keep = " MATERIALIZED" if dialect == "duckdb" else ""
+    num_rows, num = measure_sql(ind.numerator, ind, "num_rows")
+    ctes = [f"num_rows AS{keep} ({num_rows})", f"num AS ({num})"]
     keys = ", ".join(KEYS)
     factor = repr(ind.factor)
     if ind.denominator is None:
-        sql = (
+        body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, CAST(value AS DOUBLE) AS numerator, "
             f"CAST(NULL AS DOUBLE) AS denominator, CAST(value AS DOUBLE) * {factor} AS value, "
-            f"records AS numerator_records, CAST(NULL AS BIGINT) AS denominator_records FROM ({num}) n"
+            "records AS numerator_records, CAST(NULL AS BIGINT) AS denominator_records FROM num"
         )
     else:
-        den = measure_sql(ind.denominator, ind)
-        sql = (
-            f"WITH num AS ({num}), den AS ({den}) "
+        den_rows, den = measure_sql(ind.denominator, ind, "den_rows")
+        ctes += [f"den_rows AS{keep} ({den_rows})", f"den AS ({den})"]
+        body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, "
             "CAST(coalesce(num.value, 0) AS DOUBLE) AS numerator, CAST(den.value AS DOUBLE) AS denominator, "
             "CASE WHEN den.value IS NULL OR den.value = 0 THEN NULL "
@@ -166,6 +245,7 @@ def indicator_sql(ind: Indicator, dialect: str = "duckdb") -> str:
             "coalesce(num.records, 0) AS numerator_records, den.records AS denominator_records "
             f"FROM num FULL OUTER JOIN den USING ({keys})"
         )
+    sql = f"WITH {', '.join(ctes)} {body}"
     if dialect == "duckdb":
         return sql
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
