@@ -181,12 +181,15 @@ def run(
             "result_rows": runs[0][1],
         }
         if spark:
-            spark_runs = [_compute(lake, "spark") for _ in range(2)]
+            # one run (the session is started before it): the whole catalogue takes minutes there
+            from phip.engines.spark import session as spark_session
+
+            spark_session()
+            seconds, rows = _compute(lake, "spark")
             out["catalogue_spark"] = {
-                "seconds_first": round(spark_runs[0][0], 2),
-                "seconds_second": round(spark_runs[1][0], 2),
-                "result_rows": spark_runs[1][1],
-                "spark_over_duckdb": round(spark_runs[1][0] / duck, 1),
+                "seconds": round(seconds, 2),
+                "result_rows": rows,
+                "spark_over_duckdb": round(seconds / duck, 1),
             }
         # incremental: 1% of the resources change after the build, all from the last month
         # (the usual case) or spread over every month (the worst case)
