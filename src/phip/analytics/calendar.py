@@ -47,3 +47,9 @@ def calendar(first_year: int, last_year: int) -> pa.Table:
         day += timedelta(days=1)
     days = [(e - s).days + 1 for s, e in zip(cols["period_start"], cols["period_end"], strict=True)]  # type: ignore[operator]
     return pa.table({**cols, "period_days": pa.array(days, pa.int64())})
+
+
+def calendar_periods(cal: pa.Table) -> pa.Table:
+    """Each period of a calendar once: period_type, period, period_start, period_end, period_days."""
+    keys = ["period_type", "period", "period_start", "period_end", "period_days"]
+    return cal.group_by(keys).aggregate([]).select(keys)

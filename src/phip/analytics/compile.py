@@ -9,6 +9,7 @@ from functools import cache
 import sqlglot
 
 from phip.analytics.catalogue import Indicator, Measure, Source, sources
+from phip.lake.dialect import quote as _q
 from phip.standards.agegroups import age_group_sql, age_sql
 
 ORG_COLUMNS = {
@@ -30,10 +31,6 @@ def source_columns(name: str) -> tuple[str, ...]:
     if not isinstance(tree, sqlglot.exp.Query):
         raise ValueError(f"source {name} is not a query")
     return tuple(tree.named_selects)
-
-
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _BREAKDOWN_COLUMNS = ("sex", "age_group", "ethnicity", "poverty", "facility_type")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from phip.analytics.calendar import calendar
+from phip.analytics.calendar import calendar, calendar_periods
 from phip.analytics.catalogue import Indicator, catalogue
 from phip.analytics.compile import indicator_sql
 from phip.lake.manifest import Manifest, require_manifest
@@ -65,16 +65,6 @@ def covered_years(manifest: Manifest) -> tuple[int, int]:
     return min(years), max(years)
 
 
-def _periods(cal: pa.Table) -> pa.Table:
-    import duckdb
-
-    con = duckdb.connect()
-    con.register("cal", cal)
-    return con.sql(
-        "SELECT DISTINCT period_type, period, period_start, period_end, period_days FROM cal"
-    ).to_arrow_table()
-
-
 def _select(ids: Iterable[str] | None) -> list[Indicator]:
     cat = catalogue()
     if ids is None:
@@ -99,7 +89,7 @@ def compute(
     chosen = _select(indicators)
     manifest = require_manifest(lake)
     cal = calendar(*covered_years(manifest))
-    periods = _periods(cal)
+    periods = calendar_periods(cal)
     parts: list[pa.Table] = []
     if engine == "duckdb":
         con, _ = open_duckdb(lake, manifest=manifest)

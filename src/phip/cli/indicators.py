@@ -11,15 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from phip.cli.lake import lake_dir
+
 console = Console(stderr=True)
 out_console = Console()
 indicators_app = typer.Typer(help="指标 The indicator catalogue over the lake.", no_args_is_help=True)
-
-
-def _lake_dir(lake: Path | None) -> Path:
-    from phip.settings import get_settings
-
-    return lake if lake is not None else get_settings().resolved_lake_dir()
 
 
 @indicators_app.command("compute")
@@ -54,7 +50,7 @@ def compute_cmd(
     if out is not None and out.suffix.lower() not in (".csv", ".xlsx"):
         console.print("[red]--out must name a .csv or .xlsx file[/red]")
         raise typer.Exit(2)
-    folder = _lake_dir(lake)
+    folder = lake_dir(lake)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:

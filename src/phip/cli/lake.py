@@ -15,7 +15,8 @@ out_console = Console()
 lake_app = typer.Typer(help="数据湖 The analytical lake: platform views as Parquet.", no_args_is_help=True)
 
 
-def _lake_dir(lake: Path | None) -> Path:
+def lake_dir(lake: Path | None) -> Path:
+    """The lake folder given, or the configured one."""
     from phip.settings import get_settings
 
     return lake if lake is not None else get_settings().resolved_lake_dir()
@@ -50,7 +51,7 @@ def refresh_cmd(
     from phip.lake.service import build_from_folder, refresh_from_store
     from phip.store import get_engine, init_db
 
-    folder = _lake_dir(lake)
+    folder = lake_dir(lake)
     engine = get_engine()
     init_db(engine)
     with _bar() as bar, Session(engine) as session:
@@ -79,7 +80,7 @@ def status_cmd(
     """数据湖状态 The lake's version, the store change it reflects and every table's rows and files."""
     from phip.lake.manifest import read_manifest
 
-    folder = _lake_dir(lake)
+    folder = lake_dir(lake)
     manifest = read_manifest(folder)
     if manifest is None:
         console.print(f"[red]no lake at {folder}: run `phip lake refresh`[/red]")

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from phip.lake.compile import compile_view
+from phip.lake.dialect import quote as _quote
 from phip.lake.manifest import Manifest, TableFiles, locked, publish, read_manifest
 from phip.lake.normal import normalise
 from phip.lake.source import Change, facility_of
@@ -60,10 +61,6 @@ class RefreshReport:
             "partitions_written": self.partitions_written,
             "seconds": round(self.seconds, 3),
         }
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 #: a change ready for the engine: (type, normal-form JSON text or "" when deleted, id, facility)

@@ -9,11 +9,8 @@ from typing import Any
 
 import duckdb
 
+from phip.lake.dialect import quote as _quote
 from phip.lake.manifest import Manifest, TableFiles, require_manifest
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _empty(t: TableFiles) -> str:
