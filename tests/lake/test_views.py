@@ -6,14 +6,18 @@ from pathlib import Path
 import orjson
 import pytest
 
+from phip.lake.annotate import annotate
 from phip.lake.sof import run_view
 from phip.lake.views import views
 
 
 def _resources(province: Path, rtype: str) -> list[dict]:  # type: ignore[type-arg]
+    """The province's resources of a type, with the facts the lake adds while it builds."""
     out = []
     for f in sorted((province / "submissions").rglob(f"{rtype}.ndjson")):
         out += [orjson.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
+    for seq, res in enumerate(out, 1):
+        annotate(res, seq)
     return out
 
 
@@ -79,13 +83,21 @@ def test_view_over_a_province(name: str, small_province: Path) -> None:
         "onset",
         "systolic",
         "diastolic",
+        "id_birth_date",  # present only where an identity number is
+        "id_sex",
+        "id_token",
+        "phone_status",  # present only where a phone is
+        "phone_token",
     }
+    if name == "patient":
+        assert {"id_birth_date", "id_token", "name_token", "phone_token"} <= filled
 
 
 def test_patient_view_holds_nothing_personal(small_province: Path) -> None:
     patients = _resources(small_province, "Patient")
-    _names, rows = run_view(views()["patient"], patients, "duckdb")
+    names, rows = run_view(views()["patient"], patients, "duckdb")
     values = {str(v) for r in rows for v in r if v is not None}
+    assert len({r[names.index("name_token")] for r in rows}) > len(rows) // 5  # pseudonyms, not blanks
     for p in patients[:500]:
         personal = [n.get("text") for n in p.get("name", [])]
         personal += [i.get("value") for i in p.get("identifier", [])]

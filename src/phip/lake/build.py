@@ -24,9 +24,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from phip.lake.annotate import annotate
 from phip.lake.compile import compile_view
 from phip.lake.dialect import quote as _quote
-from phip.lake.manifest import Manifest, TableFiles, locked, publish, read_manifest
+from phip.lake.manifest import LakeError, Manifest, TableFiles, locked, publish, read_manifest
 from phip.lake.normal import normalise
 from phip.lake.source import Change, facility_of
 from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable, fact_tables
@@ -77,6 +78,7 @@ def _prepare(batch: list[Change]) -> list[Prepared]:
             continue
         res = orjson.loads(c.content)
         facility = c.facility if c.res_id else facility_of(res)
+        annotate(res, c.seq)
         out.append(
             (c.res_type, orjson.dumps(normalise(res)).decode(), c.res_id or str(res.get("id", "")), facility)
         )
@@ -292,7 +294,7 @@ def refresh(
 
     started = time.perf_counter()
     with locked(lake):
-        current = read_manifest(lake)
+        current = previous = read_manifest(lake)
         if full:
             current = None
         specs = fact_tables()
@@ -358,9 +360,40 @@ def refresh(
         for name, data in dimensions.items():
             manifest.tables[name] = write_dimension(lake, run, name, data)
         write_derived(con, lake, run, manifest)
+        for name, t in (previous.tables if previous else {}).items():
+            if t.definition == ATTACHED and name not in manifest.tables:
+                manifest.tables[name] = t  # written by another domain: kept until it replaces it
         report.rows = {name: t.rows for name, t in sorted(manifest.tables.items())}
         report.seconds = time.perf_counter() - started
         manifest.stats = report.to_json()
         publish(lake, manifest)
         con.close()
         return report
+
+
+#: the definition of a table another domain attaches to the lake (`attach`)
+ATTACHED = "attached"
+
+
+def attach(lake: Path, name: str, data: pa.Table) -> int:
+    """Publish `data` as table `name` of the lake (a new version, every other table unchanged),
+    e.g. the quality findings; refreshes keep it. Returns the new version."""
+    with locked(lake):
+        current = read_manifest(lake)
+        if current is None:
+            raise LakeError(f"no lake at {lake}: run `phip lake refresh` first")
+        if name in current.tables and current.tables[name].definition != ATTACHED:
+            raise LakeError(f"{name} is one of the lake's own tables")
+        version = current.version + 1
+        run = f"r{version:06d}_{int(time.time())}"
+        files = write_dimension(lake, run, name, data)
+        files.definition = ATTACHED
+        manifest = Manifest(
+            version,
+            current.change_seq,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            {**current.tables, name: files},
+            current.stats,
+        )
+        publish(lake, manifest)
+        return version

@@ -1,20 +1,23 @@
 """The lake's dimension tables, copied whole from the operational database at each refresh:
 the org-unit tree with every unit's ancestors, the facility registry, the person index's
-record → person map, submission batches, health-card scans and the resident population. None
+record → person map, submission batches, quarantined records' reasons, health-card scans and the
+resident population. None
 holds personal data: person ids are the index's pseudonyms; card scans keep no card number."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.identity.models import CardUsage, PersonRecordRow
 from phip.orgunits.models import Facility, OrgUnit, Population
-from phip.store.models import Submission, SubmissionBatch
+from phip.store.models import Quarantine, Resource, Submission, SubmissionBatch
 
 LEVELS = ("province", "prefecture", "county", "township", "village")
 
@@ -60,6 +63,21 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "population": pa.schema(
         [("org_unit_code", _S), ("year", _I), ("sex", _S), ("age_group", _S), ("residents", _I)]
+    ),
+    "quarantine": pa.schema(
+        [
+            ("_rid", _S),
+            ("res_type", _S),
+            ("res_id", _S),
+            ("facility", _S),
+            ("submission_id", _S),
+            ("received_at", _S),
+            ("month", _S),
+            ("code", _S),
+            ("path", _S),
+            ("detail", _S),
+            ("resolved", _B),
+        ]
     ),
     "card_usage": pa.schema(
         [("person_id", _S), ("facility", _S), ("scene", _S), ("channel", _S), ("at", _S), ("outcome", _S)]
@@ -155,6 +173,55 @@ def _submission_batches(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+_DIGITS = re.compile(r"\d{7,}")
+
+
+def _quarantine(session: Session) -> list[dict[str, Any]]:
+    """One row per reason a quarantined record was refused (no payload; long digit runs in a
+    reason's text masked, as an identity number or phone could be quoted there). `resolved`: the
+    record has since been accepted (a corrected resubmission)."""
+    accepted = (
+        select(Resource.last_updated)
+        .where(
+            Resource.res_type == Quarantine.res_type,
+            Resource.res_id == Quarantine.res_id,
+            Resource.deleted.is_(False),
+            Resource.last_updated >= Quarantine.received_at,
+        )
+        .exists()
+    )
+    q = select(
+        Quarantine.qid,
+        accepted,
+        Quarantine.res_type,
+        Quarantine.res_id,
+        Quarantine.facility,
+        Quarantine.submission_id,
+        Quarantine.received_at,
+        Quarantine.reasons,
+    )
+    rows = []
+    for qid, resolved, rtype, rid, fac, sub, at, reasons in session.execute(q):
+        when = _iso(at)
+        for r in orjson.loads(reasons):
+            rows.append(
+                {
+                    "_rid": f"{rtype}/{rid}" if rtype and rid else f"Quarantine/{qid}",
+                    "res_type": rtype,
+                    "res_id": rid,
+                    "facility": fac,
+                    "submission_id": sub,
+                    "received_at": when,
+                    "month": when[:7] if when else None,
+                    "code": r.get("code"),
+                    "path": r.get("path"),
+                    "detail": _DIGITS.sub("*******", str(r.get("detail") or "")),
+                    "resolved": bool(resolved),
+                }
+            )
+    return rows
+
+
 def _card_usage(session: Session) -> list[dict[str, Any]]:
     return [
         {
@@ -187,6 +254,7 @@ READERS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
     "facility": _facilities,
     "record_person": _record_person,
     "submission_batch": _submission_batches,
+    "quarantine": _quarantine,
     "card_usage": _card_usage,
     "population": _population,
 }

@@ -95,13 +95,15 @@ class NdjsonFolder:
 
     def __iter__(self) -> Iterator[list[Change]]:
         out: list[Change] = []
+        seq = 0  # the order of submission: files in name order, lines in file order
         for path in self._files():
             with open(path, "rb") as f:
                 for line in f:
                     if not line.strip():
                         continue
                     # parsed later, in the build's workers: the id and facility are read there
-                    out.append(Change(path.stem, "", None, False, line))
+                    seq += 1
+                    out.append(Change(path.stem, "", None, False, line, seq))
                     if len(out) >= self.batch:
                         yield out
                         out = []

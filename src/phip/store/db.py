@@ -64,6 +64,7 @@ def import_models() -> None:
     """Import every module that defines tables, so `Base.metadata` knows them all."""
     import phip.identity.models
     import phip.orgunits.models
+    import phip.quality.models
     import phip.security.models
     import phip.store.models  # noqa: F401
 

@@ -111,7 +111,10 @@ class ClinicalEvents(ChunkBase):
         if self.ctx.timing.outlier(fac.code, d.year, d.month) and cls == "AMB":
             for _ in range(3):  # the implausible spike: the same visit keyed in again
                 dup = dict(enc, id=self.nid("enc"))
-                self.emit(fac, dup, d)
+                if self.emit(fac, dup, d):
+                    self.out.defects.append(
+                        (f"Encounter/{dup['id']}", "duplicate_record", f"copy of Encounter/{enc['id']}")
+                    )
         if not self.emit(fac, enc, d):
             return None
         national = kind in ("county", "tertiary") and rng.random() < 0.3
