@@ -24,6 +24,7 @@ from phip.cli import bench as bench_cmd
 from phip.cli.empi import empi_app
 from phip.cli.indicators import indicators_app
 from phip.cli.lake import lake_app
+from phip.cli.quality import quality_app
 from phip.cli.sof import sof_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(empi_app, name="empi")
 app.add_typer(sof_app, name="sof")
 app.add_typer(lake_app, name="lake")
 app.add_typer(indicators_app, name="indicators")
+app.add_typer(quality_app, name="quality")
 console = Console(stderr=True)
 out_console = Console()
 

@@ -562,7 +562,8 @@ class Importer:
             self.session.execute(insert(Quarantine), rows)
 
     def _account(self, p: Prepared, accepted: bool) -> None:
-        """Per facility and data month: counts, when the facility sent it, and lag."""
+        """Per facility and batch month (the month the facility's submission declares in
+        `meta.source`, else the record's clinical month): counts, when it was sent, and lag."""
         fac, month, when, sent = p.facility, p.month, p.when, p.sent
         if fac is None or month is None:
             return
@@ -596,7 +597,7 @@ class Prepared(NamedTuple):
     warnings: list[str]
     refs: list[str]
     staged: Staged | None
-    #: the clinical date (ISO), the facility's send time, the data month and the lag in days
+    #: the clinical date (ISO), the facility's send time, the batch month and the lag in days
     when: str | None
     sent: str | None
     month: str | None
@@ -659,7 +660,7 @@ def _prepare_one(raw: bytes, folder: str, default_facility: str | None) -> Prepa
         staged,
         when,
         sent,
-        when[:7] if when else src_month,
+        src_month or (when[:7] if when else None),
         _lag(when, sent),
     )
 

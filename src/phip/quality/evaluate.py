@@ -6,6 +6,10 @@
 - overall: the same over every (record, kind) and every finding of a declaring rule.
 Rules that declare no kind (consequences such as an unresolved reference to a refused patient,
 or checks the generator does not inject) are counted apart and are not in the precision.
+
+A record refused at the door for one defect is not checked for the others until the facility
+resubmits it: `overall.recall` counts those other defects as missed; `recall_checkable` leaves
+them out (they are listed as `masked_by_refusal`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ def read_truth(truth: Path) -> dict[str, set[str]]:
     return kinds
 
 
-def evaluate(findings: pa.Table, truth: dict[str, set[str]], cat: Catalogue | None = None) -> dict[str, Any]:
+def evaluate(
+    findings: pa.Table,
+    truth: dict[str, set[str]],
+    cat: Catalogue | None = None,
+    refused: set[str] | None = None,
+) -> dict[str, Any]:
     cat = cat or catalogue()
     declared = {r.id: set(r.detects) for r in cat.rules}
     found_by_kind: dict[str, set[str]] = defaultdict(set)  # kind → records a declaring rule found
@@ -66,6 +75,8 @@ def evaluate(findings: pa.Table, truth: dict[str, set[str]], cat: Catalogue | No
         }
     pairs = [(r, k) for k, rs in injected.items() for r in rs]
     hit = sum(1 for r, k in pairs if k in flagged.get(r, set()))
+    refused = refused or set()
+    masked = [(r, k) for r, k in pairs if r in refused and k not in flagged.get(r, set())]
     correct = sum(1 for r, ks in flagged.items() if truth.get(r, set()) & ks)
     silent = sorted(k for k in injected if not per_kind[k]["rules"])
     return {
@@ -76,6 +87,8 @@ def evaluate(findings: pa.Table, truth: dict[str, set[str]], cat: Catalogue | No
             "injected": len(pairs),
             "detected": hit,
             "recall": _ratio(hit, len(pairs)),
+            "masked_by_refusal": len(masked),
+            "recall_checkable": _ratio(hit, len(pairs) - len(masked)),
             "flagged": len(flagged),
             "correct": correct,
             "precision": _ratio(correct, len(flagged)),
@@ -89,3 +102,13 @@ def _kinds_of(rules: list[str], declared: dict[str, set[str]]) -> set[str]:
 
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
+
+
+def refused_records(lake: Path) -> set[str]:
+    """Records the platform refused and that are still not accepted."""
+    from phip.lake.reader import open_duckdb
+
+    con, _ = open_duckdb(lake)
+    rows = con.sql("SELECT DISTINCT _rid FROM quarantine WHERE NOT resolved").fetchall()
+    con.close()
+    return {r[0] for r in rows}

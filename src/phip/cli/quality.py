@@ -1,0 +1,171 @@
+"""`phip quality …`: data-quality rules over the lake, scores and verification reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from phip.cli.lake import lake_dir
+
+console = Console(stderr=True)
+out_console = Console()
+quality_app = typer.Typer(
+    help="数据质量 Data-quality rules, facility scores and verification reports.", no_args_is_help=True
+)
+
+LakeOpt = Annotated[Path | None, typer.Option(help="Lake folder (default: the PHIP_LAKE_DIR setting).")]
+EngineOpt = Annotated[str | None, typer.Option(help="duckdb or spark (default: the PHIP_ENGINE setting)")]
+
+
+def _engine(engine: str | None) -> str:
+    from phip.settings import get_settings
+
+    chosen = engine or get_settings().engine
+    if chosen not in ("duckdb", "spark"):
+        console.print(f"[red]--engine must be duckdb or spark, not {chosen}[/red]")
+        raise typer.Exit(2)
+    return chosen
+
+
+@quality_app.command("run")
+def run_cmd(engine: EngineOpt = None, lake: LakeOpt = None) -> None:
+    """质控 Run every rule over the lake: record the round, move each finding along (new, still
+    open, verified), score every facility. Prints a JSON summary."""
+    from sqlalchemy.orm import Session
+
+    from phip.lake.manifest import LakeError
+    from phip.quality.service import run_round
+    from phip.store import get_engine, init_db
+
+    chosen = _engine(engine)
+    db = get_engine()
+    init_db(db)
+    try:
+        with console.status("质控 quality rules") as status, Session(db) as session:
+
+            def progress(rule: str, seconds: float) -> None:
+                status.update(f"质控 quality rules: {rule} {seconds:.2f}s")
+
+            report = run_round(session, lake_dir(lake), chosen, progress)
+    except LakeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out_console.print_json(json.dumps(report.to_json(), ensure_ascii=False))
+
+
+@quality_app.command("report")
+def report_cmd(
+    facility: Annotated[str, typer.Option(help="The facility's code.")],
+    format: Annotated[
+        str, typer.Option(help="json (FHIR Bundle of OperationOutcomes), csv or xlsx")
+    ] = "json",
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file (default: standard output; xlsx needs a file).")
+    ] = None,
+    all_statuses: Annotated[bool, typer.Option("--all", help="Include verified findings.")] = False,
+) -> None:
+    """核查报告 A facility's verification report: every failing record, the rule, the element,
+    the value (masked where personal), the status and how to fix it."""
+    from sqlalchemy.orm import Session
+
+    from phip.quality.report import bundle, facility_findings, to_csv, write_report
+    from phip.settings import get_settings
+    from phip.store import get_engine, init_db
+
+    if format not in ("json", "csv", "xlsx"):
+        console.print("[red]--format must be json, csv or xlsx[/red]")
+        raise typer.Exit(2)
+    if format == "xlsx" and out is None:
+        console.print("[red]--format xlsx needs --out FILE.xlsx[/red]")
+        raise typer.Exit(2)
+    db = get_engine()
+    init_db(db)
+    locale = get_settings().locale
+    with Session(db) as session:
+        statuses = None if all_statuses else ("open", "acknowledged", "corrected")
+        findings = facility_findings(session, facility, statuses)
+    if out is not None:
+        write_report(findings, facility, format, out, locale)
+        console.print(f"{len(findings)} findings → {out}")
+    elif format == "csv":
+        sys.stdout.buffer.write(to_csv(findings, locale))
+    else:
+        out_console.print_json(json.dumps(bundle(facility, findings, locale), ensure_ascii=False))
+
+
+@quality_app.command("scores")
+def scores_cmd(
+    level: Annotated[str, typer.Option(help="facility, township, county, prefecture or province")] = "county",
+    limit: Annotated[int, typer.Option(help="Rows to show (worst first).")] = 20,
+    lake: LakeOpt = None,
+) -> None:
+    """质量评分 League table of the last round: score and dimension sub-scores per unit (worst first)."""
+    from sqlalchemy.orm import Session
+
+    from phip.quality.scorecard import LEVELS, scorecard
+    from phip.store import get_engine, init_db
+
+    if level not in LEVELS:
+        console.print(f"[red]--level must be one of {', '.join(LEVELS)}[/red]")
+        raise typer.Exit(2)
+    db = get_engine()
+    init_db(db)
+    with Session(db) as session:
+        rows = scorecard(session, lake_dir(lake), level)
+    table = Table(
+        "unit", "name", "score", "records", "findings", *rows[0]["dimensions"].keys() if rows else ()
+    )
+    for r in rows[:limit]:
+        table.add_row(
+            r["unit"],
+            r["name"] or "",
+            f"{r['score']:.1f}",
+            str(r["records"]),
+            str(r["findings"]),
+            *(f"{v:.1f}" for v in r["dimensions"].values()),
+        )
+    console.print(table)
+
+
+@quality_app.command("evaluate")
+def evaluate_cmd(
+    truth: Annotated[Path, typer.Option(help="The synthetic province's truth folder (DIR/truth).")],
+    engine: EngineOpt = None,
+    lake: LakeOpt = None,
+) -> None:
+    """评估 Recall and precision of the rules against the defects a synthetic province injected
+    (truth/defects.csv), per kind and overall. The last JSON object printed has
+    `overall.recall` and `overall.precision`."""
+    from phip.lake.manifest import LakeError
+    from phip.quality.evaluate import evaluate, read_truth, refused_records
+    from phip.quality.run import run_rules
+
+    if not (truth / "defects.csv").exists():
+        console.print(f"[red]{truth / 'defects.csv'} not found[/red]")
+        raise typer.Exit(2)
+    folder = lake_dir(lake)
+    try:
+        result = run_rules(folder, _engine(engine))
+    except LakeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    report = evaluate(result.findings, read_truth(truth), refused=refused_records(folder))
+    table = Table("kind", "injected", "detected", "recall", "flagged", "precision", "rules")
+    for kind, v in report["kinds"].items():
+        table.add_row(
+            kind,
+            str(v["injected"]),
+            str(v["detected"]),
+            str(v["recall"]),
+            str(v["flagged"]),
+            str(v["precision"]),
+            ", ".join(v["rules"]),
+        )
+    console.print(table)
+    out_console.print_json(json.dumps(report, ensure_ascii=False))

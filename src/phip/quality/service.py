@@ -1,0 +1,300 @@
+"""A quality round: run the rules over the lake, carry every finding through its life (open →
+acknowledged → corrected → verified), score every facility, and attach the findings to the lake.
+
+Statuses move by themselves: a finding no longer found is `verified`; one found again after it
+was verified is reopened; a facility acknowledges its findings (`acknowledge`). Between rounds a
+finding whose record the facility has resubmitted shows as `corrected` (`effective_status`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from phip.lake.build import attach
+from phip.lake.reader import open_duckdb
+from phip.quality.catalogue import Catalogue, catalogue
+from phip.quality.models import QualityFinding, QualityRound, QualityScore
+from phip.quality.run import Progress, RuleRun, run_rules
+from phip.quality.score import Tally, facility_tallies
+
+#: open findings are the ones a facility still has to act on
+OPEN = ("open", "acknowledged", "corrected")
+
+
+@dataclass
+class RoundReport:
+    round_id: int
+    lake_version: int
+    findings: int
+    new: int
+    still_open: int
+    verified: int
+    reopened: int
+    facilities: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.round_id,
+            "lake_version": self.lake_version,
+            "findings": self.findings,
+            "new": self.new,
+            "still_open": self.still_open,
+            "verified": self.verified,
+            "reopened": self.reopened,
+            "facilities_scored": self.facilities,
+            "by_rule": self.by_rule,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_round(
+    session: Session,
+    lake: Path,
+    engine: str = "duckdb",
+    progress: Progress | None = None,
+    cat: Catalogue | None = None,
+) -> RoundReport:
+    """Run every rule, record the round and its findings and scores (committed)."""
+    import time
+
+    cat = cat or catalogue()
+    started = time.perf_counter()
+    result = run_rules(lake, engine, progress=progress, cat=cat)
+    ran = time.perf_counter()
+    rnd = QualityRound(
+        started_at=_now(),
+        lake_version=result.manifest.version,
+        change_seq=result.manifest.change_seq,
+        catalogue=cat.digest,
+        engine=engine,
+        summary="{}",
+    )
+    session.add(rnd)
+    session.flush()
+    counts = _merge(session, rnd, result)
+    tiers, _ = facility_registry(lake)
+    tallies = facility_tallies(cat, result.findings, result.checked, tiers)
+    _save_scores(session, rnd.id, tallies)
+    by_rule = Counter(result.findings.column("rule_id").to_pylist())
+    report = RoundReport(
+        rnd.id,
+        result.manifest.version,
+        result.findings.num_rows,
+        counts["new"],
+        counts["still_open"],
+        counts["verified"],
+        counts["reopened"],
+        len(tallies),
+        by_rule={r.id: by_rule.get(r.id, 0) for r in cat.rules},
+    )
+    rnd.finished_at = _now()
+    report.seconds = {"rules": ran - started, "record": time.perf_counter() - ran}
+    rnd.summary = orjson.dumps(report.to_json()).decode()
+    session.commit()
+    attach(lake, "quality_finding", findings_table(session, cat))
+    report.seconds["total"] = time.perf_counter() - started
+    return report
+
+
+def _merge(session: Session, rnd: QualityRound, result: RuleRun) -> dict[str, int]:
+    """Insert new findings, keep the ones found again, verify the ones gone."""
+    now = rnd.started_at
+    existing = {
+        (rule, res): (fid, status)
+        for fid, rule, res, status in session.execute(
+            select(QualityFinding.id, QualityFinding.rule_id, QualityFinding.resource, QualityFinding.status)
+        )
+    }
+    f = result.findings
+    found = {
+        (rule, res): (fac, month, value)
+        for rule, res, fac, month, value in zip(
+            f.column("rule_id").to_pylist(),
+            f.column("resource").to_pylist(),
+            f.column("facility").to_pylist(),
+            f.column("month").to_pylist(),
+            f.column("value").to_pylist(),
+            strict=True,
+        )
+    }
+    new_rows, seen_rows, changed_rows = [], [], []
+    counts = Counter[str]()
+    for key, (fac, month, value) in found.items():
+        hit = existing.get(key)
+        safe = _safe_value(value)
+        if hit is None:
+            new_rows.append(
+                {
+                    "rule_id": key[0],
+                    "resource": key[1],
+                    "facility": fac,
+                    "month": month,
+                    "value": safe,
+                    "status": "open",
+                    "first_round": rnd.id,
+                    "last_round": rnd.id,
+                    "status_round": rnd.id,
+                    "status_at": now,
+                    "note": "",
+                }
+            )
+            counts["new"] += 1
+        elif hit[1] == "verified":
+            changed_rows.append(
+                {"fid": hit[0], "s": "open", "v": safe, "n": "reopened: found again", "r": rnd.id, "at": now}
+            )
+            counts["reopened"] += 1
+        else:
+            seen_rows.append({"fid": hit[0], "v": safe, "r": rnd.id})
+            counts["still_open"] += 1
+    for key, (fid, status) in existing.items():
+        if key not in found and status in OPEN:
+            changed_rows.append(
+                {"fid": fid, "s": "verified", "v": None, "n": "no longer found", "r": rnd.id, "at": now}
+            )
+            counts["verified"] += 1
+    table = QualityFinding.__table__
+    if new_rows:
+        session.execute(insert(QualityFinding), new_rows)
+    if seen_rows:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("fid"))
+            .values(value=bindparam("v"), last_round=bindparam("r")),
+            seen_rows,
+        )
+    if changed_rows:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("fid"))
+            .values(
+                status=bindparam("s"),
+                note=bindparam("n"),
+                status_round=bindparam("r"),
+                status_at=bindparam("at"),
+            ),
+            [{k: v for k, v in r.items() if k != "v"} for r in changed_rows],
+        )
+        reopened = [r for r in changed_rows if r["s"] == "open"]
+        if reopened:
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("fid"))
+                .values(value=bindparam("v"), last_round=bindparam("r")),
+                [{"fid": r["fid"], "v": r["v"], "r": r["r"]} for r in reopened],
+            )
+    return counts
+
+
+def _safe_value(value: str | None) -> str | None:
+    """Values are built from non-personal columns; long digit runs are masked all the same."""
+    if value is None:
+        return None
+    import re
+
+    return re.sub(r"\d{7,}", "*******", value)[:200]
+
+
+def _save_scores(session: Session, round_id: int, tallies: dict[str, Tally]) -> None:
+    rows = []
+    for fac, t in tallies.items():
+        score = t.score()
+        if score is None:
+            continue
+        rows.append(
+            {
+                "round_id": round_id,
+                "facility": fac,
+                "score": score,
+                "dimensions": orjson.dumps(t.to_json()).decode(),
+                "records": t.records,
+                "findings": t.findings,
+            }
+        )
+    if rows:
+        session.execute(insert(QualityScore), rows)
+
+
+def facility_registry(lake: Path) -> tuple[dict[str, str | None], dict[str, list[str | None]]]:
+    """facility → tier, and facility → its org units (facility's township up to the province)."""
+    con, _ = open_duckdb(lake)
+    rows = con.sql(
+        "SELECT code, tier, township_code, county_code, prefecture_code, province_code FROM facility"
+    ).fetchall()
+    con.close()
+    tiers = {r[0]: r[1] for r in rows}
+    units = {r[0]: [r[2], r[3], r[4], r[5]] for r in rows}
+    return tiers, units
+
+
+def findings_table(session: Session, cat: Catalogue) -> pa.Table:
+    """The findings as the lake keeps them (no values: rule, record, facility, month, status)."""
+    dims = {r.id: (r.dimension, r.severity) for r in cat.rules}
+    cols: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "rule_id",
+            "dimension",
+            "severity",
+            "resource",
+            "facility",
+            "month",
+            "status",
+            "first_round",
+            "last_round",
+        )
+    }
+    q = select(
+        QualityFinding.rule_id,
+        QualityFinding.resource,
+        QualityFinding.facility,
+        QualityFinding.month,
+        QualityFinding.status,
+        QualityFinding.first_round,
+        QualityFinding.last_round,
+    )
+    for rule, res, fac, month, status, first, last in session.execute(q):
+        dim, sev = dims.get(rule, (None, None))
+        for k, v in zip(cols, (rule, dim, sev, res, fac, month, status, first, last), strict=True):
+            cols[k].append(v)
+    schema = pa.schema([(k, pa.int64() if k.endswith("_round") else pa.string()) for k in cols])
+    return pa.table(cols, schema=schema)
+
+
+def latest_round(session: Session) -> QualityRound | None:
+    return session.scalars(
+        select(QualityRound).where(QualityRound.finished_at.is_not(None)).order_by(QualityRound.id.desc())
+    ).first()
+
+
+def acknowledge(session: Session, finding_ids: list[int], facility: str | None = None) -> int:
+    """Mark open findings acknowledged (only the facility's own when `facility` is given)."""
+    table = QualityFinding.__table__
+    q = update(table).where(table.c.id.in_(finding_ids), table.c.status == "open")
+    if facility is not None:
+        q = q.where(table.c.facility == facility)
+    latest = latest_round(session)
+    result = session.execute(
+        q.values(
+            status="acknowledged",
+            status_at=_now(),
+            status_round=latest.id if latest else table.c.status_round,
+        )
+    )
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
