@@ -40,6 +40,7 @@ def evaluate(
     refused: set[str] | None = None,
 ) -> dict[str, Any]:
     cat = cat or catalogue()
+    refused = refused or set()
     declared = {r.id: set(r.detects) for r in cat.rules}
     found_by_kind: dict[str, set[str]] = defaultdict(set)  # kind → records a declaring rule found
     undeclared: dict[str, int] = defaultdict(int)
@@ -65,17 +66,19 @@ def evaluate(
         found = found_by_kind.get(kind, set())
         rules = sorted(r for r, ks in declared.items() if kind in ks)
         true_found = {r for r in found if truth.get(r, set()) & _kinds_of(rules, declared)}
+        hidden = {r for r in records - found if r in refused}
         per_kind[kind] = {
             "injected": len(records),
             "detected": len(records & found),
             "recall": _ratio(len(records & found), len(records)),
+            "masked_by_refusal": len(hidden),
+            "recall_checkable": _ratio(len(records & found), len(records) - len(hidden)),
             "flagged": len(found),
             "precision": _ratio(len(true_found), len(found)),
             "rules": rules,
         }
     pairs = [(r, k) for k, rs in injected.items() for r in rs]
     hit = sum(1 for r, k in pairs if k in flagged.get(r, set()))
-    refused = refused or set()
     masked = [(r, k) for r, k in pairs if r in refused and k not in flagged.get(r, set())]
     correct = sum(1 for r, ks in flagged.items() if truth.get(r, set()) & ks)
     silent = sorted(k for k in injected if not per_kind[k]["rules"])

@@ -169,7 +169,8 @@ class ChunkGenerator(PublicHealthEvents):
             self.maternity(p, child, primary)
         self.outpatient(p, primary, clinic, first_day, alive_until, age)
         self.inpatient(p, primary, first_day, alive_until, age)
-        if p.deceased and rng.random() < cfg.defects.encounter_after_death:
+        # only where the platform can know of the death: the resident health record holds it
+        if p.deceased and rng.random() < cfg.defects.encounter_after_death and home_pat:
             after = p.deceased + timedelta(days=rng.randint(5, 40))
             fac = clinic or primary
             pat = self.patient_at(p, fac, min(after, self.end))

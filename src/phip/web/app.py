@@ -16,6 +16,7 @@ from phip.web import (
     fhir_router,
     indicator_router,
     person_router,
+    quality_router,
 )
 from phip.web.outcome import ApiError, api_error_handler, store_error_handler
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(card_router.router)
     app.include_router(person_router.router)
     app.include_router(indicator_router.router)
+    app.include_router(quality_router.router)
     app.include_router(empi_router.router)  # before the FHIR router too
     app.include_router(bulk_router.router)  # before the FHIR router: `$`-paths are not resource types
     app.include_router(fhir_router.router)

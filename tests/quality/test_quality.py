@@ -1,0 +1,169 @@
+"""Quality rounds over a synthetic province: the rules find the injected defects, a round keeps
+every finding's status, the lake gets the findings, and the reports say what to fix."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phip.lake.reader import open_duckdb
+from phip.quality.evaluate import evaluate, read_truth, refused_records
+from phip.quality.models import QualityFinding, QualityScore
+from phip.quality.report import bundle, facility_findings, to_csv, to_xlsx
+from phip.quality.run import run_rules
+from phip.quality.scorecard import scorecard
+from phip.quality.service import run_round
+from phip.store import get_engine
+from tests.quality.conftest import QualityStore
+
+CLEAN_KINDS = ("missing_required", "invalid_code", "structural_invalid", "id_legacy15", "late_submission")
+
+
+def test_rules_find_the_injected_defects(quality_store: QualityStore) -> None:
+    run = run_rules(quality_store.lake)
+    report = evaluate(
+        run.findings,
+        read_truth(quality_store.province / "truth"),
+        refused=refused_records(quality_store.lake),
+    )
+    overall = report["overall"]
+    print("quality evaluate:", json.dumps(overall))
+    assert report["not_covered"] == []  # every injected kind has a rule meant to find it
+    kinds = report["kinds"]
+    for kind, v in kinds.items():
+        if v["injected"]:
+            assert v["detected"] > 0, f"{kind}: no rule found any"  # no rule silently inactive
+        if v["injected"] >= 20:
+            assert v["recall"] >= 0.85, (kind, v)
+    for kind in CLEAN_KINDS:
+        if kinds[kind]["injected"]:
+            assert kinds[kind]["recall_checkable"] == 1.0 and kinds[kind]["precision"] == 1.0, (
+                kind,
+                kinds[kind],
+            )
+    assert overall["precision"] >= 0.98
+    assert overall["recall_checkable"] >= 0.98
+    assert overall["recall"] <= overall["recall_checkable"]
+
+
+def test_a_round_records_findings_scores_and_the_lake_table(quality_store: QualityStore) -> None:
+    with Session(get_engine(quality_store.db_url)) as s:
+        first = run_round(s, quality_store.lake)
+        assert first.findings == first.new > 100
+        again = run_round(s, quality_store.lake)  # nothing changed: nothing new, nothing verified
+        assert again.new == again.verified == again.reopened == 0
+        assert again.still_open == first.findings
+        scores = s.scalars(select(QualityScore).where(QualityScore.round_id == again.round_id)).all()
+        assert scores and all(0 <= x.score <= 100 for x in scores)
+        assert any(x.score < 100 for x in scores)
+        dims = orjson.loads(scores[0].dimensions)
+        assert {"conformance", "completeness", "timeliness"} <= set(dims)
+        counties = scorecard(s, quality_store.lake, "county")
+        province = scorecard(s, quality_store.lake, "province")
+    assert len(province) == 1 and province[0]["unit"] == "620000"
+    assert counties == sorted(counties, key=lambda r: (r["score"], r["unit"]))  # worst first
+    assert sum(c["records"] for c in counties) == province[0]["records"]
+    con, manifest = open_duckdb(quality_store.lake)
+    cols = {c for c, _ in manifest.tables["quality_finding"].columns}
+    assert "value" not in cols and {"rule_id", "dimension", "resource", "facility", "status"} <= cols
+    n = con.sql("SELECT count(*) FROM quality_finding WHERE status = 'open'").fetchall()[0][0]
+    assert n == first.findings
+    con.close()
+
+
+def test_reports_in_fhir_csv_and_excel_with_nothing_personal(quality_store: QualityStore) -> None:
+    with Session(get_engine(quality_store.db_url)) as s:
+        if s.scalar(select(QualityFinding.id).limit(1)) is None:
+            run_round(s, quality_store.lake)
+        facility = s.scalar(
+            select(QualityFinding.facility).where(QualityFinding.rule_id == "CONF-ID-CHECK").limit(1)
+        )
+        assert facility
+        findings = facility_findings(s, facility)
+    assert findings and {f["status"] for f in findings} <= {"open", "acknowledged", "corrected"}
+    b = bundle(facility, findings, "zh-CN")
+    assert b["resourceType"] == "Bundle" and b["total"] == len({f["resource"] for f in findings})
+    outcome = b["entry"][0]["resource"]
+    assert (
+        outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["details"]["coding"][0]["code"]
+    )
+    text = orjson.dumps(b).decode()
+    # the facility's true identity numbers and phones appear nowhere in its report
+    people = list(csv.DictReader(open(quality_store.province / "truth" / "people.csv", encoding="utf-8")))
+    secrets = {p["id_number"] for p in people if p.get("id_number")} | {
+        p["phone"] for p in people if p.get("phone")
+    }
+    assert not [x for x in secrets if x in text]
+    rows = list(csv.reader(io.StringIO(to_csv(findings, "en").decode("utf-8-sig"))))
+    assert rows[0][:3] == ["id", "rule", "rule title"] and len(rows) == len(findings) + 1
+    zh = to_csv(findings, "zh-CN").decode("utf-8-sig")
+    assert zh.startswith("编号,规则") and "待处理" in zh
+    sheet = load_workbook(io.BytesIO(to_xlsx(findings, "zh-CN"))).active
+    assert sheet is not None and sheet.max_row == len(findings) + 1
+    assert not [x for x in secrets if x in zh]
+
+
+def test_cli_run_report_and_evaluate(quality_store: QualityStore, tmp_path: Path) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from phip.cli.main import app
+    from phip.settings import get_settings
+
+    env = {"PHIP_DATABASE_URL": quality_store.db_url, "PHIP_LAKE_DIR": str(quality_store.lake)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        run = runner.invoke(app, ["quality", "run"])
+        assert run.exit_code == 0, run.output
+        assert json.loads(run.stdout)["findings"] > 0
+        ev = runner.invoke(app, ["quality", "evaluate", "--truth", str(quality_store.province / "truth")])
+        assert ev.exit_code == 0, ev.output
+        last = json.loads(ev.stdout[ev.stdout.rindex("\n{") :] if "\n{" in ev.stdout else ev.stdout)
+        assert 0 < last["overall"]["recall"] <= 1 and 0 < last["overall"]["precision"] <= 1
+        with Session(get_engine(quality_store.db_url)) as s:
+            facility = s.scalar(select(QualityFinding.facility).limit(1))
+        out = tmp_path / "r.xlsx"
+        rep = runner.invoke(
+            app, ["quality", "report", "--facility", str(facility), "--format", "xlsx", "--out", str(out)]
+        )
+        assert rep.exit_code == 0 and out.stat().st_size > 0
+        bad = runner.invoke(app, ["quality", "report", "--facility", str(facility), "--format", "pdf"])
+        assert bad.exit_code == 2
+        missing = runner.invoke(app, ["quality", "evaluate", "--truth", str(tmp_path)])
+        assert missing.exit_code == 2
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_duckdb_and_spark_find_the_same(quality_store: QualityStore) -> None:
+    on_duck = run_rules(quality_store.lake, "duckdb")
+    on_spark = run_rules(quality_store.lake, "spark")
+    key = ("rule_id", "resource", "facility", "month", "value")
+    duck = set(zip(*(on_duck.findings.column(k).to_pylist() for k in key), strict=True))
+    spark = set(zip(*(on_spark.findings.column(k).to_pylist() for k in key), strict=True))
+    assert len(duck) > 100 and duck == spark
+    per_rule = {r for r, *_ in duck}
+    assert len(per_rule) >= 15
+    checked = lambda t: sorted(
+        zip(*(t.column(k).to_pylist() for k in ("facility", "resource", "records")), strict=True)
+    )  # noqa: E731
+    assert checked(on_duck.checked) == checked(on_spark.checked)

@@ -1,0 +1,209 @@
+"""The rule catalogue: consistent as data, and table-driven cases for the SQL of rules whose
+logic is more than a comparison (ranges, sex-specific codes, deadlines, outliers, copies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pytest
+
+from phip.quality.catalogue import DIMENSIONS, RuleError, catalogue, parse
+from phip.quality.compile import rule_sql
+
+GOOD = """
+version: 1
+sources:
+  s: "SELECT _rid, facility, month, {column} AS v FROM t"
+rules:
+  - id: R1
+    title: {zh: 甲, en: A}
+    dimension: accuracy
+    severity: error
+    resource: any
+    element: x
+    from: {source: s, column: x}
+    where: "v > 1"
+    value: v
+    hint: {zh: 改, en: fix}
+"""
+
+
+def test_catalogue_is_consistent() -> None:
+    cat = catalogue()
+    assert len(cat.rules) >= 25
+    assert {r.dimension for r in cat.rules} == set(DIMENSIONS)
+    assert len({r.id for r in cat.rules}) == len(cat.rules)
+    for r in cat.rules:
+        assert r.title["zh"] and r.title["en"] and r.hint["zh"] and r.hint["en"], r.id
+        assert r.where and r.value and r.source, r.id
+    # the checks the issue names are all there
+    ids = {r.id for r in cat.rules}
+    assert {
+        "CONF-ID-CHECK",
+        "CONF-CODE",
+        "COMP-REQUIRED",
+        "COMP-ID-MISSING",
+        "ACC-OBS-RANGE",
+        "ACC-AGE",
+    } <= ids
+    assert {"CONS-ID-BIRTH", "CONS-SEX-DX", "CONS-AFTER-DEATH", "COMP-INPATIENT-DX", "UNIQ-DUP-RECORD"} <= ids
+    assert {"UNIQ-DUP-PATIENT", "TIME-LATE-BATCH", "ACC-MONTHLY-OUTLIER"} <= ids
+    assert cat.rule("COMP-ID-MISSING").weight_at("village") < cat.rule("COMP-ID-MISSING").weight_at(
+        "hospital"
+    )
+
+
+def test_a_good_catalogue_parses() -> None:
+    cat = parse(GOOD)
+    assert cat.rules[0].source == "SELECT _rid, facility, month, x AS v FROM t"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("dimension: accuracy", "dimension: beauty"), "unknown dimension"),
+        (("severity: error", "severity: fatal"), "unknown severity"),
+        (("hint: {zh: 改, en: fix}", "hint: {zh: 改}"), "hint needs zh and en"),
+        (("element: x", "element: x\n    weight: {galaxy: 2}"), "weights are given per tier"),
+        (("{source: s, column: x}", "{source: nope, column: x}"), "unknown source"),
+        (("{source: s, column: x}", "{source: s, column: 'x; DROP'}"), "must be a column name"),
+        (('    where: "v > 1"\n', ""), "where is missing"),
+    ],
+)
+def test_a_bad_catalogue_is_refused(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse(GOOD.replace(*change))
+
+
+def test_duplicate_rule_ids_are_refused() -> None:
+    second = GOOD[GOOD.index("  - id: R1") :]
+    with pytest.raises(RuleError, match="unique"):
+        parse(GOOD + second)
+
+
+def _run(rule_id: str, tables: dict[str, tuple[str, list[tuple[Any, ...]]]]) -> set[str]:
+    """Run one rule over small tables: name → (column list, rows); returns the flagged records."""
+    con = duckdb.connect()
+    for name, (cols, rows) in tables.items():
+        names = [c.split()[0] for c in cols.split(",")]
+        con.execute(f"CREATE TABLE {name} ({cols})")
+        if rows:
+            con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' for _ in names)})", rows)
+    cat = catalogue()
+    return {r[1] for r in con.execute(rule_sql(cat.rule(rule_id), cat)).fetchall()}
+
+
+OBS = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, value DOUBLE, unit VARCHAR, systolic DOUBLE, diastolic DOUBLE"
+
+
+def test_measurement_ranges() -> None:
+    rows = [
+        ("Observation/ok-height", "F", "2025-01", 172.0, "cm", None, None),
+        ("Observation/height-350", "F", "2025-01", 350.0, "cm", None, None),
+        ("Observation/weight-900", "F", "2025-01", 900.0, "kg", None, None),
+        ("Observation/glucose-neg", "F", "2025-01", -1.0, "mmol/L", None, None),
+        ("Observation/ok-glucose", "F", "2025-01", 5.6, "mmol/L", None, None),
+        ("Observation/temp-48", "F", "2025-01", 48.5, "Cel", None, None),
+        ("Observation/ok-bp", "F", "2025-01", None, None, 128.0, 82.0),
+        ("Observation/bp-400", "F", "2025-01", None, None, 400.0, 80.0),
+        ("Observation/bp-inverted", "F", "2025-01", None, None, 80.0, 120.0),
+    ]
+    assert _run("ACC-OBS-RANGE", {"observation": (OBS, rows)}) == {
+        "Observation/height-350",
+        "Observation/weight-900",
+        "Observation/glucose-neg",
+        "Observation/temp-48",
+    }
+    assert _run("ACC-BP-RANGE", {"observation": (OBS, rows)}) == {
+        "Observation/bp-400",
+        "Observation/bp-inverted",
+    }
+
+
+def test_sex_specific_diagnoses() -> None:
+    cond = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, icd10 VARCHAR, patient_key VARCHAR"
+    pat = "patient_key VARCHAR, gender VARCHAR"
+    found = _run(
+        "CONS-SEX-DX",
+        {
+            "condition": (
+                cond,
+                [
+                    ("Condition/m-o80", "F", "2025-01", "O80", "Patient/m"),
+                    ("Condition/m-n76", "F", "2025-01", "N76.0", "Patient/m"),
+                    ("Condition/m-i10", "F", "2025-01", "I10", "Patient/m"),
+                    ("Condition/f-c61", "F", "2025-01", "C61", "Patient/f"),
+                    ("Condition/f-n40", "F", "2025-01", "N40", "Patient/f"),
+                    ("Condition/f-o80", "F", "2025-01", "O80", "Patient/f"),
+                    ("Condition/u-o80", "F", "2025-01", "O80", "Patient/u"),
+                ],
+            ),
+            "patient": (pat, [("Patient/m", "male"), ("Patient/f", "female"), ("Patient/u", "unknown")]),
+        },
+    )
+    assert found == {"Condition/m-o80", "Condition/m-n76", "Condition/f-c61", "Condition/f-n40"}
+
+
+def test_late_batches_by_the_deadline_and_history_not_judged() -> None:
+    cols = "facility VARCHAR, month VARCHAR, first_sent VARCHAR"
+    rows = [
+        ("A", "2019-03", "2025-02-05T09:00:00+08:00"),  # history loaded with the first round
+        ("A", "2025-01", "2025-02-05T09:00:00+08:00"),
+        ("A", "2025-02", "2025-03-10T23:00:00+08:00"),  # on the deadline day: in time
+        ("A", "2025-03", "2025-04-11T08:00:00+08:00"),
+        ("A", "2025-12", "2026-01-12T08:00:00+08:00"),  # December's deadline is in January
+        ("B", "2025-11", "2025-12-01T08:00:00+08:00"),
+    ]
+    found = _run("TIME-LATE-BATCH", {"submission_batch": (cols, rows)})
+    assert found == {"Submission/A/2025-03", "Submission/A/2025-12"}
+
+
+def test_monthly_outliers_by_modified_z_score() -> None:
+    cols = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, class VARCHAR"
+    rows = []
+    counts = {
+        "2025-01": 40,
+        "2025-02": 38,
+        "2025-03": 45,
+        "2025-04": 41,
+        "2025-05": 160,
+        "2025-06": 39,
+        "2025-07": 43,
+    }
+    for month, n in counts.items():
+        rows += [(f"Encounter/{month}-{i}", "A", month, "AMB") for i in range(n)]
+    rows += [(f"Encounter/b-{m}", "B", f"2025-0{m}", "AMB") for m in range(1, 4)]  # too few months
+    found = _run("ACC-MONTHLY-OUTLIER", {"encounter": (cols, rows)})
+    assert found == {"Submission/A/2025-05"}
+
+
+def test_copies_are_flagged_and_the_referenced_record_kept() -> None:
+    enc = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, encounter_key VARCHAR, patient_key VARCHAR, class VARCHAR, start VARCHAR"
+    other = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, fingerprint VARCHAR, encounter_key VARCHAR"
+    t = "2025-03-01T09:00:00+08:00"
+    found = _run(
+        "UNIQ-DUP-RECORD",
+        {
+            "encounter": (
+                enc,
+                [
+                    ("Encounter/copy1", "A", "2025-03", 1, "Encounter/copy1", "Patient/p", "AMB", t),
+                    ("Encounter/copy2", "A", "2025-03", 2, "Encounter/copy2", "Patient/p", "AMB", t),
+                    ("Encounter/orig", "A", "2025-03", 3, "Encounter/orig", "Patient/p", "AMB", t),
+                    ("Encounter/other-fac", "B", "2025-03", 4, "Encounter/other-fac", "Patient/p", "AMB", t),
+                ],
+            ),
+            "condition": (
+                other,
+                [
+                    ("Condition/c1", "A", "2025-03", 5, "fp1", "Encounter/orig"),
+                    ("Condition/c1-copy", "A", "2025-03", 6, "fp1", "Encounter/orig"),
+                ],
+            ),
+            "observation": (other, []),
+            "immunization": (other.replace(", encounter_key VARCHAR", ""), []),
+            "medication_request": (other.replace(", encounter_key VARCHAR", ""), []),
+        },
+    )
+    assert found == {"Encounter/copy1", "Encounter/copy2", "Condition/c1-copy"}
