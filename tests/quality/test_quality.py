@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -97,7 +98,8 @@ def test_reports_in_fhir_csv_and_excel_with_nothing_personal(quality_store: Qual
     )
     text = orjson.dumps(b).decode()
     # the facility's true identity numbers and phones appear nowhere in its report
-    people = list(csv.DictReader(open(quality_store.province / "truth" / "people.csv", encoding="utf-8")))
+    with open(quality_store.province / "truth" / "people.csv", encoding="utf-8") as f:
+        people = list(csv.DictReader(f))
     secrets = {p["id_number"] for p in people if p.get("id_number")} | {
         p["phone"] for p in people if p.get("phone")
     }
@@ -163,7 +165,9 @@ def test_duckdb_and_spark_find_the_same(quality_store: QualityStore) -> None:
     assert len(duck) > 100 and duck == spark
     per_rule = {r for r, *_ in duck}
     assert len(per_rule) >= 15
-    checked = lambda t: sorted(
-        zip(*(t.column(k).to_pylist() for k in ("facility", "resource", "records")), strict=True)
-    )  # noqa: E731
+
+    def checked(t: Any) -> list[tuple[Any, ...]]:
+        cols = (t.column(k).to_pylist() for k in ("facility", "resource", "records"))
+        return sorted(zip(*cols, strict=True))
+
     assert checked(on_duck.checked) == checked(on_spark.checked)

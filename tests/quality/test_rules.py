@@ -94,7 +94,10 @@ def _run(rule_id: str, tables: dict[str, tuple[str, list[tuple[Any, ...]]]]) -> 
     return {r[1] for r in con.execute(rule_sql(cat.rule(rule_id), cat)).fetchall()}
 
 
-OBS = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, value DOUBLE, unit VARCHAR, systolic DOUBLE, diastolic DOUBLE"
+OBS = (
+    "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, value DOUBLE, unit VARCHAR, "
+    "systolic DOUBLE, diastolic DOUBLE"
+)
 
 
 def test_measurement_ranges() -> None:
@@ -179,8 +182,9 @@ def test_monthly_outliers_by_modified_z_score() -> None:
 
 
 def test_copies_are_flagged_and_the_referenced_record_kept() -> None:
-    enc = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, encounter_key VARCHAR, patient_key VARCHAR, class VARCHAR, start VARCHAR"
-    other = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, fingerprint VARCHAR, encounter_key VARCHAR"
+    row = "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT"
+    enc = f"{row}, encounter_key VARCHAR, patient_key VARCHAR, class VARCHAR, start VARCHAR"
+    other = f"{row}, fingerprint VARCHAR, encounter_key VARCHAR"
     t = "2025-03-01T09:00:00+08:00"
     found = _run(
         "UNIQ-DUP-RECORD",

@@ -12,11 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from phip.lake.build import attach
@@ -25,6 +25,8 @@ from phip.quality.catalogue import Catalogue, catalogue
 from phip.quality.models import QualityFinding, QualityRound, QualityScore
 from phip.quality.run import Progress, RuleRun, run_rules
 from phip.quality.score import Tally, facility_tallies
+
+_FINDINGS = cast(Table, QualityFinding.__table__)
 
 #: open findings are the ones a facility still has to act on
 OPEN = ("open", "acknowledged", "corrected")
@@ -168,7 +170,7 @@ def _merge(session: Session, rnd: QualityRound, result: RuleRun) -> dict[str, in
                 {"fid": fid, "s": "verified", "v": None, "n": "no longer found", "r": rnd.id, "at": now}
             )
             counts["verified"] += 1
-    table = QualityFinding.__table__
+    table = _FINDINGS
     if new_rows:
         session.execute(insert(QualityFinding), new_rows)
     if seen_rows:
@@ -284,7 +286,7 @@ def latest_round(session: Session) -> QualityRound | None:
 
 def acknowledge(session: Session, finding_ids: list[int], facility: str | None = None) -> int:
     """Mark open findings acknowledged (only the facility's own when `facility` is given)."""
-    table = QualityFinding.__table__
+    table = _FINDINGS
     q = update(table).where(table.c.id.in_(finding_ids), table.c.status == "open")
     if facility is not None:
         q = q.where(table.c.facility == facility)

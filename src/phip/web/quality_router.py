@@ -183,12 +183,10 @@ def summary(
     """What the last round changed (new, verified, open findings; facilities whose score rose),
     for one facility or, for province roles, the province."""
     _allowed(session, who, "quality-summary")
-    if facility is None:
-        if who.role not in ("province_admin", "statistician"):
-            if who.role in FACILITY_ROLES and who.facility:
-                facility = who.facility
-            else:
-                raise ApiError(400, "invalid", "name a facility (the province summary is for province roles)")
+    if facility is None and who.role not in ("province_admin", "statistician"):
+        if who.role not in FACILITY_ROLES or not who.facility:
+            raise ApiError(400, "invalid", "name a facility (the province summary is for province roles)")
+        facility = who.facility
     if facility is not None:
         _check_facility(session, who, facility, "quality-summary")
     return round_summary(session, facility)
