@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/phip ingest $(DEMO_DIR)/submissions
 	$(VENV)/bin/phip empi link-store
 	$(VENV)/bin/phip lake refresh
+	$(VENV)/bin/phip quality run
 	$(VENV)/bin/phip indicators compute
 	$(VENV)/bin/phip accounts demo $(DEMO_DIR)/registry
 	$(VENV)/bin/phip serve --host 127.0.0.1 --port $(DEMO_PORT)

@@ -81,3 +81,14 @@ def test_indicator_reference_is_up_to_date() -> None:
     assert text == markdown(), "run: python -m phip.analytics.reference > docs/indicators.md"
     for iid in catalogue():
         assert f"## `{iid}`" in text
+
+
+def test_quality_rule_reference_is_up_to_date() -> None:
+    """docs/quality-rules.md is generated from the rule catalogue: every rule is in it."""
+    from phip.quality.catalogue import catalogue
+    from phip.quality.reference import markdown
+
+    text = (ROOT / "docs" / "quality-rules.md").read_text(encoding="utf-8")
+    assert text == markdown(), "run: python -m phip.quality.reference > docs/quality-rules.md"
+    for rule in catalogue().rules:
+        assert f"### `{rule.id}`" in text
