@@ -67,6 +67,8 @@ class LakeStore:
     db_url: str
     var_dir: Path
     lake: Path
+    #: the data key its identity numbers are encrypted with (set it before decrypting)
+    data_key: str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +86,9 @@ def lake_store(small_province: Path, tmp_path_factory: pytest.TempPathFactory) -
     from phip.standards.divisions import get_divisions
     from phip.store import get_engine, init_db
 
+    from phip.store import protect
+
+    protect.configure(LakeStore.data_key, "lake-store")
     var = tmp_path_factory.mktemp("lake-store")
     url = f"sqlite:///{(var / 'phip.db').as_posix()}"
     engine = get_engine(url)

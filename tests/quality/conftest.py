@@ -18,6 +18,7 @@ class QualityStore:
     db_url: str
     var_dir: Path
     lake: Path
+    data_key: str
 
 
 def copy_store(lake_store: LakeStore, target: Path) -> QualityStore:
@@ -29,9 +30,8 @@ def copy_store(lake_store: LakeStore, target: Path) -> QualityStore:
         conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     shutil.copy2(lake_store.var_dir / "phip.db", target / "phip.db")
     shutil.copytree(lake_store.lake, target / "lake", ignore=shutil.ignore_patterns("_tmp", "*.lock"))
-    return QualityStore(
-        lake_store.province, f"sqlite:///{(target / 'phip.db').as_posix()}", target, target / "lake"
-    )
+    url = f"sqlite:///{(target / 'phip.db').as_posix()}"
+    return QualityStore(lake_store.province, url, target, target / "lake", lake_store.data_key)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from phip.quality.models import QualityFinding
 from phip.quality.service import run_round
 from phip.security.accounts import add_client, add_staff
 from phip.settings import Settings
-from phip.store import get_engine
+from phip.store import get_engine, protect
 from phip.web.app import create_app
 from tests.quality.conftest import QualityStore
 
@@ -67,6 +67,7 @@ def api(quality_store: QualityStore) -> Iterator[tuple[TestClient, dict[str, str
     assert r.status_code == 200, r.text
     tokens["client"] = r.json()["access_token"]
     yield client, tokens
+    protect.reset()  # the app set its own data key; the other tests use the store's
 
 
 def _h(tokens: dict[str, str], who: str) -> dict[str, str]:

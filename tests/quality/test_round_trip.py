@@ -16,6 +16,7 @@ from phip.exchange.ingest import ingest
 from phip.lake.service import refresh_from_store
 from phip.quality.models import QualityFinding, QualityScore
 from phip.quality.report import facility_findings
+from phip.quality.run import run_rules
 from phip.quality.service import acknowledge, run_round
 from phip.standards import vaccines
 from phip.store import get_engine, protect
@@ -79,6 +80,7 @@ def test_a_facility_fixes_resubmits_and_its_findings_are_verified(
     quality_store: QualityStore, tmp_path: Path
 ) -> None:
     engine = get_engine(quality_store.db_url)
+    protect.configure(quality_store.data_key, "lake-store")  # the store's key, whatever ran before
     with Session(engine) as s:
         first = run_round(s, quality_store.lake)
         before = _open(s)
@@ -153,6 +155,18 @@ def test_a_facility_fixes_resubmits_and_its_findings_are_verified(
 
         refresh_from_store(s, quality_store.lake)
         second = run_round(s, quality_store.lake)
+        assert second.incremental and 0 < (second.partitions_rechecked or 0)
+        # re-checking only what changed finds what re-checking everything finds
+        everything = run_rules(quality_store.lake)
+        full = set(
+            zip(
+                everything.findings.column("rule_id").to_pylist(),
+                everything.findings.column("resource").to_pylist(),
+                strict=True,
+            )
+        )
+        now_open = {(r, x) for items in _open(s).values() for r, x in items}
+        assert now_open == full
         after = _open(s)
         scores_after = _scores(s, second.round_id)
         verified = set(

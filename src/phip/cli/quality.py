@@ -34,9 +34,14 @@ def _engine(engine: str | None) -> str:
 
 
 @quality_app.command("run")
-def run_cmd(engine: EngineOpt = None, lake: LakeOpt = None) -> None:
-    """质控 Run every rule over the lake: record the round, move each finding along (new, still
-    open, verified), score every facility. Prints a JSON summary."""
+def run_cmd(
+    engine: EngineOpt = None,
+    lake: LakeOpt = None,
+    full: Annotated[bool, typer.Option(help="Re-check everything, not only what changed.")] = False,
+) -> None:
+    """质控 Run the rules over the lake: record the round, move each finding along (new, still
+    open, verified), score every facility. After a first round only what changed in the lake is
+    re-checked (`--full`: everything). Prints a JSON summary."""
     from sqlalchemy.orm import Session
 
     from phip.lake.manifest import LakeError
@@ -52,7 +57,7 @@ def run_cmd(engine: EngineOpt = None, lake: LakeOpt = None) -> None:
             def progress(rule: str, seconds: float) -> None:
                 status.update(f"质控 quality rules: {rule} {seconds:.2f}s")
 
-            report = run_round(session, lake_dir(lake), chosen, progress)
+            report = run_round(session, lake_dir(lake), chosen, progress, full=full)
     except LakeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

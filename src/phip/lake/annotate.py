@@ -54,15 +54,14 @@ def annotate(res: dict[str, Any], seq: int) -> None:
         ext.append({"url": IDENTITY_URL, "extension": _identity(res)})
 
 
-@lru_cache(maxsize=1)
-def _token_key() -> bytes:
-    _, lookup = protect.keys()
+@lru_cache(maxsize=4)
+def _token_key(lookup: bytes) -> bytes:
     return protect.hmac_sm3(lookup, b"phip-lake-pseudonym")
 
 
 def token(value: str) -> str:
-    """A keyed pseudonym of a personal value: equal values give equal tokens."""
-    return protect.hmac_sm3(_token_key(), value.encode()).hex()[:24]
+    """A keyed pseudonym of a personal value: equal values give equal tokens (for one data key)."""
+    return protect.hmac_sm3(_token_key(protect.keys()[1]), value.encode()).hex()[:24]
 
 
 def _identity(res: dict[str, Any]) -> list[dict[str, Any]]:

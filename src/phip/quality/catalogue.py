@@ -25,6 +25,8 @@ SEVERITIES = ("error", "warning", "info")
 TIERS = ("hospital", "primary", "village")
 #: what a record of each resource kind a rule names is counted against (the records checked)
 RESOURCES = ("any", "Patient", "Encounter", "Condition", "Observation", "Submission")
+#: what an incremental round re-checks of a rule: the changed partitions, the changed counties, all
+SCOPES = ("record", "facility", "all")
 
 
 class RuleError(ValueError):
@@ -46,6 +48,7 @@ class Rule:
     weight: dict[str, float]
     detects: tuple[str, ...] = ()
     personal: bool = False
+    scope: str = "all"
 
     def weight_at(self, tier: str | None) -> float:
         return self.weight.get(tier or "", 1.0)
@@ -61,6 +64,7 @@ class Rule:
             "weight": {t: self.weight_at(t) for t in TIERS},
             "hint": self.hint,
             "detects": list(self.detects),
+            "scope": self.scope,
         }
 
 
@@ -120,6 +124,8 @@ def _rule(raw: dict[str, Any], sources: dict[str, str]) -> Rule:
     for key in ("title", "hint"):
         if set(raw[key]) != {"zh", "en"}:
             raise RuleError(f"rule {rid}: {key} needs zh and en")
+    if raw.get("scope", "all") not in SCOPES:
+        raise RuleError(f"rule {rid}: scope must be one of {', '.join(SCOPES)}")
     weight = {str(k): float(v) for k, v in (raw.get("weight") or {}).items()}
     if set(weight) - set(TIERS) or any(v < 0 for v in weight.values()):
         raise RuleError(f"rule {rid}: weights are given per tier ({', '.join(TIERS)}), not negative")
@@ -137,6 +143,7 @@ def _rule(raw: dict[str, Any], sources: dict[str, str]) -> Rule:
         weight=weight,
         detects=tuple(raw.get("detects") or ()),
         personal=bool(raw.get("personal", False)),
+        scope=str(raw.get("scope", "all")),
     )
 
 

@@ -3,6 +3,7 @@ rule, and the records checked per facility (the scores' denominators)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from phip.lake.manifest import Manifest, require_manifest
+from phip.lake.manifest import Manifest, TableFiles, require_manifest
 from phip.lake.reader import open_duckdb, open_spark
+from phip.lake.tables import fact_tables
 from phip.quality.catalogue import Catalogue, Rule, catalogue
 from phip.quality.compile import checked_sql, rule_sql
 
@@ -31,11 +33,62 @@ CHECKED_SCHEMA = pa.schema([("facility", pa.string()), ("resource", pa.string())
 
 
 @dataclass
+class Changed:
+    """What changed in the lake since a version: (county, month) partitions and counties."""
+
+    since_version: int
+    partitions: set[tuple[str, str]]
+    counties: set[str]
+
+    def covers(self, scope: str, county: str | None, month: str | None) -> bool:
+        """Whether an incremental run re-checked a finding of a rule of `scope` at this place."""
+        if scope == "record":
+            return (county or "none", month or "none") in self.partitions
+        if scope == "facility":
+            return (county or "none") in self.counties
+        return True
+
+
+@dataclass
 class RuleRun:
     manifest: Manifest
     findings: pa.Table  # FINDINGS_SCHEMA, one row per (rule, resource)
     checked: pa.Table  # CHECKED_SCHEMA
     seconds: dict[str, float]
+    changed: Changed | None = None  # set when only what changed was re-checked
+
+
+_RUN = re.compile(r"/r(\d{6})_")
+
+
+def _file_version(path: str) -> int:
+    m = _RUN.search(path)
+    return int(m.group(1)) if m else 0
+
+
+def changed_since(manifest: Manifest, version: int) -> Changed:
+    """Partitions of the fact tables written after lake `version`."""
+    parts: set[tuple[str, str]] = set()
+    for name in fact_tables():
+        t = manifest.tables.get(name)
+        for f in t.files if t else []:
+            if _file_version(f["path"]) > version:
+                parts.add((f["county"], f["month"]))
+    return Changed(version, parts, {c for c, _ in parts})
+
+
+def _narrowed(manifest: Manifest, changed: Changed, scope: str) -> Manifest:
+    """The manifest with the fact tables cut to what a rule of `scope` re-checks."""
+    if scope == "all":
+        return manifest
+    tables = dict(manifest.tables)
+    for name in fact_tables():
+        t = tables.get(name)
+        if t is None:
+            continue
+        keep = [f for f in t.files if changed.covers(scope, f["county"], f["month"])]
+        tables[name] = TableFiles(t.columns, keep, t.definition, t.partitioned)
+    return Manifest(manifest.version, manifest.change_seq, manifest.built_at, tables, manifest.stats)
 
 
 def _chosen(cat: Catalogue, ids: Iterable[str] | None) -> list[Rule]:
@@ -54,40 +107,57 @@ def run_rules(
     rules: Iterable[str] | None = None,
     progress: Progress | None = None,
     cat: Catalogue | None = None,
+    since_version: int | None = None,
 ) -> RuleRun:
+    """Every failing record of the chosen rules. With `since_version`, a rule of scope `record`
+    or `facility` reads only the fact partitions (or counties) written after that lake version."""
     cat = cat or catalogue()
     chosen = _chosen(cat, rules)
     manifest = require_manifest(lake)
+    changed = changed_since(manifest, since_version) if since_version is not None else None
     parts: list[pa.Table] = []
     seconds: dict[str, float] = {}
+    scopes = ("all",) if changed is None else ("record", "facility", "all")
     if engine == "duckdb":
+        for scope in scopes:
+            todo = [r for r in chosen if changed is None or r.scope == scope]
+            if not todo:
+                continue
+            view = manifest if changed is None else _narrowed(manifest, changed, scope)
+            con, _ = open_duckdb(lake, manifest=view)
+            for rule in todo:
+                started = time.perf_counter()
+                parts.append(con.sql(rule_sql(rule, cat)).to_arrow_table().cast(FINDINGS_SCHEMA))
+                seconds[rule.id] = time.perf_counter() - started
+                if progress:
+                    progress(rule.id, seconds[rule.id])
+            con.close()
         con, _ = open_duckdb(lake, manifest=manifest)
-        for rule in chosen:
-            started = time.perf_counter()
-            parts.append(con.sql(rule_sql(rule, cat)).to_arrow_table().cast(FINDINGS_SCHEMA))
-            seconds[rule.id] = time.perf_counter() - started
-            if progress:
-                progress(rule.id, seconds[rule.id])
         checked = con.sql(checked_sql()).to_arrow_table().cast(CHECKED_SCHEMA)
         con.close()
     elif engine == "spark":
         from phip.engines.spark import session
 
         spark = session()
+        for scope in scopes:
+            todo = [r for r in chosen if changed is None or r.scope == scope]
+            if not todo:
+                continue
+            open_spark(lake, spark, manifest if changed is None else _narrowed(manifest, changed, scope))
+            for rule in todo:
+                started = time.perf_counter()
+                rows = spark.sql(rule_sql(rule, cat, "spark")).collect()
+                parts.append(_from_rows([r.asDict() for r in rows], FINDINGS_SCHEMA))
+                seconds[rule.id] = time.perf_counter() - started
+                if progress:
+                    progress(rule.id, seconds[rule.id])
         open_spark(lake, spark, manifest)
-        for rule in chosen:
-            started = time.perf_counter()
-            rows = spark.sql(rule_sql(rule, cat, "spark")).collect()
-            parts.append(_from_rows([r.asDict() for r in rows], FINDINGS_SCHEMA))
-            seconds[rule.id] = time.perf_counter() - started
-            if progress:
-                progress(rule.id, seconds[rule.id])
         rows = spark.sql(checked_sql("spark")).collect()
         checked = _from_rows([r.asDict() for r in rows], CHECKED_SCHEMA)
     else:
         raise ValueError(f"unknown engine {engine!r}: duckdb or spark")
     findings = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
-    return RuleRun(manifest, _one_per_key(findings), checked, seconds)
+    return RuleRun(manifest, _one_per_key(findings), checked, seconds, changed)
 
 
 def _from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

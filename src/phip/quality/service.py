@@ -44,6 +44,8 @@ class RoundReport:
     facilities: int
     seconds: dict[str, float] = field(default_factory=dict)
     by_rule: dict[str, int] = field(default_factory=dict)
+    incremental: bool = False
+    partitions_rechecked: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,8 @@ class RoundReport:
             "verified": self.verified,
             "reopened": self.reopened,
             "facilities_scored": self.facilities,
+            "incremental": self.incremental,
+            "partitions_rechecked": self.partitions_rechecked,
             "by_rule": self.by_rule,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -70,13 +74,23 @@ def run_round(
     engine: str = "duckdb",
     progress: Progress | None = None,
     cat: Catalogue | None = None,
+    full: bool = False,
 ) -> RoundReport:
-    """Run every rule, record the round and its findings and scores (committed)."""
+    """Run the rules, record the round and its findings and scores (committed). After a round
+    with the same catalogue, only what changed in the lake since is re-checked (by each rule's
+    scope) and the other findings are carried over; `full` re-checks everything."""
     import time
 
     cat = cat or catalogue()
     started = time.perf_counter()
-    result = run_rules(lake, engine, progress=progress, cat=cat)
+    previous = latest_round(session)
+    since = None
+    if not full and previous is not None and previous.catalogue == cat.digest:
+        since = previous.lake_version
+    result = run_rules(lake, engine, progress=progress, cat=cat, since_version=since)
+    tiers, units = facility_registry(lake)
+    if result.changed is not None:
+        result.findings = _carried_over(session, cat, result, {f: u[1] for f, u in units.items()})
     ran = time.perf_counter()
     rnd = QualityRound(
         started_at=_now(),
@@ -89,7 +103,6 @@ def run_round(
     session.add(rnd)
     session.flush()
     counts = _merge(session, rnd, result)
-    tiers, _ = facility_registry(lake)
     tallies = facility_tallies(cat, result.findings, result.checked, tiers)
     _save_scores(session, rnd.id, tallies)
     by_rule = Counter(result.findings.column("rule_id").to_pylist())
@@ -103,6 +116,8 @@ def run_round(
         counts["reopened"],
         len(tallies),
         by_rule={r.id: by_rule.get(r.id, 0) for r in cat.rules},
+        incremental=result.changed is not None,
+        partitions_rechecked=len(result.changed.partitions) if result.changed is not None else None,
     )
     rnd.finished_at = _now()
     report.seconds = {"rules": ran - started, "record": time.perf_counter() - ran}
@@ -111,6 +126,33 @@ def run_round(
     attach(lake, "quality_finding", findings_table(session, cat))
     report.seconds["total"] = time.perf_counter() - started
     return report
+
+
+def _carried_over(
+    session: Session, cat: Catalogue, result: RuleRun, county_of: dict[str, str | None]
+) -> pa.Table:
+    """An incremental run's findings completed with the open findings of the places it did not
+    re-check (a rule of scope `record` outside the changed partitions, `facility` outside the
+    changed counties)."""
+    changed = result.changed
+    assert changed is not None
+    scope = {r.id: r.scope for r in cat.rules}
+    q = select(
+        QualityFinding.rule_id,
+        QualityFinding.resource,
+        QualityFinding.facility,
+        QualityFinding.month,
+        QualityFinding.value,
+    ).where(QualityFinding.status.in_(OPEN))
+    kept: dict[str, list[Any]] = {name: [] for name in result.findings.schema.names}
+    for rule, res, fac, month, value in session.execute(q):
+        sc = scope.get(rule, "all")
+        if sc == "all" or changed.covers(sc, county_of.get(fac or ""), month):
+            continue
+        for name, v in zip(kept, (rule, res, fac, month, value), strict=True):
+            kept[name].append(v)
+    carried = pa.table(kept, schema=result.findings.schema)
+    return pa.concat_tables([result.findings, carried])
 
 
 def _merge(session: Session, rnd: QualityRound, result: RuleRun) -> dict[str, int]:

@@ -54,6 +54,11 @@ def configure(data_key: str, secret_key: str) -> None:
     _configured[:] = [data_key or _sm3(secret_key.encode(), b"phip-demo-data-key")[:16].hex()]
 
 
+def reset() -> None:
+    """Forget the configured keys: the next use reads them from the settings again."""
+    _configured.clear()
+
+
 def keys() -> tuple[bytes, bytes]:
     if not _configured:
         from phip.settings import get_settings
