@@ -108,10 +108,17 @@ def analytics(
     return {"benchmark": "analytics", **run(scale=scale, province=province, spark=spark, repeats=repeats)}
 
 
+def quality(scale: float = 0.01, province: Path | None = None, repeats: int = 3) -> dict[str, Any]:
+    from phip.bench.quality import run
+
+    return {"benchmark": "quality", **run(scale=scale, province=province, repeats=repeats)}
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "idcard": idcard,
     "synth": synth,
     "ingest": ingest,
     "empi": empi,
     "analytics": analytics,
+    "quality": quality,
 }

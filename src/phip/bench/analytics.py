@@ -26,7 +26,7 @@ import pyarrow as pa
 RNG_SEED = 20261126
 
 
-def _registry_session(province: Path, folder: Path) -> Any:
+def registry_session(province: Path, folder: Path) -> Any:
     from sqlalchemy.orm import Session
 
     from phip.orgunits import OrgUnitService
@@ -41,7 +41,7 @@ def _registry_session(province: Path, folder: Path) -> Any:
     return session
 
 
-def _truth_persons(province: Path) -> pa.Table:
+def truth_persons(province: Path) -> pa.Table:
     keys, persons = [], []
     with open(province / "truth" / "persons.csv", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -50,7 +50,7 @@ def _truth_persons(province: Path) -> pa.Table:
     return pa.table({"patient_key": keys, "person_id": persons})
 
 
-def _truth_batches(province: Path) -> pa.Table:
+def truth_batches(province: Path) -> pa.Table:
     """The province's facility-month batches as the submission table would hold them."""
     from phip.lake.dims import SCHEMAS
 
@@ -73,7 +73,7 @@ def _truth_batches(province: Path) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMAS["submission_batch"])
 
 
-class _Changes:
+class Changes:
     """A share of a province's resources, changed (a status, or a date moved to June), as the
     changes after the lake's last refresh: spread over every month (`month` None: the worst
     case, nearly every partition is touched), or all from one submission month (the usual case:
@@ -115,7 +115,7 @@ class _Changes:
             yield self.changes[start : start + 5000]
 
 
-def _fixed(changes: _Changes, seq: int) -> Callable[[int], tuple[Any, int]]:
+def fixed_changes(changes: Changes, seq: int) -> Callable[[int], tuple[Any, int]]:
     def changes_since(_since: int) -> tuple[Any, int]:
         return changes, seq
 
@@ -159,9 +159,9 @@ def run(
             "residents": manifest["residents"],
             "resources": manifest["resources"]["total"],
         }
-        session = _registry_session(province, work)
+        session = registry_session(province, work)
         lake = work / "lake"
-        given = {"record_person": _truth_persons(province), "submission_batch": _truth_batches(province)}
+        given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
         t0 = time.perf_counter()
         report = build_from_folder(session, province / "submissions", lake, dimensions=given)
         build_seconds = time.perf_counter() - t0
@@ -198,9 +198,9 @@ def run(
             last_month = max(row["month"] for row in csv.DictReader(f))
         for label, month in (("incremental_last_month", last_month), ("incremental_spread", None)):
             seq = require_manifest(lake).change_seq + 1
-            changes = _Changes(province, resource_types(), 0.01, seq, month)
+            changes = Changes(province, resource_types(), 0.01, seq, month)
             t0 = time.perf_counter()
-            inc = refresh(lake, _fixed(changes, seq), dims)
+            inc = refresh(lake, fixed_changes(changes, seq), dims)
             inc_seconds = time.perf_counter() - t0
             out[label] = {
                 "changed_resources": changes.count(),

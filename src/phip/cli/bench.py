@@ -11,7 +11,7 @@ from rich.console import Console
 
 
 def bench(
-    name: Annotated[str, typer.Argument(help="idcard, synth, ingest, empi or analytics")],
+    name: Annotated[str, typer.Argument(help="idcard, synth, ingest, empi, analytics or quality")],
     scale: Annotated[
         float, typer.Option(help="synth, ingest, empi: scale of the province to generate.")
     ] = 0.0005,
@@ -19,11 +19,15 @@ def bench(
     postgres: Annotated[bool, typer.Option(help="ingest: also measure a throwaway PostgreSQL.")] = True,
     province: Annotated[
         Path | None,
-        typer.Option(help="empi, analytics: an already generated province folder instead of --scale."),
+        typer.Option(
+            help="empi, analytics, quality: an already generated province folder instead of --scale."
+        ),
     ] = None,
     plain: Annotated[bool, typer.Option(help="empi: also run plain Splink for the comparison.")] = True,
     spark: Annotated[bool, typer.Option(help="analytics: also compute the catalogue on Spark.")] = True,
-    repeats: Annotated[int, typer.Option(help="analytics: DuckDB runs of the catalogue (median).")] = 3,
+    repeats: Annotated[
+        int, typer.Option(help="analytics, quality: DuckDB runs of the catalogue or the rules (median).")
+    ] = 3,
 ) -> None:
     """性能测试 Run a benchmark and print its figures as one JSON object."""
     from phip.bench import BENCHMARKS
@@ -35,6 +39,8 @@ def bench(
         result = BENCHMARKS[name](scale=scale, province=province, plain=plain)
     elif name == "analytics":
         result = BENCHMARKS[name](scale=scale, province=province, spark=spark, repeats=repeats)
+    elif name == "quality":
+        result = BENCHMARKS[name](scale=scale, province=province, repeats=repeats)
     elif name == "ingest":
         result = BENCHMARKS[name](scale=scale, workers=workers, postgres=postgres)
     elif name == "synth":
