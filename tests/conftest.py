@@ -84,9 +84,7 @@ def lake_store(small_province: Path, tmp_path_factory: pytest.TempPathFactory) -
     from phip.lake.service import refresh_from_store
     from phip.orgunits import OrgUnitService
     from phip.standards.divisions import get_divisions
-    from phip.store import get_engine, init_db
-
-    from phip.store import protect
+    from phip.store import get_engine, init_db, protect
 
     protect.configure(LakeStore.data_key, "lake-store")
     var = tmp_path_factory.mktemp("lake-store")

@@ -155,7 +155,7 @@ def test_a_facility_fixes_resubmits_and_its_findings_are_verified(
 
         refresh_from_store(s, quality_store.lake)
         second = run_round(s, quality_store.lake)
-        assert second.incremental and 0 < (second.partitions_rechecked or 0)
+        assert second.incremental and (second.partitions_rechecked or 0) > 0
         # re-checking only what changed finds what re-checking everything finds
         everything = run_rules(quality_store.lake)
         full = set(
