@@ -68,7 +68,28 @@ class LakeStore:
     var_dir: Path
     lake: Path
     #: the data key its identity numbers are encrypted with (set it before decrypting)
-    data_key: str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+    data_key: str = "0123456789abcdef" * 2
+
+
+#: the one data key of the test session: the apps tests create use it too, and every test starts
+#: and ends with it, so stores built by session fixtures always decrypt
+TEST_DATA_KEY = "0123456789abcdef" * 2
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_data_key() -> None:
+    from phip.store import protect
+
+    protect.configure(TEST_DATA_KEY, "tests")
+
+
+@pytest.fixture(autouse=True)
+def _data_key() -> Iterator[None]:
+    from phip.store import protect
+
+    protect.configure(TEST_DATA_KEY, "tests")
+    yield
+    protect.configure(TEST_DATA_KEY, "tests")
 
 
 @pytest.fixture(scope="session")

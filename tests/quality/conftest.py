@@ -18,7 +18,6 @@ class QualityStore:
     db_url: str
     var_dir: Path
     lake: Path
-    data_key: str
 
 
 def copy_store(lake_store: LakeStore, target: Path) -> QualityStore:
@@ -31,7 +30,7 @@ def copy_store(lake_store: LakeStore, target: Path) -> QualityStore:
     shutil.copy2(lake_store.var_dir / "phip.db", target / "phip.db")
     shutil.copytree(lake_store.lake, target / "lake", ignore=shutil.ignore_patterns("_tmp", "*.lock"))
     url = f"sqlite:///{(target / 'phip.db').as_posix()}"
-    return QualityStore(lake_store.province, url, target, target / "lake", lake_store.data_key)
+    return QualityStore(lake_store.province, url, target, target / "lake")
 
 
 @pytest.fixture(scope="module")

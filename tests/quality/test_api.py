@@ -18,7 +18,7 @@ from phip.quality.models import QualityFinding
 from phip.quality.service import run_round
 from phip.security.accounts import add_client, add_staff
 from phip.settings import Settings
-from phip.store import get_engine, protect
+from phip.store import get_engine
 from phip.web.app import create_app
 from tests.quality.conftest import QualityStore
 
@@ -67,7 +67,6 @@ def api(quality_store: QualityStore) -> Iterator[tuple[TestClient, dict[str, str
     assert r.status_code == 200, r.text
     tokens["client"] = r.json()["access_token"]
     yield client, tokens
-    protect.reset()  # the app set its own data key; the other tests use the store's
 
 
 def _h(tokens: dict[str, str], who: str) -> dict[str, str]:
@@ -153,6 +152,21 @@ def test_acknowledge_and_summary(api: tuple[TestClient, dict[str, str]]) -> None
     assert province["findings"]["open"] >= mine["findings"]["open"]
 
 
+def test_facility_metrics_within_scope(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = api
+    fac = tokens["facility"]
+    everyone = client.get("/api/quality/metrics", headers=_h(tokens, "prov")).json()["rows"]
+    mine = client.get("/api/quality/metrics", headers=_h(tokens, "fadmin")).json()["rows"]
+    county = client.get("/api/quality/metrics", headers=_h(tokens, "county")).json()["rows"]
+    assert mine and {r["facility"] for r in mine} == {fac}
+    assert len(mine) <= len(county) < len(everyone)
+    assert {"reporting_completeness", "reporting_timeliness"} <= {r["metric"] for r in mine}
+    flagged = client.get("/api/quality/metrics", params={"flagged": True}, headers=_h(tokens, "prov")).json()
+    assert all(r["flagged"] for r in flagged["rows"])
+    r = client.get("/api/quality/metrics", params={"facility": tokens["other"]}, headers=_h(tokens, "fadmin"))
+    assert r.status_code == 403
+
+
 def test_access_denied(api: tuple[TestClient, dict[str, str]]) -> None:
     client, tokens = api
     fac, other = tokens["facility"], tokens["other"]
@@ -161,6 +175,7 @@ def test_access_denied(api: tuple[TestClient, dict[str, str]]) -> None:
         ("get", "/api/quality/scorecard", {}),
         ("get", f"/api/quality/report?facility={fac}", {}),
         ("get", f"/api/quality/summary?facility={fac}", {}),
+        ("get", "/api/quality/metrics", {}),
         ("post", "/api/quality/acknowledge", {"json": {"facility": fac, "ids": [1]}}),
     ]
     for method, path, kw in paths:

@@ -171,3 +171,37 @@ def test_duckdb_and_spark_find_the_same(quality_store: QualityStore) -> None:
         return sorted(zip(*cols, strict=True))
 
     assert checked(on_duck.checked) == checked(on_spark.checked)
+
+
+def test_facility_metrics_after_who_dqr(quality_store: QualityStore) -> None:
+    from phip.quality import dqr
+
+    with Session(get_engine(quality_store.db_url)) as s:
+        run_round(s, quality_store.lake)
+    rows = dqr.read(quality_store.lake)
+    assert {r["metric"] for r in rows} >= set(dqr.METRICS) - {"consistency_followups_per_registered"}
+    by = {(r["facility"], r["period"], r["metric"]): r for r in rows}
+    late: dict[str, int] = {}
+    outliers: set[str] = set()
+    months: dict[str, int] = {}
+    with open(quality_store.province / "truth" / "submissions.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            late[row["facility"]] = late.get(row["facility"], 0) + int(row["late"])
+            months[row["facility"]] = months.get(row["facility"], 0) + 1
+            if row["outlier"] == "1":
+                outliers.add(row["facility"])
+    checked = 0
+    for fac, n_late in late.items():
+        t = by.get((fac, "2025", "reporting_timeliness"))
+        c = by.get((fac, "2025", "reporting_completeness"))
+        if t is None or c is None or c["denominator"] != months[fac]:
+            continue  # connected during the year: fewer months expected than the truth lists
+        assert c["value"] == 1.0 and not c["flagged"]  # every month was submitted
+        assert t["numerator"] == months[fac] - n_late, fac
+        checked += 1
+    assert checked >= 3
+    flagged = {r["facility"] for r in rows if r["metric"] == "outliers_modified_z" and r["flagged"]}
+    unmeasured = {f for f in outliers if (f, "2025", "outliers_modified_z") not in by}  # < 6 months
+    assert outliers and outliers <= flagged | unmeasured
+    bad = dqr.read(quality_store.lake, flagged_only=True)
+    assert bad and all(r["flagged"] for r in bad)

@@ -80,7 +80,6 @@ def test_a_facility_fixes_resubmits_and_its_findings_are_verified(
     quality_store: QualityStore, tmp_path: Path
 ) -> None:
     engine = get_engine(quality_store.db_url)
-    protect.configure(quality_store.data_key, "lake-store")  # the store's key, whatever ran before
     with Session(engine) as s:
         first = run_round(s, quality_store.lake)
         before = _open(s)

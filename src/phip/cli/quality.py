@@ -138,6 +138,19 @@ def scores_cmd(
     console.print(table)
 
 
+@quality_app.command("metrics")
+def metrics_cmd(
+    facility: Annotated[str | None, typer.Option(help="Only this facility.")] = None,
+    flagged: Annotated[bool, typer.Option(help="Only flagged metrics.")] = False,
+    lake: LakeOpt = None,
+) -> None:
+    """机构数据质量指标 Facility metrics after WHO DQR and DHIS2 from the last round (JSON lines)."""
+    from phip.quality.dqr import read
+
+    for row in read(lake_dir(lake), [facility] if facility else None, flagged):
+        out_console.print(json.dumps(row, ensure_ascii=False), soft_wrap=True)
+
+
 @quality_app.command("evaluate")
 def evaluate_cmd(
     truth: Annotated[Path, typer.Option(help="The synthetic province's truth folder (DIR/truth).")],

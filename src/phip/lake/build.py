@@ -375,24 +375,28 @@ def refresh(
 ATTACHED = "attached"
 
 
-def attach(lake: Path, name: str, data: pa.Table) -> int:
-    """Publish `data` as table `name` of the lake (a new version, every other table unchanged),
-    e.g. the quality findings; refreshes keep it. Returns the new version."""
+def attach(lake: Path, tables: dict[str, pa.Table]) -> int:
+    """Publish `tables` (name → data) in the lake as one new version, every other table unchanged
+    (e.g. the quality findings); refreshes keep them. Returns the new version."""
     with locked(lake):
         current = read_manifest(lake)
         if current is None:
             raise LakeError(f"no lake at {lake}: run `phip lake refresh` first")
-        if name in current.tables and current.tables[name].definition != ATTACHED:
-            raise LakeError(f"{name} is one of the lake's own tables")
+        for name in tables:
+            if name in current.tables and current.tables[name].definition != ATTACHED:
+                raise LakeError(f"{name} is one of the lake's own tables")
         version = current.version + 1
         run = f"r{version:06d}_{int(time.time())}"
-        files = write_dimension(lake, run, name, data)
-        files.definition = ATTACHED
+        written = dict(current.tables)
+        for name, data in tables.items():
+            files = write_dimension(lake, run, name, data)
+            files.definition = ATTACHED
+            written[name] = files
         manifest = Manifest(
             version,
             current.change_seq,
             datetime.now(UTC).isoformat(timespec="seconds"),
-            {**current.tables, name: files},
+            written,
             current.stats,
         )
         publish(lake, manifest)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from phip.lake.build import attach
 from phip.lake.reader import open_duckdb
+from phip.quality import dqr
 from phip.quality.catalogue import Catalogue, catalogue
 from phip.quality.models import QualityFinding, QualityRound, QualityScore
 from phip.quality.run import Progress, RuleRun, run_rules
@@ -46,6 +47,7 @@ class RoundReport:
     by_rule: dict[str, int] = field(default_factory=dict)
     incremental: bool = False
     partitions_rechecked: int | None = None
+    metrics_flagged: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class RoundReport:
             "facilities_scored": self.facilities,
             "incremental": self.incremental,
             "partitions_rechecked": self.partitions_rechecked,
+            "facility_metrics_flagged": self.metrics_flagged,
             "by_rule": self.by_rule,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -123,7 +126,9 @@ def run_round(
     report.seconds = {"rules": ran - started, "record": time.perf_counter() - ran}
     rnd.summary = orjson.dumps(report.to_json()).decode()
     session.commit()
-    attach(lake, "quality_finding", findings_table(session, cat))
+    metrics = dqr.compute(lake, cat.deadline_day)
+    report.metrics_flagged = sum(1 for f in metrics.column("flagged").to_pylist() if f)
+    attach(lake, {"quality_finding": findings_table(session, cat), "quality_facility_metric": metrics})
     report.seconds["total"] = time.perf_counter() - started
     return report
 

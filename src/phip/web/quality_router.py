@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from phip.lake.manifest import LakeError
 from phip.orgunits.models import Facility, OrgUnit
+from phip.quality import dqr
 from phip.quality.catalogue import catalogue
 from phip.quality.report import bundle, facility_findings, round_summary, to_csv, to_xlsx
 from phip.quality.scorecard import LEVELS, scorecard, trend
@@ -174,6 +175,30 @@ def acknowledge_findings(
     )
     session.commit()
     return {"acknowledged": n}
+
+
+@router.get("/metrics")
+def metrics(
+    request: Request,
+    facility: str | None = None,
+    flagged: bool = False,
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
+) -> dict[str, Any]:
+    """Facility data-quality metrics after WHO DQR and DHIS2 (reporting completeness and
+    timeliness, submission lag, indicator completeness, outliers, consistency over time and
+    between related series) from the last round, within the caller's scope; `flagged` for the
+    flagged ones only."""
+    _allowed(session, who, "quality-metrics")
+    if facility is not None:
+        _check_facility(session, who, facility, "quality-metrics")
+        wanted: set[str] | None = {facility}
+    else:
+        wanted = _units_within(session, who)
+    rows = dqr.read(request.app.state.settings.resolved_lake_dir(), wanted, flagged)
+    audit.record(session, who.actor, who.role, "quality-metrics", f"quality:{facility or '*'}", "ok")
+    session.commit()
+    return {"rows": rows}
 
 
 @router.get("/summary")
