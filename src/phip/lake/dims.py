@@ -1,8 +1,8 @@
 """The lake's dimension tables, copied whole from the operational database at each refresh:
 the org-unit tree with every unit's ancestors, the facility registry, the person index's
 record → person map, submission batches, quarantined records' reasons, health-card scans and the
-resident population. None
-holds personal data: person ids are the index's pseudonyms; card scans keep no card number."""
+resident population. None holds personal data: person ids are the index's pseudonyms; card scans
+keep no card number; quarantine rows keep reasons, not payloads."""
 
 from __future__ import annotations
 
