@@ -205,3 +205,23 @@ def test_facility_metrics_after_who_dqr(quality_store: QualityStore) -> None:
     assert outliers and outliers <= flagged | unmeasured
     bad = dqr.read(quality_store.lake, flagged_only=True)
     assert bad and all(r["flagged"] for r in bad)
+
+
+def test_rules_run_over_a_lake_built_from_unchecked_submissions(
+    quality_store: QualityStore, tmp_path: Path
+) -> None:
+    """A lake built straight from a folder (as the benchmarks do) holds records the door would
+    have refused (impossible dates): every rule still runs."""
+    from phip.bench.analytics import registry_session, truth_batches, truth_persons
+    from phip.lake.service import build_from_folder
+
+    province = quality_store.province
+    session = registry_session(province, tmp_path)
+    given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
+    build_from_folder(session, province / "submissions", tmp_path / "lake", dimensions=given)
+    session.close()
+    result = run_rules(tmp_path / "lake")
+    assert result.findings.num_rows > 0
+    from phip.quality.catalogue import catalogue
+
+    assert set(result.seconds) == {r.id for r in catalogue().rules}  # every rule ran
