@@ -186,28 +186,27 @@ def test_copies_are_flagged_and_the_referenced_record_kept() -> None:
     enc = f"{row}, encounter_key VARCHAR, patient_key VARCHAR, class VARCHAR, start VARCHAR"
     other = f"{row}, fingerprint VARCHAR, encounter_key VARCHAR"
     t = "2025-03-01T09:00:00+08:00"
-    found = _run(
-        "UNIQ-DUP-RECORD",
-        {
-            "encounter": (
-                enc,
-                [
-                    ("Encounter/copy1", "A", "2025-03", 1, "Encounter/copy1", "Patient/p", "AMB", t),
-                    ("Encounter/copy2", "A", "2025-03", 2, "Encounter/copy2", "Patient/p", "AMB", t),
-                    ("Encounter/orig", "A", "2025-03", 3, "Encounter/orig", "Patient/p", "AMB", t),
-                    ("Encounter/other-fac", "B", "2025-03", 4, "Encounter/other-fac", "Patient/p", "AMB", t),
-                ],
-            ),
-            "condition": (
-                other,
-                [
-                    ("Condition/c1", "A", "2025-03", 5, "fp1", "Encounter/orig"),
-                    ("Condition/c1-copy", "A", "2025-03", 6, "fp1", "Encounter/orig"),
-                ],
-            ),
-            "observation": (other, []),
-            "immunization": (other.replace(", encounter_key VARCHAR", ""), []),
-            "medication_request": (other.replace(", encounter_key VARCHAR", ""), []),
-        },
-    )
-    assert found == {"Encounter/copy1", "Encounter/copy2", "Condition/c1-copy"}
+    tables = {
+        "encounter": (
+            enc,
+            [
+                ("Encounter/copy1", "A", "2025-03", 1, "Encounter/copy1", "Patient/p", "AMB", t),
+                ("Encounter/copy2", "A", "2025-03", 2, "Encounter/copy2", "Patient/p", "AMB", t),
+                ("Encounter/orig", "A", "2025-03", 3, "Encounter/orig", "Patient/p", "AMB", t),
+                ("Encounter/other-fac", "B", "2025-03", 4, "Encounter/other-fac", "Patient/p", "AMB", t),
+            ],
+        ),
+        "condition": (
+            other,
+            [
+                ("Condition/c1", "A", "2025-03", 5, "fp1", "Encounter/orig"),
+                ("Condition/c1-copy", "A", "2025-03", 6, "fp1", "Encounter/orig"),
+                ("Condition/c1-elsewhere", "B", "2025-03", 7, "fp1", "Encounter/other-fac"),
+            ],
+        ),
+        "observation": (other, []),
+        "immunization": (other.replace(", encounter_key VARCHAR", ""), []),
+        "medication_request": (other.replace(", encounter_key VARCHAR", ""), []),
+    }
+    assert _run("UNIQ-DUP-VISIT", tables) == {"Encounter/copy1", "Encounter/copy2"}
+    assert _run("UNIQ-DUP-RECORD", tables) == {"Condition/c1-copy"}
