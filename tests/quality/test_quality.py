@@ -145,6 +145,12 @@ def test_cli_run_report_and_evaluate(quality_store: QualityStore, tmp_path: Path
         assert bad.exit_code == 2
         missing = runner.invoke(app, ["quality", "evaluate", "--truth", str(tmp_path)])
         assert missing.exit_code == 2
+        scores = runner.invoke(app, ["quality", "scores", "--level", "county"])
+        assert scores.exit_code == 0 and "unit" in scores.output and len(scores.output.splitlines()) >= 5
+        assert runner.invoke(app, ["quality", "scores", "--level", "galaxy"]).exit_code == 2
+        metrics = runner.invoke(app, ["quality", "metrics", "--facility", str(facility)])
+        lines = [json.loads(x) for x in metrics.stdout.splitlines() if x.strip()]
+        assert metrics.exit_code == 0 and lines and {x["facility"] for x in lines} == {facility}
     finally:
         for k, v in old.items():
             if v is None:

@@ -123,9 +123,10 @@ def scores_cmd(
     init_db(db)
     with Session(db) as session:
         rows = scorecard(session, lake_dir(lake), level)
-    table = Table(
-        "unit", "name", "score", "records", "findings", *rows[0]["dimensions"].keys() if rows else ()
-    )
+    short = {"conformance": "conf", "completeness": "comp", "accuracy": "acc", "consistency": "cons"}
+    short |= {"uniqueness": "uniq", "timeliness": "time"}
+    dims = list(rows[0]["dimensions"]) if rows else []
+    table = Table("unit", "name", "score", "records", "findings", *(short.get(d, d) for d in dims))
     for r in rows[:limit]:
         table.add_row(
             r["unit"],
@@ -133,7 +134,7 @@ def scores_cmd(
             f"{r['score']:.1f}",
             str(r["records"]),
             str(r["findings"]),
-            *(f"{v:.1f}" for v in r["dimensions"].values()),
+            *(f"{r['dimensions'].get(d, 0):.1f}" for d in dims),
         )
     console.print(table)
 
