@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,56 @@ def _compute(lake: Path, engine: str) -> tuple[float, int]:
     return time.perf_counter() - started, table.num_rows
 
 
+@dataclass
+class TruthLake:
+    """A province's lake built from its submissions, with persons and batches from its truth."""
+
+    province: Path
+    session: Any  # the registry database (org units, facilities; quality rounds)
+    lake: Path
+    given: dict[str, pa.Table]
+    report: Any  # the build's RefreshReport
+    build_seconds: float
+
+    def dimensions(self) -> dict[str, pa.Table]:
+        """Every dimension table as the build had it (for incremental refreshes)."""
+        from phip.lake.dims import SCHEMAS, dimension
+
+        return {n: self.given[n] if n in self.given else dimension(self.session, n) for n in SCHEMAS}
+
+    def last_month(self) -> str:
+        with open(self.province / "truth" / "submissions.csv", encoding="utf-8") as f:
+            return max(row["month"] for row in csv.DictReader(f))
+
+
+def truth_lake(
+    work: Path, province: Path | None, scale: float, seed: int, workers: int, out: dict[str, Any]
+) -> TruthLake:
+    """Generate the province when none is given (`out["synth_seconds"]`), describe it
+    (`out["province"]`) and build its lake under `work`."""
+    from phip.lake.service import build_from_folder
+
+    if province is None:
+        from phip.synth import SynthConfig, synthesize
+
+        province = work / "province"
+        t0 = time.perf_counter()
+        synthesize(SynthConfig(scale=scale, seed=seed), province, workers=workers)
+        out["synth_seconds"] = round(time.perf_counter() - t0, 1)
+    manifest = orjson.loads((province / "manifest.json").read_bytes())
+    out["province"] = {
+        "scale": manifest["scale"],
+        "residents": manifest["residents"],
+        "resources": manifest["resources"]["total"],
+    }
+    session = registry_session(province, work)
+    lake = work / "lake"
+    given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
+    t0 = time.perf_counter()
+    report = build_from_folder(session, province / "submissions", lake, dimensions=given)
+    return TruthLake(province, session, lake, given, report, time.perf_counter() - t0)
+
+
 def run(
     scale: float = 0.01,
     province: Path | None = None,
@@ -139,32 +190,15 @@ def run(
     workers: int = 2,
 ) -> dict[str, Any]:
     from phip.lake.build import refresh
-    from phip.lake.dims import SCHEMAS, dimension
     from phip.lake.manifest import require_manifest
-    from phip.lake.service import build_from_folder, resource_types
+    from phip.lake.service import resource_types
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="phip-bench-analytics-") as tmp:
         work = Path(tmp)
-        if province is None:
-            from phip.synth import SynthConfig, synthesize
-
-            province = work / "province"
-            t0 = time.perf_counter()
-            synthesize(SynthConfig(scale=scale, seed=seed), province, workers=workers)
-            out["synth_seconds"] = round(time.perf_counter() - t0, 1)
-        manifest = orjson.loads((province / "manifest.json").read_bytes())
-        out["province"] = {
-            "scale": manifest["scale"],
-            "residents": manifest["residents"],
-            "resources": manifest["resources"]["total"],
-        }
-        session = registry_session(province, work)
-        lake = work / "lake"
-        given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
-        t0 = time.perf_counter()
-        report = build_from_folder(session, province / "submissions", lake, dimensions=given)
-        build_seconds = time.perf_counter() - t0
+        built = truth_lake(work, province, scale, seed, workers, out)
+        province, session, lake = built.province, built.session, built.lake
+        report, build_seconds = built.report, built.build_seconds
         lake_rows = sum(report.rows.values())
         out["lake_build"] = {
             "seconds": round(build_seconds, 1),
@@ -193,9 +227,7 @@ def run(
             }
         # incremental: 1% of the resources change after the build, all from the last month
         # (the usual case) or spread over every month (the worst case)
-        dims = {name: given[name] if name in given else dimension(session, name) for name in SCHEMAS}
-        with open(province / "truth" / "submissions.csv", encoding="utf-8") as f:
-            last_month = max(row["month"] for row in csv.DictReader(f))
+        dims, last_month = built.dimensions(), built.last_month()
         for label, month in (("incremental_last_month", last_month), ("incremental_spread", None)):
             seq = require_manifest(lake).change_seq + 1
             changes = Changes(province, resource_types(), 0.01, seq, month)

@@ -9,16 +9,13 @@ records (a small table) have nothing to do: every other rule does its full work.
 
 from __future__ import annotations
 
-import csv
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from phip.bench.analytics import Changes, fixed_changes, registry_session, truth_batches, truth_persons
+from phip.bench.analytics import Changes, fixed_changes, truth_lake
 
 
 def _fact_rows(lake: Path) -> int:
@@ -31,34 +28,16 @@ def _fact_rows(lake: Path) -> int:
 
 def run(scale: float = 0.01, province: Path | None = None, seed: int = 5, repeats: int = 3) -> dict[str, Any]:
     from phip.lake.build import refresh
-    from phip.lake.dims import SCHEMAS, dimension
     from phip.lake.manifest import require_manifest
-    from phip.lake.service import build_from_folder, resource_types
+    from phip.lake.service import resource_types
     from phip.quality.run import run_rules
     from phip.quality.service import run_round
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="phip-bench-quality-") as tmp:
-        work = Path(tmp)
-        if province is None:
-            from phip.synth import SynthConfig, synthesize
-
-            province = work / "province"
-            t0 = time.perf_counter()
-            synthesize(SynthConfig(scale=scale, seed=seed), province, workers=2)
-            out["synth_seconds"] = round(time.perf_counter() - t0, 1)
-        manifest = orjson.loads((province / "manifest.json").read_bytes())
-        out["province"] = {
-            "scale": manifest["scale"],
-            "residents": manifest["residents"],
-            "resources": manifest["resources"]["total"],
-        }
-        session = registry_session(province, work)
-        lake = work / "lake"
-        given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
-        t0 = time.perf_counter()
-        build_from_folder(session, province / "submissions", lake, dimensions=given)
-        out["lake_build_seconds"] = round(time.perf_counter() - t0, 1)
+        built = truth_lake(Path(tmp), province, scale, seed, 2, out)
+        session, lake = built.session, built.lake
+        out["lake_build_seconds"] = round(built.build_seconds, 1)
         rows = _fact_rows(lake)
         out["lake_rows"] = rows
 
@@ -87,12 +66,9 @@ def run(scale: float = 0.01, province: Path | None = None, seed: int = 5, repeat
 
         # 1% of the records change in the last submission month, the lake is refreshed, and
         # the round re-checks what changed; a full run over the same lake beside it
-        dims = {name: given[name] if name in given else dimension(session, name) for name in SCHEMAS}
-        with open(province / "truth" / "submissions.csv", encoding="utf-8") as f:
-            last_month = max(row["month"] for row in csv.DictReader(f))
         seq = require_manifest(lake).change_seq + 1
-        changes = Changes(province, resource_types(), 0.01, seq, last_month)
-        refresh(lake, fixed_changes(changes, seq), dims)
+        changes = Changes(built.province, resource_types(), 0.01, seq, built.last_month())
+        refresh(lake, fixed_changes(changes, seq), built.dimensions())
         t0 = time.perf_counter()
         inc = run_round(session, lake)
         inc_seconds = time.perf_counter() - t0

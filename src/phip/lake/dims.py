@@ -176,6 +176,11 @@ def _submission_batches(session: Session) -> list[dict[str, Any]]:
 _DIGITS = re.compile(r"\d{7,}")
 
 
+def mask_digits(text: str) -> str:
+    """Long digit runs (an identity number or phone quoted in a message) masked."""
+    return _DIGITS.sub("*******", text)
+
+
 def _quarantine(session: Session) -> list[dict[str, Any]]:
     """One row per reason a quarantined record was refused (no payload; long digit runs in a
     reason's text masked, as an identity number or phone could be quoted there). `resolved`: the
@@ -215,7 +220,7 @@ def _quarantine(session: Session) -> list[dict[str, Any]]:
                     "month": when[:7] if when else None,
                     "code": r.get("code"),
                     "path": r.get("path"),
-                    "detail": _DIGITS.sub("*******", str(r.get("detail") or "")),
+                    "detail": mask_digits(str(r.get("detail") or "")),
                     "resolved": bool(resolved),
                 }
             )

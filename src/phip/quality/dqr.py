@@ -164,7 +164,7 @@ def compute(lake: Path, deadline_day: int = 10) -> pa.Table:
             if not received:
                 continue
             start = max(f"{year}-01", (since[fac] or "0000-00")[:7])
-            expected = [m for m in _months(start, min(f"{year}-12", last_month))]
+            expected = _months(start, min(f"{year}-12", last_month))
             if not expected:
                 continue
             on_time = [

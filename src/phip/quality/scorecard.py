@@ -36,11 +36,20 @@ def _names(lake: Path) -> dict[str, str]:
     return names
 
 
-def unit_tallies(session: Session, lake: Path, level: str, round_id: int) -> dict[str, Tally]:
+def unit_tallies(
+    session: Session,
+    lake: Path,
+    level: str,
+    round_id: int,
+    units: dict[str, list[str | None]] | None = None,
+) -> dict[str, Tally]:
+    """Tallies of the units at `level`; `units` (facility → its units) is read from the lake
+    when not given."""
     tallies = _tallies(session, round_id)
     if level == "facility":
         return tallies
-    _, units = facility_registry(lake)
+    if units is None:
+        _, units = facility_registry(lake)
     i = _LEVEL_INDEX[level]
     return roll_up(tallies, {fac: [u[i]] for fac, u in units.items()})
 
@@ -91,9 +100,10 @@ def trend(session: Session, lake: Path, level: str, unit: str) -> list[dict[str,
     rounds = session.scalars(
         select(QualityRound).where(QualityRound.finished_at.is_not(None)).order_by(QualityRound.id)
     ).all()
+    _, units = facility_registry(lake)  # once, not per round
     out = []
     for rnd in rounds:
-        t = unit_tallies(session, lake, level, rnd.id).get(unit)
+        t = unit_tallies(session, lake, level, rnd.id, units).get(unit)
         if t is not None and t.score() is not None:
             out.append(
                 {

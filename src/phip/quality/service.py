@@ -20,6 +20,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from phip.lake.build import attach
+from phip.lake.dims import mask_digits
 from phip.lake.reader import open_duckdb
 from phip.quality import dqr
 from phip.quality.catalogue import Catalogue, catalogue
@@ -252,11 +253,7 @@ def _merge(session: Session, rnd: QualityRound, result: RuleRun) -> dict[str, in
 
 def _safe_value(value: str | None) -> str | None:
     """Values are built from non-personal columns; long digit runs are masked all the same."""
-    if value is None:
-        return None
-    import re
-
-    return re.sub(r"\d{7,}", "*******", value)[:200]
+    return None if value is None else mask_digits(value)[:200]
 
 
 def _save_scores(session: Session, round_id: int, tallies: dict[str, Tally]) -> None:
