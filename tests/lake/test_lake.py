@@ -118,6 +118,35 @@ def test_the_lake_holds_no_identity_numbers_names_or_phones(lake_store: LakeStor
     assert strings > 10_000
 
 
+def test_refused_patients_are_linked_to_their_person(lake_store: LakeStore) -> None:
+    """A Patient refused for a typo in its identity number is linked (by the one valid number a
+    typo away that the lake's Patients carry) to the right person, and to no other."""
+    truth = {r["record"]: r["person_id"] for r in _csv(lake_store.province / "truth" / "persons.csv")}
+    typos = {
+        r["resource"]
+        for r in _csv(lake_store.province / "truth" / "defects.csv")
+        if r["kind"] in ("id_typo", "id_swap")
+    }
+    con, _ = open_duckdb(lake_store.lake)
+    refused = {
+        rid: status
+        for rid, status in con.sql(
+            "SELECT _rid, id_status FROM quarantine_record WHERE res_type = 'Patient'"
+        ).fetchall()
+    }
+    linked = dict(con.sql("SELECT _rid, person_id FROM refused_person").fetchall())
+    lake_persons: dict[str, set[str]] = {}
+    for rid, person in con.sql(
+        "SELECT p._rid, pp.person_id FROM patient p JOIN patient_person pp USING (patient_key)"
+    ).fetchall():
+        lake_persons.setdefault(truth[rid], set()).add(person)
+    checked = [rid for rid in typos if rid in refused]
+    assert len(checked) >= 10 and all(refused[rid].startswith("invalid-") for rid in checked)
+    found = [rid for rid in checked if rid in linked]
+    assert len(found) >= 0.9 * len(checked), (len(found), len(checked))
+    assert all(linked[rid] in lake_persons[truth[rid]] for rid in found)
+
+
 def test_person_table_counts_residents_not_records(lake_store: LakeStore) -> None:
     persons = list(_csv(lake_store.province / "truth" / "persons.csv"))
     con, _ = open_duckdb(lake_store.lake)

@@ -50,8 +50,9 @@ def test_rules_find_the_injected_defects(quality_store: QualityStore) -> None:
                 kind,
                 kinds[kind],
             )
-    assert overall["precision"] >= 0.98
-    assert overall["recall_checkable"] >= 0.98
+    # the province is fixed (seed 7): 0.9904 / 0.9938 when this was written
+    assert overall["precision"] >= 0.99
+    assert overall["recall"] >= 0.985
     assert overall["recall"] <= overall["recall_checkable"]
 
 

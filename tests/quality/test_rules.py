@@ -210,3 +210,71 @@ def test_copies_are_flagged_and_the_referenced_record_kept() -> None:
     }
     assert _run("UNIQ-DUP-VISIT", tables) == {"Encounter/copy1", "Encounter/copy2"}
     assert _run("UNIQ-DUP-RECORD", tables) == {"Condition/c1-copy"}
+
+
+QREC = (
+    "_rid VARCHAR, res_type VARCHAR, facility VARCHAR, month VARCHAR, seq BIGINT, resolved BOOLEAN, "
+    "fingerprint VARCHAR, elements BIGINT, visit_key VARCHAR, id_status VARCHAR, phone_token VARCHAR"
+)
+
+
+def test_refused_copies_are_flagged_and_the_most_complete_kept() -> None:
+    visit = "Patient/p|AMB|2025-03-01T09:00:00+08:00"
+    rows = [
+        # three copies keyed before the diagnosis was added, then the complete visit: all refused
+        ("Encounter/copy1", "Encounter", "A", "2025-03", 1, False, "fa", 9, visit, None, None),
+        ("Encounter/copy2", "Encounter", "A", "2025-03", 2, False, "fa", 9, visit, None, None),
+        ("Encounter/orig", "Encounter", "A", "2025-03", 3, False, "fb", 10, visit, None, None),
+        ("Encounter/elsewhere", "Encounter", "B", "2025-03", 4, False, "fa", 9, visit, None, None),
+        # content copies; a resubmission since accepted is no longer a copy
+        ("Condition/c1", "Condition", "A", "2025-03", 5, False, "fc", 7, None, None, None),
+        ("Condition/c1-copy", "Condition", "A", "2025-03", 6, False, "fc", 7, None, None, None),
+        ("Condition/c1-fixed", "Condition", "A", "2025-03", 7, True, "fc", 7, None, None, None),
+        # Patients are UNIQ-DUP-PATIENT's; an unparseable payload has no fingerprint
+        ("Patient/x1", "Patient", "A", "2025-03", 8, False, "fp", 8, None, "valid", None),
+        ("Patient/x2", "Patient", "A", "2025-03", 9, False, "fp", 8, None, "valid", None),
+        ("Quarantine/1", None, "A", "2025-03", 10, False, None, None, None, None, None),
+        ("Quarantine/2", None, "A", "2025-03", 11, False, None, None, None, None, None),
+    ]
+    found = _run("UNIQ-DUP-REFUSED", {"quarantine_record": (QREC, rows)})
+    assert found == {"Encounter/copy1", "Encounter/copy2", "Condition/c1-copy"}
+
+
+def test_refused_patients_are_checked_against_their_person_without_voting() -> None:
+    cols = (
+        "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, patient_key VARCHAR, "
+        "phone_token VARCHAR"
+    )
+    patients = [
+        ("Patient/a", "A", "2025-01", 1, "A|a", "t1"),
+        ("Patient/b", "B", "2025-01", 2, "B|b", "t1"),
+        ("Patient/c", "C", "2025-01", 3, "C|c", "t2"),
+    ]
+    refused = [
+        # a phone that differs from the person's prevailing one, on a record refused for its number
+        ("Patient/r1", "Patient", "D", "2025-02", 10, False, "f1", 8, None, "invalid-check_digit", "t9"),
+        ("Patient/r6", "Patient", "D", "2025-03", 15, False, "f6", 8, None, "invalid-area_code", "t9"),
+        ("Patient/r7", "Patient", "D", "2025-04", 16, False, "f7", 8, None, "invalid-birth_date", "t9"),
+        ("Patient/r2", "Patient", "E", "2025-02", 11, False, "f2", 8, None, "valid", "t1"),
+        ("Patient/r3", "Patient", "F", "2025-02", 12, False, "f3", 8, None, "valid", "t8"),
+        # accepted since: its findings are the accepted record's
+        ("Patient/r4", "Patient", "G", "2025-02", 13, True, "f4", 8, None, "valid", "t7"),
+        # nobody's: its person is not known
+        ("Patient/r5", "Patient", "H", "2025-02", 14, False, "f5", 8, None, "missing", "t6"),
+    ]
+    persons = [("A|a", "P1"), ("B|b", "P1"), ("C|c", "P1")]
+    found = _run(
+        "CONS-PHONE-XFAC",
+        {
+            "patient": (cols, patients),
+            "patient_person": ("patient_key VARCHAR, person_id VARCHAR", persons),
+            "facility": ("code VARCHAR, tier VARCHAR", [("A", "primary")]),
+            "quarantine_record": (QREC, refused),
+            "refused_person": (
+                "_rid VARCHAR, person_id VARCHAR",
+                [(f"Patient/r{i}", "P1") for i in (1, 2, 3, 4, 6, 7)],
+            ),
+        },
+    )
+    # the three refused t9 phones would outvote t1 (two accepted records) if refused records voted
+    assert found == {"Patient/c", "Patient/r1", "Patient/r6", "Patient/r7", "Patient/r3"}

@@ -33,11 +33,17 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 
 
+def fingerprint(res: dict[str, Any]) -> str:
+    """A digest of the record's content without id and meta: two submissions of the same record
+    under different ids have the same fingerprint."""
+    body = {k: v for k, v in res.items() if k not in ("id", "meta")}
+    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=10).hexdigest()
+
+
 def annotate(res: dict[str, Any], seq: int) -> None:
     """Add the lake's extensions to `res` in place (its protected values decrypted first)."""
     protect.unprotect(res)
-    body = {k: v for k, v in res.items() if k not in ("id", "meta")}
-    fingerprint = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=10).hexdigest()
+    digest = fingerprint(res)
     ext = res.setdefault("extension", [])
     if not isinstance(ext, list):
         return
@@ -45,13 +51,35 @@ def annotate(res: dict[str, Any], seq: int) -> None:
         {
             "url": RECORD_URL,
             "extension": [
-                {"url": "fingerprint", "valueString": fingerprint},
+                {"url": "fingerprint", "valueString": digest},
                 {"url": "seq", "valueInteger": seq},
             ],
         }
     )
     if res.get("resourceType") == "Patient":
-        ext.append({"url": IDENTITY_URL, "extension": _identity(res)})
+        facts = identity_facts(res)
+        ext.append(
+            {
+                "url": IDENTITY_URL,
+                "extension": [
+                    {"url": name.replace("_", "-"), IDENTITY_FACTS[name]: value}
+                    for name, value in facts.items()
+                ],
+            }
+        )
+
+
+#: identity fact → the value[x] it is carried in
+IDENTITY_FACTS = {
+    "id_status": "valueCode",
+    "id_token": "valueString",
+    "id_birth_date": "valueDate",
+    "id_sex": "valueCode",
+    "name_token": "valueString",
+    "name_script": "valueCode",
+    "phone_token": "valueString",
+    "phone_status": "valueCode",
+}
 
 
 @lru_cache(maxsize=4)
@@ -64,42 +92,52 @@ def token(value: str) -> str:
     return protect.hmac_sm3(_token_key(protect.keys()[1]), value.encode()).hex()[:24]
 
 
-def _identity(res: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-
-    def add(name: str, kind: str, value: Any) -> None:
-        if value not in (None, ""):
-            out.append({"url": name, kind: value})
-
+def identity_facts(res: dict[str, Any]) -> dict[str, str]:
+    """What the rules need to know about a Patient's personal elements, without the values
+    (a decrypted resource): the identity number's status, the birth date and sex it encodes, the
+    name's script, the phone's format, and pseudonyms of the number, name and phone."""
+    out: dict[str, str] = {}
     status, number, full = _id_status(res)
-    add("id-status", "valueCode", status)
+    out["id_status"] = status
     if number and full:
-        add("id-token", "valueString", token(full))
-        add("id-birth-date", "valueDate", idcard.birth_date(full).isoformat())
-        add("id-sex", "valueCode", "male" if idcard.sex_code(full) == "1" else "female")
+        out["id_token"] = token(full)
+        out["id_birth_date"] = idcard.birth_date(full).isoformat()
+        out["id_sex"] = "male" if idcard.sex_code(full) == "1" else "female"
     name = _name_text(res)
     if name:
-        add("name-token", "valueString", token(re.sub(r"\s+", "", name)))
-        script = "han" if _HAN.match(name) else "latin" if _LATIN.match(name) else "other"
-        add("name-script", "valueCode", script)
+        out["name_token"] = token(re.sub(r"\s+", "", name))
+        out["name_script"] = "han" if _HAN.match(name) else "latin" if _LATIN.match(name) else "other"
     phone = next(
         (t["value"] for t in res.get("telecom") or [] if protect.is_phone(t) and t["value"].strip()), None
     )
     if phone:
         digits = phone.strip().replace(" ", "")
-        add("phone-token", "valueString", token(re.sub(r"\D", "", digits)))
+        out["phone_token"] = token(re.sub(r"\D", "", digits))
         ok = _MOBILE.match(digits) or _LANDLINE.match(digits)
-        add("phone-status", "valueCode", "valid" if ok else "invalid")
+        out["phone_status"] = "valid" if ok else "invalid"
     return out
+
+
+def repair_tokens(res: dict[str, Any]) -> list[str]:
+    """Pseudonyms of the valid numbers one edit (a digit changed, two swapped) away from an
+    identity number that fails its check: a refused record's probable true number."""
+    values = _resident_ids(res)
+    if not values:
+        return []
+    return [token(n) for n in idcard.default_checker().one_edit_repairs(values[0])]
+
+
+def _resident_ids(res: dict[str, Any]) -> list[str]:
+    return [
+        i["value"]
+        for i in res.get("identifier") or []
+        if isinstance(i, dict) and i.get("system") == cs.ID_RESIDENT and isinstance(i.get("value"), str)
+    ]
 
 
 def _id_status(res: dict[str, Any]) -> tuple[str, str | None, str | None]:
     """(status, the number and its 18-digit form when it is valid)."""
-    values = [
-        i.get("value")
-        for i in res.get("identifier") or []
-        if isinstance(i, dict) and i.get("system") == cs.ID_RESIDENT and isinstance(i.get("value"), str)
-    ]
+    values = _resident_ids(res)
     if not values:
         marked = any(
             isinstance(e, dict) and e.get("url") == cs.EXT_ID_MISSING for e in res.get("extension") or []

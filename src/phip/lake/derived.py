@@ -4,7 +4,10 @@
   not linked yet stands for itself), so analytics count residents, not records;
 - `person`: one row per person with the attributes analytics break down by, each the value most
   of the person's records give (ties: the smallest), and the poverty-household status from
-  active `Flag`s. No names, identity numbers or phones.
+  active `Flag`s. No names, identity numbers or phones;
+- `refused_person`: the person a refused Patient record belongs to, found by its identity number's
+  pseudonym or, when the number fails its check, by the one valid number one edit away that the
+  lake's Patients carry (only when exactly one person matches).
 """
 
 from __future__ import annotations
@@ -60,6 +63,22 @@ LEFT JOIN poor ON poor.person_id = ids.person_id
 """
 
 
+_REFUSED_PERSON = """
+WITH t AS (
+    SELECT _rid, id_token AS token FROM quarantine_record WHERE res_type = 'Patient' AND id_token IS NOT NULL
+    UNION ALL
+    SELECT _rid, unnest(string_split(id_repairs, ' ')) FROM quarantine_record
+    WHERE res_type = 'Patient' AND id_token IS NULL AND coalesce(id_repairs, '') <> ''
+),
+m AS (
+    SELECT DISTINCT t._rid, pp.person_id FROM t
+    JOIN patient p ON p.id_token = t.token
+    JOIN lake_patient_person pp ON pp.patient_key = p.patient_key
+)
+SELECT _rid, min(person_id) AS person_id FROM m GROUP BY _rid HAVING count(*) = 1
+"""
+
+
 def _write(con: duckdb.DuckDBPyConnection, lake: Path, run: str, name: str, query: str) -> TableFiles:
     rel = f"tables/{name}/{run}/data.parquet"
     (lake / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -75,3 +94,4 @@ def write_derived(con: duckdb.DuckDBPyConnection, lake: Path, run: str, manifest
     open_duckdb(lake, con, manifest)
     manifest.tables["patient_person"] = _write(con, lake, run, "patient_person", _PATIENT_PERSON)
     manifest.tables["person"] = _write(con, lake, run, "person", _PERSON)
+    manifest.tables["refused_person"] = _write(con, lake, run, "refused_person", _REFUSED_PERSON)

@@ -2,7 +2,8 @@
 the org-unit tree with every unit's ancestors, the facility registry, the person index's
 record → person map, submission batches, quarantined records' reasons, health-card scans and the
 resident population. None holds personal data: person ids are the index's pseudonyms; card scans
-keep no card number; quarantine rows keep reasons, not payloads."""
+keep no card number; quarantine rows keep reasons, and facts about the refused payloads
+(fingerprints, pseudonyms), not the payloads."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.identity.models import CardUsage, PersonRecordRow
+from phip.lake import annotate
 from phip.orgunits.models import Facility, OrgUnit, Population
+from phip.store import protect
 from phip.store.models import Quarantine, Resource, Submission, SubmissionBatch
 
 LEVELS = ("province", "prefecture", "county", "township", "village")
 
 _S, _I, _B, _D = pa.string(), pa.int64(), pa.bool_(), pa.float64()
+IDENTITY_FACTS = tuple(annotate.IDENTITY_FACTS)
 
 SCHEMAS: dict[str, pa.Schema] = {
     "org_unit": pa.schema(
@@ -78,6 +82,22 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("detail", _S),
             ("resolved", _B),
         ]
+    ),
+    "quarantine_record": pa.schema(
+        [
+            ("_rid", _S),
+            ("res_type", _S),
+            ("facility", _S),
+            ("month", _S),
+            ("seq", _I),
+            ("resolved", _B),
+            ("fingerprint", _S),
+            ("elements", _I),
+            ("visit_key", _S),
+            ("birth_date", _S),
+        ]
+        + [(name, _S) for name in IDENTITY_FACTS]
+        + [("id_repairs", _S)]
     ),
     "card_usage": pa.schema(
         [("person_id", _S), ("facility", _S), ("scene", _S), ("channel", _S), ("at", _S), ("outcome", _S)]
@@ -181,11 +201,9 @@ def mask_digits(text: str) -> str:
     return _DIGITS.sub("*******", text)
 
 
-def _quarantine(session: Session) -> list[dict[str, Any]]:
-    """One row per reason a quarantined record was refused (no payload; long digit runs in a
-    reason's text masked, as an identity number or phone could be quoted there). `resolved`: the
-    record has since been accepted (a corrected resubmission)."""
-    accepted = (
+def _accepted_since() -> Any:
+    """SQL: the quarantined record has since been accepted (a corrected resubmission)."""
+    return (
         select(Resource.last_updated)
         .where(
             Resource.res_type == Quarantine.res_type,
@@ -195,9 +213,15 @@ def _quarantine(session: Session) -> list[dict[str, Any]]:
         )
         .exists()
     )
+
+
+def _quarantine(session: Session) -> list[dict[str, Any]]:
+    """One row per reason a quarantined record was refused (no payload; long digit runs in a
+    reason's text masked, as an identity number or phone could be quoted there). `resolved`: the
+    record has since been accepted (a corrected resubmission)."""
     q = select(
         Quarantine.qid,
-        accepted,
+        _accepted_since(),
         Quarantine.res_type,
         Quarantine.res_id,
         Quarantine.facility,
@@ -225,6 +249,67 @@ def _quarantine(session: Session) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _quarantine_records(session: Session) -> list[dict[str, Any]]:
+    """One row per quarantined record (its latest refused payload), with what the rules need to
+    check the rest of it: the content fingerprint, its number of elements, an Encounter's visit
+    key (patient, class, start) and, for a Patient, the birth date and the
+    identity facts of the lake's Patients (pseudonyms, no values), plus the pseudonyms of the
+    valid numbers one edit away from an identity number that fails its check. So a refused
+    record's other defects are reported with it, and the facility fixes them in one resubmission."""
+    q = select(
+        Quarantine.qid,
+        _accepted_since(),
+        Quarantine.res_type,
+        Quarantine.res_id,
+        Quarantine.facility,
+        Quarantine.received_at,
+        Quarantine.raw,
+    ).order_by(Quarantine.qid)
+    latest: dict[str, dict[str, Any]] = {}
+    for qid, resolved, rtype, rid, fac, at, raw in session.execute(q):
+        when = _iso(at)
+        rec: dict[str, Any] = {
+            "_rid": f"{rtype}/{rid}" if rtype and rid else f"Quarantine/{qid}",
+            "res_type": rtype,
+            "facility": fac,
+            "month": when[:7] if when else None,
+            "seq": qid,
+            "resolved": bool(resolved),
+        }
+        res = _payload(raw)
+        if res is not None:
+            rec["fingerprint"] = annotate.fingerprint(res)
+            rec["elements"] = len(res)
+            if rtype == "Encounter":
+                rec["visit_key"] = _visit_key(res)
+            if rtype == "Patient":
+                birth = res.get("birthDate")
+                rec["birth_date"] = birth if isinstance(birth, str) else None
+                rec.update(annotate.identity_facts(res))
+                rec["id_repairs"] = " ".join(annotate.repair_tokens(res))
+        latest[rec["_rid"]] = rec
+    return list(latest.values())
+
+
+def _visit_key(res: dict[str, Any]) -> str | None:
+    """Patient, class and start of a visit: two Encounters with one key are one visit keyed twice."""
+    subject, cls, period = res.get("subject"), res.get("class"), res.get("period")
+    start = period.get("start") if isinstance(period, dict) else None
+    if not isinstance(subject, dict) or not isinstance(start, str):
+        return None
+    code = cls.get("code") if isinstance(cls, dict) else None
+    return f"{subject.get('reference')}|{code}|{start}"
+
+
+def _payload(raw: bytes) -> dict[str, Any] | None:
+    """A quarantined record's resource, when its payload is a JSON object at all."""
+    try:
+        res = orjson.loads(protect.decrypt_bytes(raw))
+    except orjson.JSONDecodeError:
+        return None
+    return res if isinstance(res, dict) else None
 
 
 def _card_usage(session: Session) -> list[dict[str, Any]]:
@@ -260,6 +345,7 @@ READERS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
     "record_person": _record_person,
     "submission_batch": _submission_batches,
     "quarantine": _quarantine,
+    "quarantine_record": _quarantine_records,
     "card_usage": _card_usage,
     "population": _population,
 }
