@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from phip.lake.manifest import read_manifest
 from phip.lake.reader import open_duckdb
 from phip.quality.evaluate import evaluate, read_truth, refused_records
 from phip.quality.models import QualityFinding, QualityScore
@@ -218,15 +219,21 @@ def test_rules_run_over_a_lake_built_from_unchecked_submissions(
     quality_store: QualityStore, tmp_path: Path
 ) -> None:
     """A lake built straight from a folder (as the benchmarks do) holds records the door would
-    have refused (impossible dates): every rule still runs."""
-    from phip.bench.analytics import registry_session, truth_batches, truth_persons
-    from phip.lake.service import build_from_folder
+    have refused (impossible dates): every rule still runs. A second benchmark given the same
+    work folder uses the lake again instead of building it."""
+    from phip.bench.analytics import truth_lake
 
     province = quality_store.province
-    session = registry_session(province, tmp_path)
-    given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
-    build_from_folder(session, province / "submissions", tmp_path / "lake", dimensions=given)
-    session.close()
+    first: dict[str, Any] = {}
+    built = truth_lake(tmp_path, province, 0.0, 0, 1, first)
+    built.session.close()
+    version = read_manifest(tmp_path / "lake").version  # type: ignore[union-attr]
+    again: dict[str, Any] = {}
+    reused = truth_lake(tmp_path, province, 0.0, 0, 1, again)
+    reused.session.close()
+    assert "lake_reused" not in first and again["lake_reused"] is True
+    assert reused.build_seconds == built.build_seconds
+    assert read_manifest(tmp_path / "lake").version == version  # type: ignore[union-attr]
     result = run_rules(tmp_path / "lake")
     assert result.findings.num_rows > 0
     from phip.quality.catalogue import catalogue

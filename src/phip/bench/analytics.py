@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,17 @@ def _compute(lake: Path, engine: str) -> tuple[float, int]:
     return time.perf_counter() - started, table.num_rows
 
 
+@contextmanager
+def bench_folder(work: Path | None, prefix: str) -> Iterator[Path]:
+    """`work` (created, kept) when given, else a temporary folder removed afterwards."""
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
 @dataclass
 class TruthLake:
     """A province's lake built from its submissions, with persons and batches from its truth."""
@@ -139,7 +151,6 @@ class TruthLake:
     session: Any  # the registry database (org units, facilities; quality rounds)
     lake: Path
     given: dict[str, pa.Table]
-    report: Any  # the build's RefreshReport
     build_seconds: float
 
     def dimensions(self) -> dict[str, pa.Table]:
@@ -157,7 +168,10 @@ def truth_lake(
     work: Path, province: Path | None, scale: float, seed: int, workers: int, out: dict[str, Any]
 ) -> TruthLake:
     """Generate the province when none is given (`out["synth_seconds"]`), describe it
-    (`out["province"]`) and build its lake under `work`."""
+    (`out["province"]`) and build its lake under `work`. A lake `work` already holds, built from
+    the same province folder, is used again (`out["lake_reused"]`): benchmarks given one `--work`
+    folder share one build."""
+    from phip.lake.manifest import read_manifest
     from phip.lake.service import build_from_folder
 
     if province is None:
@@ -176,9 +190,17 @@ def truth_lake(
     session = registry_session(province, work)
     lake = work / "lake"
     given = {"record_person": truth_persons(province), "submission_batch": truth_batches(province)}
+    built = work / "lake-built.json"
+    if built.exists() and read_manifest(lake) is not None:
+        record = orjson.loads(built.read_bytes())
+        if record["province"] == str(province.resolve()):
+            out["lake_reused"] = True
+            return TruthLake(province, session, lake, given, record["seconds"])
     t0 = time.perf_counter()
-    report = build_from_folder(session, province / "submissions", lake, dimensions=given)
-    return TruthLake(province, session, lake, given, report, time.perf_counter() - t0)
+    build_from_folder(session, province / "submissions", lake, dimensions=given)
+    seconds = time.perf_counter() - t0
+    built.write_bytes(orjson.dumps({"province": str(province.resolve()), "seconds": seconds}))
+    return TruthLake(province, session, lake, given, seconds)
 
 
 def run(
@@ -188,20 +210,21 @@ def run(
     repeats: int = 3,
     spark: bool = True,
     workers: int = 2,
+    work: Path | None = None,
 ) -> dict[str, Any]:
     from phip.lake.build import refresh
     from phip.lake.manifest import require_manifest
     from phip.lake.service import resource_types
 
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="phip-bench-analytics-") as tmp:
-        work = Path(tmp)
-        built = truth_lake(work, province, scale, seed, workers, out)
+    with bench_folder(work, "phip-bench-analytics-") as folder:
+        built = truth_lake(folder, province, scale, seed, workers, out)
         province, session, lake = built.province, built.session, built.lake
-        report, build_seconds = built.report, built.build_seconds
-        lake_rows = sum(report.rows.values())
+        build_seconds = built.build_seconds
+        lake_rows = sum(t.rows for t in require_manifest(lake).tables.values())
         out["lake_build"] = {
             "seconds": round(build_seconds, 1),
+            "reused": bool(out.get("lake_reused")),
             "resources_per_second": round(out["province"]["resources"] / build_seconds),
             "rows": lake_rows,
             "files": sum(len(t.files) for t in require_manifest(lake).tables.values()),

@@ -10,12 +10,11 @@ records (a small table) have nothing to do: every other rule does its full work.
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from phip.bench.analytics import Changes, fixed_changes, truth_lake
+from phip.bench.analytics import Changes, bench_folder, fixed_changes, truth_lake
 
 
 def _fact_rows(lake: Path) -> int:
@@ -26,7 +25,13 @@ def _fact_rows(lake: Path) -> int:
     return sum(manifest.tables[name].rows for name in fact_tables() if name in manifest.tables)
 
 
-def run(scale: float = 0.01, province: Path | None = None, seed: int = 5, repeats: int = 3) -> dict[str, Any]:
+def run(
+    scale: float = 0.01,
+    province: Path | None = None,
+    seed: int = 5,
+    repeats: int = 3,
+    work: Path | None = None,
+) -> dict[str, Any]:
     from phip.lake.build import refresh
     from phip.lake.manifest import require_manifest
     from phip.lake.service import resource_types
@@ -34,10 +39,11 @@ def run(scale: float = 0.01, province: Path | None = None, seed: int = 5, repeat
     from phip.quality.service import run_round
 
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="phip-bench-quality-") as tmp:
-        built = truth_lake(Path(tmp), province, scale, seed, 2, out)
+    with bench_folder(work, "phip-bench-quality-") as folder:
+        built = truth_lake(folder, province, scale, seed, 2, out)
         session, lake = built.session, built.lake
         out["lake_build_seconds"] = round(built.build_seconds, 1)
+        out["lake_reused"] = bool(out.get("lake_reused"))
         rows = _fact_rows(lake)
         out["lake_rows"] = rows
 

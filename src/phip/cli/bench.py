@@ -25,6 +25,13 @@ def bench(
     ] = None,
     plain: Annotated[bool, typer.Option(help="empi: also run plain Splink for the comparison.")] = True,
     spark: Annotated[bool, typer.Option(help="analytics: also compute the catalogue on Spark.")] = True,
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            help="analytics, quality: keep the built lake in this folder; a later run given the "
+            "same folder and province uses it again instead of building it."
+        ),
+    ] = None,
     repeats: Annotated[
         int, typer.Option(help="analytics, quality: DuckDB runs of the catalogue or the rules (median).")
     ] = 3,
@@ -38,9 +45,9 @@ def bench(
     if name == "empi":
         result = BENCHMARKS[name](scale=scale, province=province, plain=plain)
     elif name == "analytics":
-        result = BENCHMARKS[name](scale=scale, province=province, spark=spark, repeats=repeats)
+        result = BENCHMARKS[name](scale=scale, province=province, spark=spark, repeats=repeats, work=work)
     elif name == "quality":
-        result = BENCHMARKS[name](scale=scale, province=province, repeats=repeats)
+        result = BENCHMARKS[name](scale=scale, province=province, repeats=repeats, work=work)
     elif name == "ingest":
         result = BENCHMARKS[name](scale=scale, workers=workers, postgres=postgres)
     elif name == "synth":
