@@ -103,6 +103,31 @@ def test_one_statement_per_indicator_with_grouping_sets() -> None:
     assert "GROUPING SETS" in spark and "STRING" in spark  # sqlglot wrote Spark's types
 
 
+def test_one_pass_over_a_shared_source_equals_two(lake_store: LakeStore) -> None:
+    """Numerator and denominator from one source's events are computed in one pass; on the
+    fixture province that gives exactly the rows the two computed apart and joined give."""
+    from phip.analytics.calendar import calendar, calendar_periods
+    from phip.analytics.compile import fused_rows
+    from phip.analytics.compute import covered_years
+    from phip.lake.manifest import require_manifest
+    from phip.lake.reader import open_duckdb
+
+    manifest = require_manifest(lake_store.lake)
+    con, _ = open_duckdb(lake_store.lake, manifest=manifest)
+    cal = calendar(*covered_years(manifest))
+    con.register("lake_calendar", cal)
+    con.register("lake_periods", calendar_periods(cal))
+    fused = [ind for ind in catalogue().values() if fused_rows(ind) is not None]
+    kinds = {ind.numerator.aggregate for ind in fused}
+    assert len(fused) >= 8 and {"count", "sum", "persons"} <= kinds, [i.id for i in fused]
+    order = "ORDER BY ALL"
+    for ind in fused:
+        one = con.sql(f"SELECT * FROM ({indicator_sql(ind)}) {order}").fetchall()
+        two = con.sql(f"SELECT * FROM ({indicator_sql(ind, fuse=False)}) {order}").fetchall()
+        assert one and one == two, ind.id
+    con.close()
+
+
 def test_results_cover_levels_periods_and_breakdowns(lake_store: LakeStore) -> None:
     path = lake_store.lake / "indicators" / results.current(lake_store.lake)["file"]
     rows = duckdb.sql(

@@ -193,13 +193,93 @@ def measure_sql(m: Measure, ind: Indicator, name: str = "rows") -> tuple[str, st
         value = records = "count(*)"
     else:
         rows, value, records = _expanded(src, m, ind.periods), _aggregate(m), _records(m)
+    return rows, grouped(ind, name, [("value", value), ("records", records)])
+
+
+def _flag(m: Measure) -> str:
+    return f"({m.filter})" if m.filter else "TRUE"
+
+
+def fused_rows(ind: Indicator) -> tuple[str, list[tuple[str, str]]] | None:
+    """One pass for a numerator and denominator over the same source's events (same path, same
+    key): its rows carry both measures (conditional aggregates, or flags saying which measure a
+    key counts in), so the source is read, joined and placed in periods once, not twice, and no
+    join of the two results is needed. None when the two cannot share a pass.
+
+    The result equals the two computed apart: a cell exists when either measure has rows in it;
+    a measure with no rows in a cell is NULL there (the numerator is then shown as 0)."""
+    n, d = ind.numerator, ind.denominator
+    if d is None or d.source != n.source:
+        return None
+    src = sources()[n.source]
+    if src.mode != "event" or _uses_period(n) or _uses_period(d):
+        return None
+    keep = ", ".join(_KEEP)
+    where = f"WHERE {_flag(n)} OR {_flag(d)}"
+    summed = ("count", "sum")
+    if n.aggregate in summed and d.aggregate in summed:
+
+        def value(m: Measure) -> str:
+            return "1" if m.aggregate == "count" else str(m.expression)
+
+        cols = ", ".join(
+            f"sum(CASE WHEN {_flag(m)} THEN {value(m)} END) AS {side}_value, "
+            f"sum(CASE WHEN {_flag(m)} THEN 1 END) AS {side}_records"
+            for side, m in (("num", n), ("den", d))
+        )
+        daily = (
+            f"SELECT date, {keep}, {_age_group('date')} AS age_group, {cols} "
+            f"FROM ({_base(src)}) b {where} GROUP BY date, {keep}, {_age_group('date')}"
+        )
+        rows = (
+            f"SELECT c.period_type, c.period, {', '.join('d.' + k for k in _KEEP)}, d.age_group, "
+            "d.num_value, d.num_records, d.den_value, d.den_records "
+            f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date "
+            f"AND c.period_type IN ({_kinds(ind.periods)})"
+        )
+        sums = [(f"{side}_{v}", f"sum({side}_{v})") for side in ("num", "den") for v in ("value", "records")]
+        return rows, sums
+    if n.aggregate in summed or d.aggregate in summed or _distinct_key(n) != _distinct_key(d):
+        return None
+    # distinct keys: each key once per day, then once per period, flagged by the measures it is in
+    flags = f"max(CASE WHEN {_flag(n)} THEN 1 ELSE 0 END) AS in_num, " + (
+        f"max(CASE WHEN {_flag(d)} THEN 1 ELSE 0 END) AS in_den"
+    )
+    key = _distinct_key(n)
+    daily = (
+        f"SELECT {key} AS k, date, {keep}, given_age_group, birth_date, {flags} "
+        f"FROM ({_base(src)}) b {where} GROUP BY {key}, date, {keep}, given_age_group, birth_date"
+    )
+    kept = ", ".join("d." + k for k in _KEEP)
+    per_period = (
+        f"SELECT d.k, c.period_type, c.period, c.period_end, {kept}, d.given_age_group, d.birth_date, "
+        "max(d.in_num) AS in_num, max(d.in_den) AS in_den "
+        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date "
+        f"AND c.period_type IN ({_kinds(ind.periods)}) "
+        f"GROUP BY d.k, c.period_type, c.period, c.period_end, {kept}, d.given_age_group, d.birth_date"
+    )
+    rows = f"SELECT p.*, {_age_group('period_end')} AS age_group FROM ({per_period}) p"
+    if n.aggregate == "persons" and src.org == "residence":
+        # one row per person and period (see measure_sql): persons are counted by counting rows
+        counts = [(side, f"sum(CASE WHEN in_{side} = 1 THEN 1 END)") for side in ("num", "den")]
+    else:
+        counts = [
+            (side, f"nullif(count(DISTINCT CASE WHEN in_{side} = 1 THEN k END), 0)")
+            for side in ("num", "den")
+        ]
+    return rows, [(f"{side}_{v}", sql) for side, sql in counts for v in ("value", "records")]
+
+
+def grouped(ind: Indicator, name: str, values: list[tuple[str, str]]) -> str:
+    """The aggregates `values` ((alias, SQL) pairs) of the rows `name` at every level, period and
+    breakdown of the indicator, in one GROUPING SETS query."""
     orgs = [ORG_COLUMNS[lv] for lv in ind.levels]
     level = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {_q(lv)}" for lv in reversed(ind.levels))
     org_unit = " ".join(
         f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {ORG_COLUMNS[lv]}" for lv in reversed(ind.levels)
     )
     head = f"SELECT CASE {level} END AS level, CASE {org_unit} END AS org_unit, period_type, period"
-    tail = f"{value} AS value, {records} AS records FROM {name} x"
+    tail = f"{', '.join(f'{sql} AS {alias}' for alias, sql in values)} FROM {name} x"
     totals = ", ".join(f"(period_type, period, {col})" for col in orgs)
     parts = [f"{head}, '' AS breakdown, '' AS category, {tail} GROUP BY GROUPING SETS ({totals})"]
     coarse = [p for p in ind.periods if p in BREAKDOWN_PERIODS]
@@ -211,19 +291,36 @@ def measure_sql(m: Measure, ind: Indicator, name: str = "rows") -> tuple[str, st
             f"{head}, CASE {bd} END AS breakdown, CASE {cat} END AS category, {tail} "
             f"WHERE period_type IN ({_kinds(tuple(coarse))}) GROUP BY GROUPING SETS ({sets})"
         )
-    return rows, f"SELECT * FROM ({' UNION ALL '.join(parts)}) g WHERE org_unit IS NOT NULL"
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) g WHERE org_unit IS NOT NULL"
 
 
-def indicator_sql(ind: Indicator, dialect: str = "duckdb") -> str:
+def indicator_sql(ind: Indicator, dialect: str = "duckdb", fuse: bool = True) -> str:
     """The indicator's rows: indicator, level, org_unit, period_type, period, breakdown, category,
-    numerator, denominator, value, numerator_records, denominator_records."""
+    numerator, denominator, value, numerator_records, denominator_records.
+
+    A numerator and denominator counted from the same source's events are computed in one pass
+    over it (`fuse`, see `fused_rows`); otherwise each is computed apart and the two joined."""
     # a measure's rows feed both its totals and its breakdowns: computed once (a materialised
     # common table expression on DuckDB; Spark reuses the exchange)
     keep = " MATERIALIZED" if dialect == "duckdb" else ""
-    num_rows, num = measure_sql(ind.numerator, ind, "num_rows")
-    ctes = [f"num_rows AS{keep} ({num_rows})", f"num AS ({num})"]
     keys = ", ".join(KEYS)
     factor = repr(ind.factor)
+    both = fused_rows(ind) if fuse else None
+    if both is not None:
+        rows, values = both
+        ctes = [f"both_rows AS{keep} ({rows})", f"g AS ({grouped(ind, 'both_rows', values)})"]
+        body = (
+            f"SELECT {_q(ind.id)} AS indicator, {keys}, "
+            "CAST(coalesce(num_value, 0) AS DOUBLE) AS numerator, CAST(den_value AS DOUBLE) AS denominator, "
+            "CASE WHEN den_value IS NULL OR den_value = 0 THEN NULL "
+            f"ELSE CAST(coalesce(num_value, 0) AS DOUBLE) * {factor} / CAST(den_value AS DOUBLE) "
+            "END AS value, "
+            "coalesce(num_records, 0) AS numerator_records, den_records AS denominator_records FROM g"
+        )
+        sql = f"WITH {', '.join(ctes)} {body}"
+        return sql if dialect == "duckdb" else sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    num_rows, num = measure_sql(ind.numerator, ind, "num_rows")
+    ctes = [f"num_rows AS{keep} ({num_rows})", f"num AS ({num})"]
     if ind.denominator is None:
         body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, CAST(value AS DOUBLE) AS numerator, "
