@@ -101,17 +101,24 @@ def empi(scale: float = 0.0005, province: Path | None = None, plain: bool = True
 
 
 def analytics(
-    scale: float = 0.01, province: Path | None = None, spark: bool = True, repeats: int = 3
+    scale: float = 0.01,
+    province: Path | None = None,
+    spark: bool = True,
+    repeats: int = 3,
+    work: Path | None = None,
 ) -> dict[str, Any]:
     from phip.bench.analytics import run
 
-    return {"benchmark": "analytics", **run(scale=scale, province=province, spark=spark, repeats=repeats)}
+    figures = run(scale=scale, province=province, spark=spark, repeats=repeats, work=work)
+    return {"benchmark": "analytics", **figures}
 
 
-def quality(scale: float = 0.01, province: Path | None = None, repeats: int = 3) -> dict[str, Any]:
+def quality(
+    scale: float = 0.01, province: Path | None = None, repeats: int = 3, work: Path | None = None
+) -> dict[str, Any]:
     from phip.bench.quality import run
 
-    return {"benchmark": "quality", **run(scale=scale, province=province, repeats=repeats)}
+    return {"benchmark": "quality", **run(scale=scale, province=province, repeats=repeats, work=work)}
 
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
