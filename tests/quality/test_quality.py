@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from phip.quality.run import run_rules
 from phip.quality.scorecard import scorecard
 from phip.quality.service import run_round
 from phip.store import get_engine
+from phip.store.models import SubmissionBatch
 from tests.quality.conftest import QualityStore
 
 CLEAN_KINDS = ("missing_required", "invalid_code", "structural_invalid", "id_legacy15", "late_submission")
@@ -213,6 +216,25 @@ def test_facility_metrics_after_who_dqr(quality_store: QualityStore) -> None:
     assert outliers and outliers <= flagged | unmeasured
     bad = dqr.read(quality_store.lake, flagged_only=True)
     assert bad and all(r["flagged"] for r in bad)
+    # per-record lags: the quantiles of the store's import-time counts, facility by facility
+    merged: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    with Session(get_engine(quality_store.db_url)) as s:
+        for fac, month, histogram in s.execute(
+            select(SubmissionBatch.facility, SubmissionBatch.month, SubmissionBatch.lag_histogram)
+        ):
+            for days, n in orjson.loads(histogram).items():
+                merged[(fac, month[:4])][int(days)] += n
+    compared = 0
+    for (fac, year), counts in merged.items():
+        if (fac, year, "reporting_completeness") not in by:
+            continue
+        lags = sorted(counts.elements())
+        assert by[(fac, year, "record_lag_days")]["value"] == lags[math.ceil(0.5 * len(lags)) - 1]
+        p90 = by[(fac, year, "record_lag_days_p90")]
+        assert p90["value"] == lags[math.ceil(0.9 * len(lags)) - 1] and p90["denominator"] == len(lags)
+        assert p90["flagged"] == (p90["value"] > 41)
+        compared += 1
+    assert compared >= 3
 
 
 def test_rules_run_over_a_lake_built_from_unchecked_submissions(

@@ -401,7 +401,7 @@ class Importer:
         return self.pool.apply_async(prepare, (args,))
 
     def _commit(self, summary: IngestSummary) -> None:
-        for (fac, month), (n, acc, quar, first, last) in self.batch_stats.items():
+        for (fac, month), (n, acc, quar, first, last, lags) in self.batch_stats.items():
             row = self.session.get(SubmissionBatch, (self.sub.id, fac, month))
             if row is None:
                 row = SubmissionBatch(
@@ -413,6 +413,7 @@ class Importer:
                     quarantined=0,
                     first_sent=first,
                     last_sent=last,
+                    lag_histogram="{}",
                 )
                 self.session.add(row)
             row.records += n
@@ -422,6 +423,10 @@ class Importer:
                 row.first_sent = min(row.first_sent or first, first)
             if last:
                 row.last_sent = max(row.last_sent or last, last)
+            if lags:
+                merged = Counter({int(k): v for k, v in orjson.loads(row.lag_histogram or "{}").items()})
+                merged.update(lags)
+                row.lag_histogram = orjson.dumps({str(k): v for k, v in sorted(merged.items())}).decode()
         self.batch_stats.clear()
         self.uncommitted = 0
         sub = self.sub
@@ -569,7 +574,7 @@ class Importer:
             return
         st = self.batch_stats.get((fac, month))
         if st is None:
-            st = self.batch_stats[(fac, month)] = [0, 0, 0, sent, sent]
+            st = self.batch_stats[(fac, month)] = [0, 0, 0, sent, sent, Counter()]
         st[0] += 1
         st[1 if accepted else 2] += 1
         if sent:
@@ -579,6 +584,7 @@ class Importer:
                 st[4] = sent
         if p.lag is not None and when:
             self.lags[p.lag] += 1
+            st[5][p.lag] += 1
             sub = self.sub
             if not sub.period_start or when < sub.period_start:
                 sub.period_start = when
@@ -661,8 +667,12 @@ def _prepare_one(raw: bytes, folder: str, default_facility: str | None) -> Prepa
         when,
         sent,
         src_month or (when[:7] if when else None),
-        _lag(when, sent),
+        None if rtype in _BORN else _lag(when, sent),
     )
+
+
+#: types whose date is a birth date, not a service's: no lag, no part of the period covered
+_BORN = frozenset({"Patient", "RelatedPerson", "Person", "Practitioner"})
 
 
 def _lag(when: str | None, sent: str | None) -> int | None:

@@ -1,9 +1,9 @@
 """The lake's dimension tables, copied whole from the operational database at each refresh:
 the org-unit tree with every unit's ancestors, the facility registry, the person index's
-record → person map, submission batches, quarantined records' reasons, health-card scans and the
-resident population. None holds personal data: person ids are the index's pseudonyms; card scans
-keep no card number; quarantine rows keep reasons, and facts about the refused payloads
-(fingerprints, pseudonyms), not the payloads."""
+record → person map, submission batches and their records' lags, quarantined records' reasons,
+health-card scans and the resident population. None holds personal data: person ids are the
+index's pseudonyms; card scans keep no card number; quarantine rows keep reasons, and facts about
+the refused payloads (fingerprints, pseudonyms), not the payloads."""
 
 from __future__ import annotations
 
@@ -64,6 +64,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("last_sent", _S),
             ("finished_at", _S),
         ]
+    ),
+    "submission_lag": pa.schema(
+        [("submission_id", _S), ("facility", _S), ("year", _S), ("days", _I), ("records", _I)]
     ),
     "population": pa.schema(
         [("org_unit_code", _S), ("year", _I), ("sex", _S), ("age_group", _S), ("residents", _I)]
@@ -251,6 +254,30 @@ def _quarantine(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
+def _submission_lags(session: Session) -> list[dict[str, Any]]:
+    """Each facility-month batch's records by their lag in days (from the record's own clinical
+    date to when the facility sent it), counted at import: the per-record timeliness."""
+    q = select(
+        SubmissionBatch.submission_id,
+        SubmissionBatch.facility,
+        SubmissionBatch.month,
+        SubmissionBatch.lag_histogram,
+    )
+    rows = []
+    for sid, fac, month, histogram in session.execute(q):
+        for days, n in orjson.loads(histogram or "{}").items():
+            rows.append(
+                {
+                    "submission_id": sid,
+                    "facility": fac,
+                    "year": month[:4],
+                    "days": int(days),
+                    "records": int(n),
+                }
+            )
+    return rows
+
+
 def _quarantine_records(session: Session) -> list[dict[str, Any]]:
     """One row per quarantined record (its latest refused payload), with what the rules need to
     check the rest of it: the content fingerprint, its number of elements, an Encounter's visit
@@ -346,6 +373,7 @@ READERS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
     "submission_batch": _submission_batches,
     "quarantine": _quarantine,
     "quarantine_record": _quarantine_records,
+    "submission_lag": _submission_lags,
     "card_usage": _card_usage,
     "population": _population,
 }

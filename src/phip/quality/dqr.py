@@ -5,6 +5,10 @@ and year (and month, where a month is flagged), from the lake:
   facility's connection, up to the province's last data month); flagged below 90 %;
 - `reporting_timeliness`: batches received by the deadline ÷ expected; flagged below 80 %;
 - `submission_lag_days`: median days from the end of the data month to the batch's arrival;
+- `record_lag_days`, `record_lag_days_p90`: median and 90th percentile of the days from each
+  record's own clinical date to its sending (counted at import, births not counted); the 90th
+  percentile is flagged beyond 31 + the deadline day: more than one record in ten certainly
+  arrived after its month's reporting deadline;
 - `indicator_completeness`: months with outpatient visits ÷ months reported; flagged below 90 %;
 - `outliers_modified_z`, `outliers_2sd`, `outliers_3sd`: months whose outpatient visits lie beyond
   a modified z-score of 3.5 (0.6745·(x − median)/MAD) or 2 / 3 standard deviations from the mean;
@@ -37,6 +41,8 @@ METRICS = (
     "reporting_completeness",
     "reporting_timeliness",
     "submission_lag_days",
+    "record_lag_days",
+    "record_lag_days_p90",
     "indicator_completeness",
     "outliers_modified_z",
     "outliers_2sd",
@@ -63,6 +69,10 @@ SELECT b.facility, b.month, min(b.first_sent) AS first_sent, f.tier, f.connected
 FROM submission_batch b JOIN facility f ON f.code = b.facility
 WHERE b.first_sent IS NOT NULL
 GROUP BY b.facility, b.month, f.tier, f.connected_since
+"""
+_RECORD_LAGS = """
+SELECT facility, year, days, sum(records) AS n FROM submission_lag
+WHERE year IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 _VISITS = """
 SELECT source_facility AS facility, month, count(*) AS n FROM encounter
@@ -106,6 +116,18 @@ def _months(first: str, last: str) -> list[str]:
     return out
 
 
+def _quantile(histogram: list[tuple[int, int]], q: float) -> float:
+    """The smallest value with at least `q` of the counts at or below it ((value, count) pairs in
+    ascending order of value)."""
+    total = sum(n for _, n in histogram)
+    acc = 0
+    for value, n in histogram:
+        acc += n
+        if acc >= q * total:
+            return float(value)
+    return float(histogram[-1][0])
+
+
 def _modified_z(values: list[float]) -> list[float | None]:
     med = statistics.median(values)
     mad = statistics.median(abs(v - med) for v in values)
@@ -120,6 +142,9 @@ def compute(lake: Path, deadline_day: int = 10) -> pa.Table:
     prescriptions = {(f, y): n for f, y, n in con.sql(_PRESCRIPTIONS).fetchall()}
     followups = {(f, y): n for f, y, n in con.sql(_FOLLOWUPS).fetchall()}
     registered = dict(con.sql(_REGISTERED).fetchall())
+    record_lags: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for fac, year, days, n in con.sql(_RECORD_LAGS).fetchall():
+        record_lags[(fac, year)].append((int(days), int(n)))
     con.close()
     rows: list[dict[str, Any]] = []
 
@@ -199,6 +224,12 @@ def compute(lake: Path, deadline_day: int = 10) -> pa.Table:
                 None,
                 statistics.median(lags) > deadline_day,
             )
+            if record_lags.get((fac, year)):
+                histogram = record_lags[(fac, year)]
+                total = sum(n for _, n in histogram)
+                p90 = _quantile(histogram, 0.9)
+                add(fac, year, "record_lag_days", _quantile(histogram, 0.5), None, float(total), False)
+                add(fac, year, "record_lag_days_p90", p90, None, float(total), p90 > 31 + deadline_day)
             series = [(m, counts[fac].get(m, 0)) for m in have]
             nonzero = sum(1 for _, n in series if n > 0)
             add(

@@ -181,6 +181,8 @@ class SubmissionBatch(Base):
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     first_sent: Mapped[str | None] = mapped_column(String(32))
     last_sent: Mapped[str | None] = mapped_column(String(32))
+    #: JSON {days: records}: the batch's records by their lag behind their own clinical date
+    lag_histogram: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
 
 class Quarantine(Base):
