@@ -28,7 +28,7 @@ from phip.analytics.catalogue import (
     catalogue,
     sources,
 )
-from phip.analytics.compile import indicator_sql, source_columns
+from phip.analytics.compile import base_table, indicator_sql, passes, source_columns
 from phip.security.accounts import add_staff
 from phip.settings import Settings
 from phip.store import get_engine
@@ -101,6 +101,10 @@ def test_one_statement_per_indicator_with_grouping_sets() -> None:
     assert sql.count("(period_type, period, ") == len(ind.levels) * (1 + len(ind.breakdowns))
     spark = indicator_sql(ind, "spark")
     assert "GROUPING SETS" in spark and "STRING" in spark  # sqlglot wrote Spark's types
+    # a source several passes read is read from the table the caller computed once
+    shared = indicator_sql(ind, shared=frozenset({"visit"}))
+    assert base_table("visit") in shared and "FROM encounter" not in shared and "FROM encounter" in sql
+    assert passes([ind, catalogue()["ehealth_card_use_share"]])["visit"] == 2  # a fused pair reads once
 
 
 def test_one_pass_over_a_shared_source_equals_two(lake_store: LakeStore) -> None:

@@ -294,12 +294,50 @@ def grouped(ind: Indicator, name: str, values: list[tuple[str, str]]) -> str:
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) g WHERE org_unit IS NOT NULL"
 
 
-def indicator_sql(ind: Indicator, dialect: str = "duckdb", fuse: bool = True) -> str:
+def base_table(source: str) -> str:
+    """The name a source's rows (`_base`) are kept under when several passes share them."""
+    return f"lake_base_{source}"
+
+
+def base_sql(source: str, dialect: str = "duckdb") -> str:
+    """A source's rows with org units and person attributes, as every measure of it reads them."""
+    sql = _base(sources()[source])
+    return sql if dialect == "duckdb" else sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+
+
+def passes(indicators: list[Indicator], fuse: bool = True) -> dict[str, int]:
+    """How many times computing `indicators` reads each source (a fused pair reads it once)."""
+    out: dict[str, int] = {}
+    for ind in indicators:
+        measures = (
+            [ind.numerator] if fuse and fused_rows(ind) is not None else [ind.numerator, ind.denominator]
+        )
+        for m in measures:
+            if m is not None:
+                out[m.source] = out.get(m.source, 0) + 1
+    return out
+
+
+def indicator_sql(
+    ind: Indicator, dialect: str = "duckdb", fuse: bool = True, shared: frozenset[str] = frozenset()
+) -> str:
     """The indicator's rows: indicator, level, org_unit, period_type, period, breakdown, category,
     numerator, denominator, value, numerator_records, denominator_records.
 
     A numerator and denominator counted from the same source's events are computed in one pass
-    over it (`fuse`, see `fused_rows`); otherwise each is computed apart and the two joined."""
+    over it (`fuse`, see `fused_rows`); otherwise each is computed apart and the two joined.
+    The rows of the sources in `shared` are read from `base_table` (computed once by the caller
+    for all the indicators that read them) instead of being computed here."""
+    sql = _indicator_sql(ind, dialect, fuse)
+    for name in sorted(shared):
+        sql = sql.replace(f"({_base(sources()[name])})", base_table(name))
+    if dialect == "duckdb":
+        return sql
+    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+
+
+def _indicator_sql(ind: Indicator, dialect: str, fuse: bool) -> str:
+    """The indicator's query in DuckDB's dialect (`dialect` only decides on materialisation)."""
     # a measure's rows feed both its totals and its breakdowns: computed once (a materialised
     # common table expression on DuckDB; Spark reuses the exchange)
     keep = " MATERIALIZED" if dialect == "duckdb" else ""
@@ -317,8 +355,7 @@ def indicator_sql(ind: Indicator, dialect: str = "duckdb", fuse: bool = True) ->
             "END AS value, "
             "coalesce(num_records, 0) AS numerator_records, den_records AS denominator_records FROM g"
         )
-        sql = f"WITH {', '.join(ctes)} {body}"
-        return sql if dialect == "duckdb" else sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+        return f"WITH {', '.join(ctes)} {body}"
     num_rows, num = measure_sql(ind.numerator, ind, "num_rows")
     ctes = [f"num_rows AS{keep} ({num_rows})", f"num AS ({num})"]
     if ind.denominator is None:
@@ -339,7 +376,4 @@ def indicator_sql(ind: Indicator, dialect: str = "duckdb", fuse: bool = True) ->
             "coalesce(num.records, 0) AS numerator_records, den.records AS denominator_records "
             f"FROM num FULL OUTER JOIN den USING ({keys})"
         )
-    sql = f"WITH {', '.join(ctes)} {body}"
-    if dialect == "duckdb":
-        return sql
-    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    return f"WITH {', '.join(ctes)} {body}"

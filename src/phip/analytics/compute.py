@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from phip.analytics.calendar import calendar, calendar_periods
 from phip.analytics.catalogue import Indicator, catalogue
-from phip.analytics.compile import indicator_sql
+from phip.analytics.compile import base_sql, base_table, indicator_sql, passes
 from phip.lake.manifest import Manifest, require_manifest
 from phip.lake.reader import open_duckdb, open_spark
 
@@ -91,15 +91,24 @@ def compute(
     cal = calendar(*covered_years(manifest))
     periods = calendar_periods(cal)
     parts: list[pa.Table] = []
+    # a source several indicators (or both measures of one) read is computed once, kept while
+    # the catalogue runs, and read from there
+    shared = frozenset(n for n, k in passes(chosen).items() if k > 1)
     if engine == "duckdb":
         con, _ = open_duckdb(lake, manifest=manifest)
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         con.register("lake_calendar", cal)
         con.register("lake_periods", periods)
+        for name in sorted(shared):
+            started = time.perf_counter()
+            con.execute(f"CREATE TEMP TABLE {base_table(name)} AS {base_sql(name)}")
+            if progress:
+                progress(f"source {name}", time.perf_counter() - started)
         for ind in chosen:
             started = time.perf_counter()
-            parts.append(con.sql(indicator_sql(ind, "duckdb")).to_arrow_table().cast(RESULT_SCHEMA))
+            sql = indicator_sql(ind, "duckdb", shared=shared)
+            parts.append(con.sql(sql).to_arrow_table().cast(RESULT_SCHEMA))
             if progress:
                 progress(ind.id, time.perf_counter() - started)
         con.close()
@@ -110,12 +119,19 @@ def compute(
         open_spark(lake, spark, manifest)
         spark.createDataFrame(cal.to_pylist()).createOrReplaceTempView("lake_calendar")
         spark.createDataFrame(periods.to_pylist()).createOrReplaceTempView("lake_periods")
+        cached = []
+        for name in sorted(shared):
+            frame = spark.sql(base_sql(name, "spark")).cache()
+            frame.createOrReplaceTempView(base_table(name))
+            cached.append(frame)
         for ind in chosen:
             started = time.perf_counter()
-            rows = spark.sql(indicator_sql(ind, "spark")).collect()
+            rows = spark.sql(indicator_sql(ind, "spark", shared=shared)).collect()
             parts.append(_from_rows([r.asDict() for r in rows]))
             if progress:
                 progress(ind.id, time.perf_counter() - started)
+        for frame in cached:
+            frame.unpersist()
     else:
         raise ValueError(f"unknown engine {engine!r}: duckdb or spark")
     if not parts:

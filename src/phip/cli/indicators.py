@@ -66,7 +66,10 @@ def compute_cmd(
         raise typer.Exit(2) from exc
     seconds = time.perf_counter() - started
     meta = results.save(folder, table, chosen, seconds)
-    summary = {**meta, "indicators": len(timings), "per_indicator_seconds": timings}
+    shared = {k: v for k, v in timings.items() if k.startswith("source ")}
+    per_indicator = {k: v for k, v in timings.items() if k not in shared}
+    summary = {**meta, "indicators": len(per_indicator), "per_indicator_seconds": per_indicator}
+    summary["shared_source_seconds"] = shared
     if out is not None:
         rows = results.query(folder, results.Filter(breakdown=None), get_settings().locale)
         (results.write_xlsx if out.suffix.lower() == ".xlsx" else results.save_csv)(rows, out)
