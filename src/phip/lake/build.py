@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +37,9 @@ from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable, fact_table
 
 Progress = Callable[[int, int], None]
 _FLUSH_ROWS = 50_000
+#: batches handed to DuckDB and not yet loaded, over all tables: parsing waits beyond this, so
+#: memory stays bounded when DuckDB is the slower side (a large province)
+_IN_FLIGHT = 6
 
 
 class ChangeSource(Protocol):
@@ -90,15 +96,30 @@ def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[list[Pr
         yield from map(_prepare, batches)
         return
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    # a bounded window of batches in the workers, in order (Pool.imap would read the whole input
+    # ahead and hold every result until it is taken: memory grows with the province)
     with ctx.Pool(workers) as pool:
-        yield from pool.imap(_prepare, batches, chunksize=1)
+        window: deque[AsyncResult[list[Prepared]]] = deque()
+        for batch in batches:
+            window.append(pool.apply_async(_prepare, (batch,)))
+            if len(window) >= 2 * workers + 2:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
 
 
 class _FactBuild:
     """One fact table's rows for this refresh, accumulated in DuckDB."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: FactTable, n: int, engine: ThreadPoolExecutor):
-        self.con, self.table, self.engine = con, table, engine
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: FactTable,
+        n: int,
+        engine: ThreadPoolExecutor,
+        gate: threading.BoundedSemaphore,
+    ):
+        self.con, self.table, self.engine, self.gate = con, table, engine, gate
         self.engine_jobs: list[Future[None]] = []
         self.src, self.rows, self.chg = f"src_{n}", f"new_{n}", f"chg_{n}"
         self.pending: list[tuple[str, str, str, str | None]] = []
@@ -148,10 +169,17 @@ class _FactBuild:
         changed = pa.table({"_rid": [key + p[2] for p in self.pending]})
         self.pending = []
         # DuckDB runs the view while this thread goes on parsing (it releases the GIL); one
-        # engine thread keeps the connection's statements in order
+        # engine thread keeps the connection's statements in order; the gate bounds the backlog
+        self.gate.acquire()
         self.engine_jobs.append(self.engine.submit(self._load, arrow, changed))
 
     def _load(self, arrow: pa.Table, changed: pa.Table) -> None:
+        try:
+            self._insert(arrow, changed)
+        finally:
+            self.gate.release()
+
+    def _insert(self, arrow: pa.Table, changed: pa.Table) -> None:
         self.con.register("lake_batch", arrow)
         self.con.register("lake_changed", changed)
         try:
@@ -322,7 +350,10 @@ def refresh(
         con.execute("CREATE TEMP TABLE lake_facility_county AS SELECT * FROM lake_fac_arrow")
         con.unregister("lake_fac_arrow")
         engine = ThreadPoolExecutor(max_workers=1)
-        builds = {name: _FactBuild(con, spec, n, engine) for n, (name, spec) in enumerate(specs.items())}
+        gate = threading.BoundedSemaphore(_IN_FLIGHT)
+        builds = {
+            name: _FactBuild(con, spec, n, engine, gate) for n, (name, spec) in enumerate(specs.items())
+        }
         by_type: dict[str, list[_FactBuild]] = {}
         for b in builds.values():
             by_type.setdefault(b.table.resource_type, []).append(b)
