@@ -218,6 +218,11 @@ def _accepted_since() -> Any:
     )
 
 
+def _quarantined_rid(qid: int, rtype: str | None, rid: str | None) -> str:
+    """A quarantined record's key: its type and id, or the quarantine row's when it has none."""
+    return f"{rtype}/{rid}" if rtype and rid else f"Quarantine/{qid}"
+
+
 def _quarantine(session: Session) -> list[dict[str, Any]]:
     """One row per reason a quarantined record was refused (no payload; long digit runs in a
     reason's text masked, as an identity number or phone could be quoted there). `resolved`: the
@@ -238,7 +243,7 @@ def _quarantine(session: Session) -> list[dict[str, Any]]:
         for r in orjson.loads(reasons):
             rows.append(
                 {
-                    "_rid": f"{rtype}/{rid}" if rtype and rid else f"Quarantine/{qid}",
+                    "_rid": _quarantined_rid(qid, rtype, rid),
                     "res_type": rtype,
                     "res_id": rid,
                     "facility": fac,
@@ -298,7 +303,7 @@ def _quarantine_records(session: Session) -> list[dict[str, Any]]:
     for qid, resolved, rtype, rid, fac, at, raw in session.execute(q):
         when = _iso(at)
         rec: dict[str, Any] = {
-            "_rid": f"{rtype}/{rid}" if rtype and rid else f"Quarantine/{qid}",
+            "_rid": _quarantined_rid(qid, rtype, rid),
             "res_type": rtype,
             "facility": fac,
             "month": when[:7] if when else None,
@@ -315,7 +320,8 @@ def _quarantine_records(session: Session) -> list[dict[str, Any]]:
                 birth = res.get("birthDate")
                 rec["birth_date"] = birth if isinstance(birth, str) else None
                 rec.update(annotate.identity_facts(res))
-                rec["id_repairs"] = " ".join(annotate.repair_tokens(res))
+                if "id_token" not in rec:  # a number that fails its check: its probable ones
+                    rec["id_repairs"] = " ".join(annotate.repair_tokens(res))
         latest[rec["_rid"]] = rec
     return list(latest.values())
 
