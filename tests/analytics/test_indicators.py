@@ -111,8 +111,8 @@ def test_one_pass_over_a_shared_source_equals_two(lake_store: LakeStore) -> None
     """Numerator and denominator from one source's events are computed in one pass; on the
     fixture province that gives exactly the rows the two computed apart and joined give."""
     from phip.analytics.calendar import calendar, calendar_periods
-    from phip.analytics.compile import fused_rows
     from phip.analytics.compute import covered_years
+    from phip.analytics.rows import can_fuse
     from phip.lake.manifest import require_manifest
     from phip.lake.reader import open_duckdb
 
@@ -121,7 +121,7 @@ def test_one_pass_over_a_shared_source_equals_two(lake_store: LakeStore) -> None
     cal = calendar(*covered_years(manifest))
     con.register("lake_calendar", cal)
     con.register("lake_periods", calendar_periods(cal))
-    fused = [ind for ind in catalogue().values() if fused_rows(ind) is not None]
+    fused = [ind for ind in catalogue().values() if can_fuse(ind)]
     kinds = {ind.numerator.aggregate for ind in fused}
     assert len(fused) >= 8 and {"count", "sum", "persons"} <= kinds, [i.id for i in fused]
     order = "ORDER BY ALL"

@@ -44,3 +44,31 @@ def age_sql(birth: str, when: str) -> str:
         f"(CAST(substr({when}, 1, 4) AS INT) - CAST(substr({birth}, 1, 4) AS INT)"
         f" - CASE WHEN substr({when}, 6, 5) < substr({birth}, 6, 5) THEN 1 ELSE 0 END)"
     )
+
+
+def ymd_sql(iso: str) -> str:
+    """The ISO date string `iso` as the integer YYYYMMDD (a missing month or day counts 0, so a
+    partial date compares like its string: '1980' is before '1980-01-01'); NULL when the year is
+    not a number (portable SQL)."""
+    part = "coalesce(TRY_CAST(substr({0}, {1}, 2) AS INT), 0)"
+    return (
+        f"(TRY_CAST(substr({iso}, 1, 4) AS INT) * 10000 + {part.format(iso, 6)} * 100 "
+        f"+ {part.format(iso, 9)})"
+    )
+
+
+def day_ymd_sql(day: str) -> str:
+    """The DATE expression `day` as the integer YYYYMMDD."""
+    return f"(year({day}) * 10000 + month({day}) * 100 + day({day}))"
+
+
+def age_group_ymd_sql(birth: str, when: str) -> str:
+    """The age group on `when` of a person born on `birth`, both integers YYYYMMDD: completed
+    years are (when − birth) div 10000, so each group is a range of the difference (no string
+    work per row, which matters over tens of millions of rows)."""
+    diff = f"({when} - {birth})"
+    arms = []
+    for label, low, high in AGE_GROUPS:
+        cond = f"{diff} >= {low * 10000}" + (f" AND {diff} < {(high + 1) * 10000}" if high is not None else "")
+        arms.append(f"WHEN {cond} THEN '{label}'")
+    return f"(CASE {' '.join(arms)} ELSE 'unknown' END)"

@@ -1,0 +1,345 @@
+"""A measure's rows, placed in the periods of its indicator: the first half of an indicator's
+query (`compile` adds them up at every level, period and breakdown).
+
+Rows carry only what the indicator needs: the org-unit codes, and of the breakdown attributes
+(facility type, sex, ethnicity, poverty status, age group) those it breaks down by or filters
+on. A source with no attribute needed is not joined with the person index at all, and every
+grouping key is as narrow as the indicator allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import sqlglot
+
+from phip.analytics.catalogue import BREAKDOWNS, Indicator, Measure, Source, sources
+from phip.lake.dialect import quote as _q
+from phip.standards.agegroups import age_group_ymd_sql, day_ymd_sql, ymd_sql
+
+ORG = ("province_code", "prefecture_code", "county_code", "township_code", "facility_code")
+#: (alias, SQL) aggregates over rows, and whether they add up (see `Rows`)
+Values = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A measure's (or a fused pair's) rows: `sql` gives period_type, period, the org-unit codes,
+    the attributes and the columns `values` aggregate. `additive` values are counts and sums in
+    which each row counts in one cell of the finest grouping, so they may be added up in steps."""
+
+    sql: str
+    values: Values
+    additive: bool
+
+
+@cache
+def source_columns(name: str) -> tuple[str, ...]:
+    """The columns a source's query gives (read from its SQL, no engine needed)."""
+    tree = sqlglot.parse_one(sources()[name].sql, read="duckdb")
+    if not isinstance(tree, sqlglot.exp.Query):
+        raise ValueError(f"source {name} is not a query")
+    return tuple(tree.named_selects)
+
+
+def _mentions(m: Measure | None, words: tuple[str, ...]) -> bool:
+    return m is not None and any(w in (x or "") for x in (m.filter, m.expression) for w in words)
+
+
+def attributes(ind: Indicator) -> tuple[str, ...]:
+    """The breakdown attributes the indicator's rows carry: those it breaks down by, and those
+    its measures filter on or add up."""
+    return tuple(
+        a
+        for a in BREAKDOWNS
+        if a in ind.breakdowns or _mentions(ind.numerator, (a,)) or _mentions(ind.denominator, (a,))
+    )
+
+
+def base_sql(src: Source, attrs: tuple[str, ...] = BREAKDOWNS) -> str:
+    """The source's rows with their org-unit codes and the attributes `attrs` (the age group as
+    `given_age_group`, the source's own, and `birth_ymd`, the birth date as YYYYMMDD, for the age
+    group on a day known only later)."""
+    cols = source_columns(src.name)
+    has_person = "person_id" in cols
+    own = [f"s.{c}" for c in cols if c not in BREAKDOWNS]
+    if src.org == "facility":
+        org = ["fd.province_code", "fd.prefecture_code", "fd.county_code", "fd.township_code"]
+        org += ["fd.code AS facility_code"]
+        org_join = "LEFT JOIN facility fd ON fd.code = s.facility"
+        tier = "coalesce(fd.tier, 'unknown')"
+    else:
+        org = ["ou.province_code", "ou.prefecture_code", "ou.county_code", "ou.township_code"]
+        org += ["CAST(NULL AS VARCHAR) AS facility_code"]
+        org_join = "LEFT JOIN org_unit ou ON ou.code = s.org_unit"
+        tier = "'unknown'"
+    # the person index is joined only for attributes the source does not give itself
+    person = has_person and any(
+        a in attrs and a not in cols for a in ("sex", "ethnicity", "poverty", "age_group")
+    )
+    sex = "s.sex" if "sex" in cols else "ps.gender" if person else "NULL"
+    poverty = "CASE WHEN ps.poverty THEN 'poor' WHEN ps.poverty IS NULL THEN NULL ELSE 'not-poor' END"
+    given = {
+        "facility_type": tier,
+        "sex": f"coalesce({sex}, 'unknown')",
+        "ethnicity": "coalesce(ps.ethnicity, 'unknown')" if person else "'unknown'",
+        "poverty": f"coalesce({poverty}, 'unknown')" if person else "'unknown'",
+    }
+    extra = [f"{given[a]} AS {a}" for a in attrs if a in given]
+    if "age_group" in attrs:
+        extra.append(
+            f"{'s.age_group' if 'age_group' in cols else 'CAST(NULL AS VARCHAR)'} AS given_age_group"
+        )
+        birth = ymd_sql("ps.birth_date") if person else "CAST(NULL AS INT)"
+        extra.append(f"{birth} AS birth_ymd")
+    person_join = "LEFT JOIN person ps ON ps.person_id = s.person_id" if person else ""
+    return f"SELECT {', '.join(own + org + extra)} FROM ({src.sql}) s {org_join} {person_join}"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How an indicator's rows look: the source rows to read (`base`: a table, or a query in
+    brackets), the attributes carried, and the periods."""
+
+    base: str
+    attrs: tuple[str, ...]
+    periods: tuple[str, ...]
+
+    @property
+    def keep(self) -> tuple[str, ...]:
+        """The columns a row keeps from its source row: org-unit codes and plain attributes."""
+        return (*ORG, *(a for a in self.attrs if a != "age_group"))
+
+    @property
+    def aged(self) -> bool:
+        return "age_group" in self.attrs
+
+    @property
+    def birth(self) -> tuple[str, ...]:
+        """What the age group is computed from, when it is needed."""
+        return ("given_age_group", "birth_ymd") if self.aged else ()
+
+    @property
+    def fine(self) -> tuple[str, ...]:
+        """The finest grouping: period, org-unit codes and every attribute."""
+        return ("period_type", "period", *self.keep, *(("age_group",) if self.aged else ()))
+
+    def kinds(self) -> str:
+        return ", ".join(_q(p) for p in self.periods)
+
+
+def age_group(day: str) -> str:
+    """The age group on `day` (a DATE expression): the source's own, else from the birth date."""
+    age = age_group_ymd_sql("birth_ymd", day_ymd_sql(day))
+    return f"coalesce(given_age_group, CASE WHEN birth_ymd IS NULL THEN 'unknown' ELSE {age} END)"
+
+
+def _aged(sh: Shape, day: str) -> list[str]:
+    return [f"{age_group(day)} AS age_group"] if sh.aged else []
+
+
+def uses_period(m: Measure) -> bool:
+    """Whether the measure needs its rows placed in periods first (its filter or value uses the
+    period, or the age group, which is known only once the reference day is)."""
+    return _mentions(m, ("period_", "age_group"))
+
+
+def _where(m: Measure) -> str:
+    return f"WHERE {m.filter}" if m.filter else ""
+
+
+def _flag(m: Measure) -> str:
+    return f"({m.filter})" if m.filter else "TRUE"
+
+
+def _cols(prefix: str, names: tuple[str, ...]) -> str:
+    return ", ".join(f"{prefix}{n}" for n in names)
+
+
+def _daily_sums(sh: Shape, aggs: Values, where: str) -> str:
+    """Counts and sums of events (`aggs`) added up per day, org unit and attributes (far fewer
+    rows than events), then placed in their periods."""
+    age = f", {age_group('date')}" if sh.aged else ""
+    daily = (
+        f"SELECT {', '.join(('date', *sh.keep, *_aged(sh, 'date')))}, "
+        f"{', '.join(f'{sql} AS {alias}' for alias, sql in aggs)} "
+        f"FROM {sh.base} b {where} GROUP BY {', '.join(('date', *sh.keep))}{age}"
+    )
+    names = (*sh.keep, *(("age_group",) if sh.aged else ()), *(alias for alias, _ in aggs))
+    return (
+        f"SELECT c.period_type, c.period, {_cols('d.', names)} "
+        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()})"
+    )
+
+
+def distinct_key(m: Measure) -> str:
+    if m.aggregate == "persons":
+        return "person_id"
+    if m.aggregate == "facilities":
+        return "facility_code"
+    return str(m.expression)
+
+
+def _per_period_keys(sh: Shape, flags: str, where: str, key: str) -> str:
+    """Each distinct key once per day and org unit, then once per period (age group at the
+    period's end, so a person has one in a period); `flags` (max of 0/1 per measure) say which
+    measures a key counts in."""
+    cols = ("date", *sh.keep, *sh.birth)
+    daily = (
+        f"SELECT {key} AS k, {', '.join(cols)}{', ' if flags else ''}{flags} "
+        f"FROM {sh.base} b {where} GROUP BY {key}, {', '.join(cols)}"
+    )
+    kept = _cols("d.", (*sh.keep, *sh.birth))
+    maxes = ", max(d.in_num) AS in_num, max(d.in_den) AS in_den" if flags else ""
+    per_period = (
+        f"SELECT d.k, c.period_type, c.period, c.period_end, {kept}{maxes} "
+        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()}) "
+        f"GROUP BY d.k, c.period_type, c.period, c.period_end, {kept}"
+    )
+    return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
+
+
+def _resident_states(sh: Shape, src: Source, m: Measure) -> str:
+    """Residents counted in a state (persons at their residence): a person's overlapping rows are
+    first merged into disjoint spells (gaps and islands, per person and attributes), so a person
+    is in at most one spell on any day and spells need no DISTINCT per period; the spells are
+    counted at each distinct period end (a quarter and its year share the end), and those counts
+    placed in the periods ending that day."""
+    part = ", ".join(("person_id", *sh.keep, *sh.birth))
+    lo, hi = "coalesce(start_date, DATE '0001-01-01')", "coalesce(end_date, DATE '9999-12-31')"
+    window = f"OVER (PARTITION BY {part} ORDER BY lo, hi ROWS BETWEEN UNBOUNDED PRECEDING AND {{}})"
+    flagged = (
+        f"SELECT {part}, lo, hi, CASE WHEN max(hi) {window.format('1 PRECEDING')} >= lo THEN 0 ELSE 1 END "
+        f"AS starts FROM (SELECT *, {lo} AS lo, {hi} AS hi FROM {sh.base} b {_where(m)}) b"
+    )
+    numbered = f"SELECT *, sum(starts) {window.format('CURRENT ROW')} AS spell FROM ({flagged}) f"
+    spells = f"SELECT {part}, min(lo) AS lo, max(hi) AS hi FROM ({numbered}) n GROUP BY {part}, spell"
+    ends = f"SELECT DISTINCT period_end FROM lake_periods WHERE period_type IN ({sh.kinds()})"
+    keep = ", ".join(sh.keep)
+    age = f", {age_group('e.period_end')}" if sh.aged else ""
+    at_end = (
+        f"SELECT {', '.join(('e.period_end', *sh.keep, *_aged(sh, 'e.period_end')))}, count(*) AS value "
+        f"FROM ({spells}) s JOIN ({ends}) e ON s.lo <= e.period_end AND s.hi >= e.period_end "
+        f"GROUP BY e.period_end, {keep}{age}"
+    )
+    names = (*sh.keep, *(("age_group",) if sh.aged else ()))
+    return (
+        f"SELECT c.period_type, c.period, {_cols('d.', names)}, d.value, d.value AS records "
+        f"FROM ({at_end}) d JOIN lake_periods c "
+        f"ON c.period_end = d.period_end AND c.period_type IN ({sh.kinds()})"
+    )
+
+
+def _expanded(sh: Shape, src: Source, m: Measure) -> str:
+    """States and spans (and anything whose filter or value needs the period): the source's
+    rows, one per period they count in; age group at the period's end."""
+    if src.mode == "event":
+        join = f"JOIN lake_calendar c ON c.day = b.date AND c.period_type IN ({sh.kinds()})"
+    else:
+        ends = "(b.end_date IS NULL OR b.end_date >= c.period_end)"
+        if src.mode == "span":
+            ends = "(b.end_date IS NULL OR b.end_date >= c.period_start)"
+        join = (
+            f"JOIN lake_periods c ON c.period_type IN ({sh.kinds()}) "
+            f"AND (b.start_date IS NULL OR b.start_date <= c.period_end) AND {ends}"
+        )
+    period_cols = "c.period_type, c.period, c.period_start, c.period_end, c.period_days"
+    inner = f"SELECT b.*, {period_cols} FROM {sh.base} b {join}"
+    aged = f"SELECT i.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({inner}) i"
+    return f"SELECT * FROM ({aged}) a {_where(m)}"
+
+
+def _aggregate(m: Measure) -> str:
+    if m.aggregate == "count":
+        return "count(*)"
+    if m.aggregate in ("persons", "facilities", "distinct"):
+        return f"count(DISTINCT {distinct_key(m)})"
+    return f"sum({m.expression})"
+
+
+def measure_rows(m: Measure, sh: Shape) -> Rows:
+    """One measure's rows with the aggregates (`value`, `records`) that give it in a cell.
+
+    Events counted or summed are added up per day first; events counted distinct are made
+    distinct per day and period first; residents in a state are merged into spells and counted
+    at period ends; other states and spans are placed in their periods directly."""
+    src = sources()[m.source]
+    # a resident lives in one township and has one set of attributes in a period: once made
+    # distinct per period, persons are counted by counting rows (no DISTINCT per grouping set)
+    unique = m.aggregate == "persons" and src.org == "residence"
+    summed = ("value", "sum(value)"), ("records", "sum(records)")
+    if src.mode == "event" and not uses_period(m) and m.aggregate in ("count", "sum"):
+        value = "count(*)" if m.aggregate == "count" else f"sum({m.expression})"
+        return Rows(
+            _daily_sums(sh, [("value", value), ("records", "count(*)")], _where(m)), list(summed), True
+        )
+    if src.mode == "event" and not uses_period(m):
+        rows = _per_period_keys(sh, "", _where(m), distinct_key(m))
+        value = "count(*)" if unique else "count(DISTINCT k)"
+        return Rows(rows, [("value", value), ("records", value)], unique)
+    if unique and src.mode == "state" and not uses_period(m):
+        return Rows(_resident_states(sh, src, m), list(summed), True)
+    if unique:
+        keep = ", ".join(sh.fine)
+        rows = f"SELECT DISTINCT person_id, {keep} FROM ({_expanded(sh, src, m)}) e"
+        return Rows(rows, [("value", "count(*)"), ("records", "count(*)")], True)
+    value = _aggregate(m)
+    records = value if m.aggregate != "sum" else "count(*)"
+    return Rows(
+        _expanded(sh, src, m), [("value", value), ("records", records)], m.aggregate in ("count", "sum")
+    )
+
+
+def fused_rows(ind: Indicator, sh: Shape) -> Rows | None:
+    """One pass for a numerator and denominator over the same source's events (same path, same
+    key): its rows carry both measures (conditional aggregates, or flags saying which measure a
+    key counts in), so the source is read, joined and placed in periods once, not twice, and no
+    join of the two results is needed. None when the two cannot share a pass.
+
+    The result equals the two computed apart: a cell exists when either measure has rows in it;
+    a measure with no rows in a cell is NULL there (the numerator is then shown as 0)."""
+    n, d = ind.numerator, ind.denominator
+    if not can_fuse(ind) or d is None:
+        return None
+    where = f"WHERE {_flag(n)} OR {_flag(d)}"
+    if n.aggregate in ("count", "sum"):
+
+        def value(m: Measure) -> str:
+            return "1" if m.aggregate == "count" else str(m.expression)
+
+        aggs = [
+            (f"{side}_{v}", f"sum(CASE WHEN {_flag(m)} THEN {x} END)")
+            for side, m in (("num", n), ("den", d))
+            for v, x in (("value", value(m)), ("records", "1"))
+        ]
+        sums = [(f"{side}_{v}", f"sum({side}_{v})") for side in ("num", "den") for v in ("value", "records")]
+        return Rows(_daily_sums(sh, aggs, where), sums, True)
+    # distinct keys: each key once per day, then once per period, flagged by the measures it is in
+    flags = f"max(CASE WHEN {_flag(n)} THEN 1 ELSE 0 END) AS in_num, " + (
+        f"max(CASE WHEN {_flag(d)} THEN 1 ELSE 0 END) AS in_den"
+    )
+    rows = _per_period_keys(sh, flags, where, distinct_key(n))
+    if n.aggregate == "persons" and sources()[n.source].org == "residence":
+        # one row per person and period (see measure_rows): persons are counted by counting rows
+        counts = [(side, f"sum(CASE WHEN in_{side} = 1 THEN 1 END)") for side in ("num", "den")]
+        additive = True
+    else:
+        counts = [
+            (side, f"nullif(count(DISTINCT CASE WHEN in_{side} = 1 THEN k END), 0)")
+            for side in ("num", "den")
+        ]
+        additive = False
+    return Rows(rows, [(f"{side}_{v}", sql) for side, sql in counts for v in ("value", "records")], additive)
+
+
+def can_fuse(ind: Indicator) -> bool:
+    """Whether the indicator's numerator and denominator can share one pass (`fused_rows`)."""
+    n, d = ind.numerator, ind.denominator
+    if d is None or d.source != n.source:
+        return False
+    if sources()[n.source].mode != "event" or uses_period(n) or uses_period(d):
+        return False
+    summed = ("count", "sum")
+    if n.aggregate in summed and d.aggregate in summed:
+        return True
+    return n.aggregate not in summed and d.aggregate not in summed and distinct_key(n) == distinct_key(d)
