@@ -11,6 +11,7 @@ import sqlglot
 
 from phip.analytics import rows as R
 from phip.analytics.catalogue import Indicator, sources
+from phip.analytics.facts import PREFIX as FACT_PREFIX
 from phip.analytics.rows import Rows, Shape, attributes, can_fuse, source_columns
 from phip.lake.dialect import quote as _q
 
@@ -75,7 +76,11 @@ def passes(indicators: list[Indicator], fuse: bool = True) -> dict[str, int]:
 
 
 def indicator_sql(
-    ind: Indicator, dialect: str = "duckdb", fuse: bool = True, shared: frozenset[str] = frozenset()
+    ind: Indicator,
+    dialect: str = "duckdb",
+    fuse: bool = True,
+    shared: frozenset[str] = frozenset(),
+    facts: frozenset[str] = frozenset(),
 ) -> str:
     """The indicator's rows: indicator, level, org_unit, period_type, period, breakdown, category,
     numerator, denominator, value, numerator_records, denominator_records.
@@ -84,16 +89,18 @@ def indicator_sql(
     over it (`fuse`, see `rows.fused_rows`); otherwise each is computed apart and the two joined.
     The rows of the sources in `shared` are read from `base_table` (computed once by the caller
     for all the indicators that read them, with every attribute) instead of being computed here
-    with only the attributes this indicator needs."""
-    sql = _indicator_sql(ind, dialect, fuse, shared)
+    with only the attributes this indicator needs. The sources in `facts` are read from their
+    analytics table in the lake (`facts.fact_table`), written with every attribute."""
+    tables = {n: base_table(n) for n in shared} | {n: f"{FACT_PREFIX}{n}" for n in facts}
+    sql = _indicator_sql(ind, dialect, fuse, tables)
     if dialect == "duckdb":
         return sql
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
-def _shape(ind: Indicator, source: str, shared: frozenset[str]) -> Shape:
+def _shape(ind: Indicator, source: str, tables: dict[str, str]) -> Shape:
     attrs = attributes(ind)
-    base = base_table(source) if source in shared else f"({R.base_sql(sources()[source], attrs)})"
+    base = tables.get(source) or f"({R.base_sql(sources()[source], attrs)})"
     return Shape(base, attrs, ind.periods)
 
 
@@ -116,14 +123,14 @@ def _stages(ind: Indicator, name: str, rows: Rows, keep: str) -> list[str]:
     ]
 
 
-def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, shared: frozenset[str]) -> str:
+def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, str]) -> str:
     """The indicator's query in DuckDB's dialect (`dialect` only decides on materialisation)."""
     # on DuckDB a common table expression read twice is kept (materialised), not computed twice;
     # Spark reuses the exchange
     keep = " MATERIALIZED" if dialect == "duckdb" else ""
     keys = ", ".join(KEYS)
     factor = repr(ind.factor)
-    num_sh = _shape(ind, ind.numerator.source, shared)
+    num_sh = _shape(ind, ind.numerator.source, tables)
     both = R.fused_rows(ind, num_sh) if fuse else None
     if both is not None:
         ctes = _stages(ind, "g", both, keep)
@@ -144,7 +151,7 @@ def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, shared: frozenset[s
             "records AS numerator_records, CAST(NULL AS BIGINT) AS denominator_records FROM num"
         )
     else:
-        den_sh = _shape(ind, ind.denominator.source, shared)
+        den_sh = _shape(ind, ind.denominator.source, tables)
         ctes += _stages(ind, "den", R.measure_rows(ind.denominator, den_sh), keep)
         body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, "

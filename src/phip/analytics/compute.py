@@ -13,6 +13,7 @@ import pyarrow as pa
 from phip.analytics.calendar import calendar, calendar_periods
 from phip.analytics.catalogue import Indicator, catalogue
 from phip.analytics.compile import base_sql, base_table, indicator_sql, passes
+from phip.analytics.facts import current_facts
 from phip.lake.manifest import Manifest, require_manifest
 from phip.lake.reader import open_duckdb, open_spark
 
@@ -84,8 +85,10 @@ def compute(
     indicators: Iterable[str] | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
+    use_facts: bool = True,
 ) -> pa.Table:
-    """Every selected indicator at every level, period and breakdown it supports."""
+    """Every selected indicator at every level, period and breakdown it supports (from the
+    lake's analytics tables where they are current, unless `use_facts` is false)."""
     chosen = _select(indicators)
     manifest = require_manifest(lake)
     cal = calendar(*covered_years(manifest))
@@ -93,7 +96,9 @@ def compute(
     parts: list[pa.Table] = []
     # a source several indicators (or both measures of one) read is computed once, kept while
     # the catalogue runs, and read from there
-    shared = frozenset(n for n, k in passes(chosen).items() if k > 1)
+    # sources the lake keeps as analytics tables are read from there
+    facts = current_facts(manifest) if use_facts else frozenset()
+    shared = frozenset(n for n, k in passes(chosen).items() if k > 1 and n not in facts)
     if engine == "duckdb":
         con, _ = open_duckdb(lake, manifest=manifest)
         if threads:
@@ -107,7 +112,7 @@ def compute(
                 progress(f"source {name}", time.perf_counter() - started)
         for ind in chosen:
             started = time.perf_counter()
-            sql = indicator_sql(ind, "duckdb", shared=shared)
+            sql = indicator_sql(ind, "duckdb", shared=shared, facts=facts)
             parts.append(con.sql(sql).to_arrow_table().cast(RESULT_SCHEMA))
             if progress:
                 progress(ind.id, time.perf_counter() - started)
@@ -126,7 +131,7 @@ def compute(
             cached.append(frame)
         for ind in chosen:
             started = time.perf_counter()
-            rows = spark.sql(indicator_sql(ind, "spark", shared=shared)).collect()
+            rows = spark.sql(indicator_sql(ind, "spark", shared=shared, facts=facts)).collect()
             parts.append(_from_rows([r.asDict() for r in rows]))
             if progress:
                 progress(ind.id, time.perf_counter() - started)

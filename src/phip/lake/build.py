@@ -32,6 +32,7 @@ from phip.lake.compile import compile_view
 from phip.lake.dialect import quote as _quote
 from phip.lake.manifest import LakeError, Manifest, TableFiles, locked, publish, read_manifest
 from phip.lake.normal import normalise
+from phip.lake.reader import open_duckdb
 from phip.lake.source import Change, facility_of
 from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable, fact_tables
 
@@ -316,6 +317,7 @@ def refresh(
 ) -> RefreshReport:
     """Bring the lake up to date. `changes_since(seq)` gives the changes after `seq` and the
     change sequence they reach; `dimensions` are the dimension tables, written whole."""
+    from phip.analytics.facts import write_facts
     from phip.lake.derived import write_derived
 
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -394,6 +396,8 @@ def refresh(
         for name, t in (previous.tables if previous else {}).items():
             if t.definition == ATTACHED and name not in manifest.tables:
                 manifest.tables[name] = t  # written by another domain: kept until it replaces it
+        open_duckdb(lake, con, manifest)  # every table of the new version, derived ones too
+        write_facts(con, lake, run, manifest)
         report.rows = {name: t.rows for name, t in sorted(manifest.tables.items())}
         report.seconds = time.perf_counter() - started
         manifest.stats = report.to_json()
