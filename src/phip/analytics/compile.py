@@ -98,10 +98,10 @@ def indicator_sql(
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
-def _shape(ind: Indicator, source: str, tables: dict[str, str]) -> Shape:
+def _shape(ind: Indicator, source: str, tables: dict[str, str], name: str) -> Shape:
     attrs = attributes(ind)
     base = tables.get(source) or f"({R.base_sql(sources()[source], attrs)})"
-    return Shape(base, attrs, ind.periods)
+    return Shape(base, attrs, ind.periods, name)
 
 
 def _stages(ind: Indicator, name: str, rows: Rows, keep: str) -> list[str]:
@@ -109,15 +109,15 @@ def _stages(ind: Indicator, name: str, rows: Rows, keep: str) -> list[str]:
     last one named `name`). What feeds both totals and breakdowns is computed once. Aggregates
     that add up are first added up per period, org unit and combination of attributes, and the
     grouping sets add up those far fewer rows, instead of reading every row once per set."""
+    steps = [f"{step} AS{keep} ({sql})" for step, sql in rows.ctes]
     if not rows.additive:
-        return [
-            f"{name}_rows AS{keep} ({rows.sql})",
-            f"{name} AS ({grouped(ind, f'{name}_rows', rows.values)})",
-        ]
+        grouping = grouped(ind, f"{name}_rows", rows.values)
+        return [*steps, f"{name}_rows AS{keep} ({rows.sql})", f"{name} AS ({grouping})"]
     fine = ", ".join(Shape("", R.attributes(ind), ind.periods).fine)
     sums = ", ".join(f"{sql} AS {alias}" for alias, sql in rows.values)
     values = [(alias, f"sum({alias})") for alias, _ in rows.values]
     return [
+        *steps,
         f"{name}_fine AS{keep} (SELECT {fine}, {sums} FROM ({rows.sql}) r GROUP BY {fine})",
         f"{name} AS ({grouped(ind, f'{name}_fine', values)})",
     ]
@@ -130,7 +130,7 @@ def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, s
     keep = " MATERIALIZED" if dialect == "duckdb" else ""
     keys = ", ".join(KEYS)
     factor = repr(ind.factor)
-    num_sh = _shape(ind, ind.numerator.source, tables)
+    num_sh = _shape(ind, ind.numerator.source, tables, "num")
     both = R.fused_rows(ind, num_sh) if fuse else None
     if both is not None:
         ctes = _stages(ind, "g", both, keep)
@@ -151,7 +151,7 @@ def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, s
             "records AS numerator_records, CAST(NULL AS BIGINT) AS denominator_records FROM num"
         )
     else:
-        den_sh = _shape(ind, ind.denominator.source, tables)
+        den_sh = _shape(ind, ind.denominator.source, tables, "den")
         ctes += _stages(ind, "den", R.measure_rows(ind.denominator, den_sh), keep)
         body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, "

@@ -26,11 +26,13 @@ Values = list[tuple[str, str]]
 class Rows:
     """A measure's (or a fused pair's) rows: `sql` gives period_type, period, the org-unit codes,
     the attributes and the columns `values` aggregate. `additive` values are counts and sums in
-    which each row counts in one cell of the finest grouping, so they may be added up in steps."""
+    which each row counts in one cell of the finest grouping, so they may be added up in steps.
+    `ctes` are (name, query) steps `sql` reads more than once, to be computed once."""
 
     sql: str
     values: Values
     additive: bool
+    ctes: tuple[tuple[str, str], ...] = ()
 
 
 @cache
@@ -104,6 +106,7 @@ class Shape:
     base: str
     attrs: tuple[str, ...]
     periods: tuple[str, ...]
+    name: str = "m"  # prefix of the names of its steps
 
     @property
     def keep(self) -> tuple[str, ...]:
@@ -156,20 +159,48 @@ def _cols(prefix: str, names: tuple[str, ...]) -> str:
     return ", ".join(f"{prefix}{n}" for n in names)
 
 
-def _daily_sums(sh: Shape, aggs: Values, where: str) -> str:
+def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Counts and sums of events (`aggs`) added up per day, org unit and attributes (far fewer
-    rows than events), then placed in their periods."""
+    rows than events), then rolled up along the calendar: days and weeks from the days (totals
+    only: breakdowns are not computed for them, so their attributes are left empty), months
+    from the days, quarters and years from the months. Gives the rows and the step they read
+    more than once."""
     age = f", {age_group('date')}" if sh.aged else ""
     daily = (
         f"SELECT {', '.join(('date', *sh.keep, *_aged(sh, 'date')))}, "
         f"{', '.join(f'{sql} AS {alias}' for alias, sql in aggs)} "
         f"FROM {sh.base} b {where} GROUP BY {', '.join(('date', *sh.keep))}{age}"
     )
-    names = (*sh.keep, *(("age_group",) if sh.aged else ()), *(alias for alias, _ in aggs))
-    return (
-        f"SELECT c.period_type, c.period, {_cols('d.', names)} "
-        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()})"
-    )
+    step = f"{sh.name}_daily"
+    attrs = (*sh.keep[len(ORG) :], *(("age_group",) if sh.aged else ()))
+    sums = ", ".join(f"sum(d.{alias}) AS {alias}" for alias, _ in aggs)
+    parts = []
+    short = ", ".join(_q(p) for p in sh.periods if p in ("day", "week"))
+    if short:
+        empty = "".join(f", CAST(NULL AS VARCHAR) AS {a}" for a in attrs)
+        parts.append(
+            f"SELECT c.period_type, c.period, {_cols('d.', ORG)}{empty}, {sums} FROM {step} d "
+            f"JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({short}) "
+            f"GROUP BY c.period_type, c.period, {_cols('d.', ORG)}"
+        )
+    long = ", ".join(_q(p) for p in sh.periods if p not in ("day", "week"))
+    if long:
+        names = _cols("d.", (*ORG, *attrs))
+        monthly = (
+            f"SELECT c.period AS month, {names}, {sums} FROM {step} d "
+            f"JOIN lake_calendar c ON c.day = d.date AND c.period_type = 'month' GROUP BY c.period, {names}"
+        )
+        # each month once with the quarter and year it falls in
+        months = (
+            "SELECT DISTINCT m.period AS month, c.period_type, c.period "
+            f"FROM lake_calendar m JOIN lake_calendar c ON c.day = m.day AND c.period_type IN ({long}) "
+            "WHERE m.period_type = 'month'"
+        )
+        parts.append(
+            f"SELECT c.period_type, c.period, {names}, {sums} FROM ({monthly}) d "
+            f"JOIN ({months}) c ON c.month = d.month GROUP BY c.period_type, c.period, {names}"
+        )
+    return " UNION ALL ".join(parts), ((step, daily),)
 
 
 def distinct_key(m: Measure) -> str:
@@ -180,20 +211,23 @@ def distinct_key(m: Measure) -> str:
     return str(m.expression)
 
 
-def _per_period_keys(sh: Shape, flags: str, where: str, key: str) -> str:
-    """Each distinct key once per day and org unit, then once per period (age group at the
-    period's end, so a person has one in a period); `flags` (max of 0/1 per measure) say which
-    measures a key counts in."""
-    cols = ("date", *sh.keep, *sh.birth)
-    daily = (
-        f"SELECT {key} AS k, {', '.join(cols)}{', ' if flags else ''}{flags} "
-        f"FROM {sh.base} b {where} GROUP BY {key}, {', '.join(cols)}"
-    )
+def _per_period_keys(sh: Shape, flags: Values, where: str, key: str, daily: bool) -> str:
+    """Each distinct key once per period (age group at the period's end, so a person has one in
+    a period); `flags` ((alias, 0/1 expression) per measure) say which measures a key counts in.
+    With `daily`, keys are first made distinct per day (worth it when a key has many rows a day,
+    like a facility's events; a resident rarely has)."""
+    cols = ", ".join(("date", *sh.keep, *sh.birth))
+    if daily:
+        marks = "".join(f", max({x}) AS {alias}" for alias, x in flags)
+        rows = f"SELECT {key} AS k, {cols}{marks} FROM {sh.base} b {where} GROUP BY {key}, {cols}"
+    else:
+        marks = "".join(f", {x} AS {alias}" for alias, x in flags)
+        rows = f"SELECT {key} AS k, {cols}{marks} FROM {sh.base} b {where}"
     kept = _cols("d.", (*sh.keep, *sh.birth))
-    maxes = ", max(d.in_num) AS in_num, max(d.in_den) AS in_den" if flags else ""
+    maxes = "".join(f", max(d.{alias}) AS {alias}" for alias, _ in flags)
     per_period = (
         f"SELECT d.k, c.period_type, c.period, c.period_end, {kept}{maxes} "
-        f"FROM ({daily}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()}) "
+        f"FROM ({rows}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()}) "
         f"GROUP BY d.k, c.period_type, c.period, c.period_end, {kept}"
     )
     return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
@@ -270,11 +304,10 @@ def measure_rows(m: Measure, sh: Shape) -> Rows:
     summed = ("value", "sum(value)"), ("records", "sum(records)")
     if src.mode == "event" and not uses_period(m) and m.aggregate in ("count", "sum"):
         value = "count(*)" if m.aggregate == "count" else f"sum({m.expression})"
-        return Rows(
-            _daily_sums(sh, [("value", value), ("records", "count(*)")], _where(m)), list(summed), True
-        )
+        rows, steps = _daily_sums(sh, [("value", value), ("records", "count(*)")], _where(m))
+        return Rows(rows, list(summed), True, steps)
     if src.mode == "event" and not uses_period(m):
-        rows = _per_period_keys(sh, "", _where(m), distinct_key(m))
+        rows = _per_period_keys(sh, [], _where(m), distinct_key(m), daily=not unique)
         value = "count(*)" if unique else "count(DISTINCT k)"
         return Rows(rows, [("value", value), ("records", value)], unique)
     if unique and src.mode == "state" and not uses_period(m):
@@ -313,13 +346,15 @@ def fused_rows(ind: Indicator, sh: Shape) -> Rows | None:
             for v, x in (("value", value(m)), ("records", "1"))
         ]
         sums = [(f"{side}_{v}", f"sum({side}_{v})") for side in ("num", "den") for v in ("value", "records")]
-        return Rows(_daily_sums(sh, aggs, where), sums, True)
+        rows, steps = _daily_sums(sh, aggs, where)
+        return Rows(rows, sums, True, steps)
     # distinct keys: each key once per day, then once per period, flagged by the measures it is in
-    flags = f"max(CASE WHEN {_flag(n)} THEN 1 ELSE 0 END) AS in_num, " + (
-        f"max(CASE WHEN {_flag(d)} THEN 1 ELSE 0 END) AS in_den"
-    )
-    rows = _per_period_keys(sh, flags, where, distinct_key(n))
-    if n.aggregate == "persons" and sources()[n.source].org == "residence":
+    flags = [
+        (f"in_{side}", f"CASE WHEN {_flag(m)} THEN 1 ELSE 0 END") for side, m in (("num", n), ("den", d))
+    ]
+    unique = n.aggregate == "persons" and sources()[n.source].org == "residence"
+    rows = _per_period_keys(sh, flags, where, distinct_key(n), daily=not unique)
+    if unique:
         # one row per person and period (see measure_rows): persons are counted by counting rows
         counts = [(side, f"sum(CASE WHEN in_{side} = 1 THEN 1 END)") for side in ("num", "den")]
         additive = True
