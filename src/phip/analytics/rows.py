@@ -233,35 +233,77 @@ def _per_period_keys(sh: Shape, flags: Values, where: str, key: str, daily: bool
     return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
 
 
-def _resident_states(sh: Shape, src: Source, m: Measure) -> str:
-    """Residents counted in a state (persons at their residence): a person's overlapping rows are
-    first merged into disjoint spells (gaps and islands, per person and attributes), so a person
-    is in at most one spell on any day and spells need no DISTINCT per period; the spells are
-    counted at each distinct period end (a quarter and its year share the end), and those counts
-    placed in the periods ending that day."""
+#: the month and day (MMDD) periods of each type end on
+_ENDS = {
+    "month": (131, 228, 229, 331, 430, 531, 630, 731, 831, 930, 1031, 1130, 1231),
+    "quarter": (331, 630, 930, 1231),
+    "year": (1231,),
+}
+
+
+def birth_class(birth: str, periods: tuple[str, ...]) -> str:
+    """`birth` (YYYYMMDD) coarsened to what decides a person's age on the last day of every period
+    of the given types: the year, and which of those last days (MMDD) fall before the birthday.
+    Born on MMDD, a person's age on a day ending on E is one less when E < MMDD; putting MMDD one
+    past the greatest end before it changes none of those comparisons, and persons born in the
+    same year between two such ends share a class. The birth date itself when a period type
+    ends on any day (days and weeks)."""
+    if any(p not in _ENDS for p in periods):
+        return birth
+    ends = sorted({e for p in periods for e in _ENDS[p]}, reverse=True)
+    md = f"{birth} % 10000"
+    arms = " ".join(f"WHEN {md} > {e} THEN {e + 1}" for e in ends)
+    return f"({birth} - {md} + CASE {arms} ELSE 1 END)"
+
+
+def _resident_states(sh: Shape, src: Source, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Residents counted in a state (persons at their residence), without a DISTINCT over every
+    person and period: a person with several rows has them merged into disjoint spells (gaps and
+    islands, per person and attributes), so a person is in at most one spell on any day; a
+    person with one row is one spell already. Spells with the same attributes, birth class
+    (`birth_class`) and days are counted together, those counts placed at each distinct period
+    end they cover (a quarter and its year share the end), and then in the periods ending that
+    day. Gives the rows and the step they read twice."""
     part = ", ".join(("person_id", *sh.keep, *sh.birth))
     lo, hi = "coalesce(start_date, DATE '0001-01-01')", "coalesce(end_date, DATE '9999-12-31')"
+    rows = f"SELECT *, {lo} AS lo, {hi} AS hi FROM {sh.base} b {_where(m)}"
+    many = f"SELECT person_id FROM ({rows}) r GROUP BY person_id HAVING count(*) > 1"
+    step = f"{sh.name}_states"
+    marked = (
+        f"SELECT r.*, (r.person_id IS NULL OR x.person_id IS NOT NULL) AS several "
+        f"FROM ({rows}) r LEFT JOIN ({many}) x ON x.person_id = r.person_id"
+    )
     window = f"OVER (PARTITION BY {part} ORDER BY lo, hi ROWS BETWEEN UNBOUNDED PRECEDING AND {{}})"
     flagged = (
         f"SELECT {part}, lo, hi, CASE WHEN max(hi) {window.format('1 PRECEDING')} >= lo THEN 0 ELSE 1 END "
-        f"AS starts FROM (SELECT *, {lo} AS lo, {hi} AS hi FROM {sh.base} b {_where(m)}) b"
+        f"AS starts FROM {step} WHERE several"
     )
     numbered = f"SELECT *, sum(starts) {window.format('CURRENT ROW')} AS spell FROM ({flagged}) f"
-    spells = f"SELECT {part}, min(lo) AS lo, max(hi) AS hi FROM ({numbered}) n GROUP BY {part}, spell"
+    spells = (
+        f"SELECT {part}, lo, hi FROM {step} WHERE NOT several UNION ALL "
+        f"SELECT {part}, min(lo) AS lo, max(hi) AS hi FROM ({numbered}) n GROUP BY {part}, spell"
+    )
+    classed = ", ".join((*sh.keep, *(("given_age_group",) if sh.aged else ())))
+    birth = f", {birth_class('birth_ymd', sh.periods)} AS birth_ymd" if sh.aged else ""
+    together = (
+        f"SELECT {classed}{birth}, lo, hi, count(*) AS n FROM ({spells}) s "
+        f"GROUP BY {classed}{birth.replace(' AS birth_ymd', '')}, lo, hi"
+    )
     ends = f"SELECT DISTINCT period_end FROM lake_periods WHERE period_type IN ({sh.kinds()})"
     keep = ", ".join(sh.keep)
     age = f", {age_group('e.period_end')}" if sh.aged else ""
     at_end = (
-        f"SELECT {', '.join(('e.period_end', *sh.keep, *_aged(sh, 'e.period_end')))}, count(*) AS value "
-        f"FROM ({spells}) s JOIN ({ends}) e ON s.lo <= e.period_end AND s.hi >= e.period_end "
+        f"SELECT {', '.join(('e.period_end', *sh.keep, *_aged(sh, 'e.period_end')))}, sum(n) AS value "
+        f"FROM ({together}) s JOIN ({ends}) e ON s.lo <= e.period_end AND s.hi >= e.period_end "
         f"GROUP BY e.period_end, {keep}{age}"
     )
     names = (*sh.keep, *(("age_group",) if sh.aged else ()))
-    return (
+    out = (
         f"SELECT c.period_type, c.period, {_cols('d.', names)}, d.value, d.value AS records "
         f"FROM ({at_end}) d JOIN lake_periods c "
         f"ON c.period_end = d.period_end AND c.period_type IN ({sh.kinds()})"
     )
+    return out, ((step, marked),)
 
 
 def _expanded(sh: Shape, src: Source, m: Measure) -> str:
@@ -311,7 +353,8 @@ def measure_rows(m: Measure, sh: Shape) -> Rows:
         value = "count(*)" if unique else "count(DISTINCT k)"
         return Rows(rows, [("value", value), ("records", value)], unique)
     if unique and src.mode == "state" and not uses_period(m):
-        return Rows(_resident_states(sh, src, m), list(summed), True)
+        rows, steps = _resident_states(sh, src, m)
+        return Rows(rows, list(summed), True, steps)
     if unique:
         keep = ", ".join(sh.fine)
         rows = f"SELECT DISTINCT person_id, {keep} FROM ({_expanded(sh, src, m)}) e"
