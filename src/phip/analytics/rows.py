@@ -211,24 +211,51 @@ def distinct_key(m: Measure) -> str:
     return str(m.expression)
 
 
-def _per_period_keys(sh: Shape, flags: Values, where: str, key: str, daily: bool) -> str:
+def _unit(prefix: str = "") -> str:
+    """The finest org-unit code of a row (the facility's, else the residence's)."""
+    return f"coalesce({_cols(prefix, ('facility_code', *reversed(ORG[:-1])))})"
+
+
+def _carried(sh: Shape, src: Source, key: str) -> tuple[str, ...]:
+    """The columns of a row that its key and org unit decide, so a grouping need not compare
+    them (they are carried along with `any_value`): the org-unit codes and facility type (the
+    finest code, `_unit`, decides the others: they come from the registry row of that code), and
+    for persons the attributes the person index gives (not those the source gives itself)."""
+    cols = source_columns(src.name)
+    out = [*ORG, *(("facility_type",) if "facility_type" in sh.keep else ())]
+    if key == "person_id":
+        out += [a for a in ("sex", "ethnicity", "poverty") if a in sh.keep and a not in cols]
+        out += [b for b in sh.birth if b == "birth_ymd" or "age_group" not in cols]
+    return tuple(out)
+
+
+def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str, daily: bool) -> str:
     """Each distinct key once per period (age group at the period's end, so a person has one in
     a period); `flags` ((alias, 0/1 expression) per measure) say which measures a key counts in.
     With `daily`, keys are first made distinct per day (worth it when a key has many rows a day,
-    like a facility's events; a resident rarely has)."""
-    cols = ", ".join(("date", *sh.keep, *sh.birth))
+    like a facility's events; a resident rarely has). Groupings compare the key, the period, the
+    org unit and only the attributes the key does not decide (`_carried`)."""
+    carried = _carried(sh, src, key)
+    free = [c for c in (*sh.keep, *sh.birth) if c not in carried]
+    kept = ", ".join((*carried, *free))
     if daily:
         marks = "".join(f", max({x}) AS {alias}" for alias, x in flags)
-        rows = f"SELECT {key} AS k, {cols}{marks} FROM {sh.base} b {where} GROUP BY {key}, {cols}"
+        anys = "".join(f", any_value({c}) AS {c}" for c in carried)
+        group = ", ".join((key, "date", _unit(), *free))
+        rows = (
+            f"SELECT {key} AS k, date{''.join(', ' + c for c in free)}{anys}{marks} FROM {sh.base} b {where} "
+        )
+        rows += f"GROUP BY {group}"
     else:
         marks = "".join(f", {x} AS {alias}" for alias, x in flags)
-        rows = f"SELECT {key} AS k, {cols}{marks} FROM {sh.base} b {where}"
-    kept = _cols("d.", (*sh.keep, *sh.birth))
+        rows = f"SELECT {key} AS k, date, {kept}{marks} FROM {sh.base} b {where}"
     maxes = "".join(f", max(d.{alias}) AS {alias}" for alias, _ in flags)
+    anys = "".join(f", any_value(d.{c}) AS {c}" for c in carried)
     per_period = (
-        f"SELECT d.k, c.period_type, c.period, c.period_end, {kept}{maxes} "
+        f"SELECT d.k, c.period_type, c.period, any_value(c.period_end) AS period_end"
+        f"{''.join(', d.' + c for c in free)}{anys}{maxes} "
         f"FROM ({rows}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()}) "
-        f"GROUP BY d.k, c.period_type, c.period, c.period_end, {kept}"
+        f"GROUP BY {', '.join(('d.k', 'c.period_type', 'c.period', _unit('d.'), *('d.' + c for c in free)))}"
     )
     return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
 
@@ -349,7 +376,7 @@ def measure_rows(m: Measure, sh: Shape) -> Rows:
         rows, steps = _daily_sums(sh, [("value", value), ("records", "count(*)")], _where(m))
         return Rows(rows, list(summed), True, steps)
     if src.mode == "event" and not uses_period(m):
-        rows = _per_period_keys(sh, [], _where(m), distinct_key(m), daily=not unique)
+        rows = _per_period_keys(sh, src, [], _where(m), distinct_key(m), daily=not unique)
         value = "count(*)" if unique else "count(DISTINCT k)"
         return Rows(rows, [("value", value), ("records", value)], unique)
     if unique and src.mode == "state" and not uses_period(m):
@@ -396,7 +423,7 @@ def fused_rows(ind: Indicator, sh: Shape) -> Rows | None:
         (f"in_{side}", f"CASE WHEN {_flag(m)} THEN 1 ELSE 0 END") for side, m in (("num", n), ("den", d))
     ]
     unique = n.aggregate == "persons" and sources()[n.source].org == "residence"
-    rows = _per_period_keys(sh, flags, where, distinct_key(n), daily=not unique)
+    rows = _per_period_keys(sh, sources()[n.source], flags, where, distinct_key(n), daily=not unique)
     if unique:
         # one row per person and period (see measure_rows): persons are counted by counting rows
         counts = [(side, f"sum(CASE WHEN in_{side} = 1 THEN 1 END)") for side in ("num", "den")]
