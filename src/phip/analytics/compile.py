@@ -12,7 +12,7 @@ import sqlglot
 from phip.analytics import rows as R
 from phip.analytics.catalogue import Indicator, sources
 from phip.analytics.facts import PREFIX as FACT_PREFIX
-from phip.analytics.rows import Rows, Shape, attributes, can_fuse, source_columns
+from phip.analytics.rows import BREAKDOWN_PERIODS, Rows, Shape, attributes, can_fuse, source_columns
 from phip.lake.dialect import quote as _q
 
 __all__ = ["base_sql", "base_table", "grouped", "indicator_sql", "passes", "source_columns"]
@@ -25,8 +25,6 @@ ORG_COLUMNS = {
     "facility": "facility_code",
 }
 KEYS = ("level", "org_unit", "period_type", "period", "breakdown", "category")
-#: breakdowns are computed for these periods (daily and weekly series are totals)
-BREAKDOWN_PERIODS = ("month", "quarter", "year")
 
 
 def grouped(ind: Indicator, name: str, values: list[tuple[str, str]]) -> str:

@@ -18,6 +18,9 @@ from phip.lake.dialect import quote as _q
 from phip.standards.agegroups import age_group_ymd_sql, day_ymd_sql, ymd_sql
 
 ORG = ("province_code", "prefecture_code", "county_code", "township_code", "facility_code")
+#: breakdowns are computed for these periods (daily and weekly series are totals); months nest in
+#: quarters and years
+BREAKDOWN_PERIODS = ("month", "quarter", "year")
 #: (alias, SQL) aggregates over rows, and whether they add up (see `Rows`)
 Values = list[tuple[str, str]]
 
@@ -175,7 +178,7 @@ def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[s
     attrs = (*sh.keep[len(ORG) :], *(("age_group",) if sh.aged else ()))
     sums = ", ".join(f"sum(d.{alias}) AS {alias}" for alias, _ in aggs)
     parts = []
-    short = ", ".join(_q(p) for p in sh.periods if p in ("day", "week"))
+    short = ", ".join(_q(p) for p in sh.periods if p not in BREAKDOWN_PERIODS)
     if short:
         empty = "".join(f", CAST(NULL AS VARCHAR) AS {a}" for a in attrs)
         parts.append(
@@ -183,7 +186,7 @@ def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[s
             f"JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({short}) "
             f"GROUP BY c.period_type, c.period, {_cols('d.', ORG)}"
         )
-    long = ", ".join(_q(p) for p in sh.periods if p not in ("day", "week"))
+    long = ", ".join(_q(p) for p in sh.periods if p in BREAKDOWN_PERIODS)
     if long:
         names = _cols("d.", (*ORG, *attrs))
         monthly = (
