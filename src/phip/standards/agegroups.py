@@ -29,23 +29,6 @@ def age_group(age: int) -> str:
     return "unknown"
 
 
-def age_group_sql(age: str) -> str:
-    """A SQL CASE giving the label of the integer expression `age` (portable SQL)."""
-    arms = []
-    for label, low, high in AGE_GROUPS:
-        cond = f"{age} >= {low}" + (f" AND {age} <= {high}" if high is not None else "")
-        arms.append(f"WHEN {cond} THEN '{label}'")
-    return f"(CASE {' '.join(arms)} ELSE 'unknown' END)"
-
-
-def age_sql(birth: str, when: str) -> str:
-    """Completed years between ISO date strings `birth` and `when` (portable SQL: substrings only)."""
-    return (
-        f"(CAST(substr({when}, 1, 4) AS INT) - CAST(substr({birth}, 1, 4) AS INT)"
-        f" - CASE WHEN substr({when}, 6, 5) < substr({birth}, 6, 5) THEN 1 ELSE 0 END)"
-    )
-
-
 def ymd_sql(iso: str) -> str:
     """The ISO date string `iso` as the integer YYYYMMDD (a missing month or day counts 0, so a
     partial date compares like its string: '1980' is before '1980-01-01'); NULL when the year is
@@ -69,6 +52,7 @@ def age_group_ymd_sql(birth: str, when: str) -> str:
     diff = f"({when} - {birth})"
     arms = []
     for label, low, high in AGE_GROUPS:
-        cond = f"{diff} >= {low * 10000}" + (f" AND {diff} < {(high + 1) * 10000}" if high is not None else "")
+        below = f" AND {diff} < {(high + 1) * 10000}" if high is not None else ""
+        cond = f"{diff} >= {low * 10000}{below}"
         arms.append(f"WHEN {cond} THEN '{label}'")
     return f"(CASE {' '.join(arms)} ELSE 'unknown' END)"
