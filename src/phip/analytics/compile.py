@@ -11,7 +11,7 @@ import sqlglot
 
 from phip.analytics import rows as R
 from phip.analytics.catalogue import Indicator, sources
-from phip.analytics.facts import PREFIX as FACT_PREFIX
+from phip.analytics.facts import fact_table
 from phip.analytics.rows import BREAKDOWN_PERIODS, Rows, Shape, attributes, can_fuse, source_columns
 from phip.lake.dialect import quote as _q
 
@@ -89,7 +89,7 @@ def indicator_sql(
     for all the indicators that read them, with every attribute) instead of being computed here
     with only the attributes this indicator needs. The sources in `facts` are read from their
     analytics table in the lake (`facts.fact_table`), written with every attribute."""
-    tables = {n: base_table(n) for n in shared} | {n: f"{FACT_PREFIX}{n}" for n in facts}
+    tables = {n: base_table(n) for n in shared} | {n: fact_table(n) for n in facts}
     sql = _indicator_sql(ind, dialect, fuse, tables)
     if dialect == "duckdb":
         return sql
@@ -102,7 +102,7 @@ def _shape(ind: Indicator, source: str, tables: dict[str, str], name: str) -> Sh
     return Shape(base, attrs, ind.periods, name)
 
 
-def _stages(ind: Indicator, name: str, rows: Rows, keep: str) -> list[str]:
+def _stages(ind: Indicator, name: str, rows: Rows, sh: Shape, keep: str) -> list[str]:
     """The common table expressions computing `rows` at every level, period and breakdown (the
     last one named `name`). What feeds both totals and breakdowns is computed once. Aggregates
     that add up are first added up per period, org unit and combination of attributes, and the
@@ -111,7 +111,7 @@ def _stages(ind: Indicator, name: str, rows: Rows, keep: str) -> list[str]:
     if not rows.additive:
         grouping = grouped(ind, f"{name}_rows", rows.values)
         return [*steps, f"{name}_rows AS{keep} ({rows.sql})", f"{name} AS ({grouping})"]
-    fine = ", ".join(Shape("", R.attributes(ind), ind.periods).fine)
+    fine = ", ".join(sh.fine)
     sums = ", ".join(f"{sql} AS {alias}" for alias, sql in rows.values)
     values = [(alias, f"sum({alias})") for alias, _ in rows.values]
     return [
@@ -131,7 +131,7 @@ def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, s
     num_sh = _shape(ind, ind.numerator.source, tables, "num")
     both = R.fused_rows(ind, num_sh) if fuse else None
     if both is not None:
-        ctes = _stages(ind, "g", both, keep)
+        ctes = _stages(ind, "g", both, num_sh, keep)
         body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, "
             "CAST(coalesce(num_value, 0) AS DOUBLE) AS numerator, CAST(den_value AS DOUBLE) AS denominator, "
@@ -141,7 +141,7 @@ def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, s
             "coalesce(num_records, 0) AS numerator_records, den_records AS denominator_records FROM g"
         )
         return f"WITH {', '.join(ctes)} {body}"
-    ctes = _stages(ind, "num", R.measure_rows(ind.numerator, num_sh), keep)
+    ctes = _stages(ind, "num", R.measure_rows(ind.numerator, num_sh), num_sh, keep)
     if ind.denominator is None:
         body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, CAST(value AS DOUBLE) AS numerator, "
@@ -150,7 +150,7 @@ def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, s
         )
     else:
         den_sh = _shape(ind, ind.denominator.source, tables, "den")
-        ctes += _stages(ind, "den", R.measure_rows(ind.denominator, den_sh), keep)
+        ctes += _stages(ind, "den", R.measure_rows(ind.denominator, den_sh), den_sh, keep)
         body = (
             f"SELECT {_q(ind.id)} AS indicator, {keys}, "
             "CAST(coalesce(num.value, 0) AS DOUBLE) AS numerator, CAST(den.value AS DOUBLE) AS denominator, "

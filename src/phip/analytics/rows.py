@@ -286,7 +286,7 @@ def birth_class(birth: str, periods: tuple[str, ...]) -> str:
     return f"({birth} - {md} + CASE {arms} ELSE 1 END)"
 
 
-def _resident_states(sh: Shape, src: Source, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
+def _resident_states(sh: Shape, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Residents counted in a state (persons at their residence), without a DISTINCT over every
     person and period: a person with several rows has them merged into disjoint spells (gaps and
     islands, per person and attributes), so a person is in at most one spell on any day; a
@@ -383,7 +383,7 @@ def measure_rows(m: Measure, sh: Shape) -> Rows:
         value = "count(*)" if unique else "count(DISTINCT k)"
         return Rows(rows, [("value", value), ("records", value)], unique)
     if unique and src.mode == "state" and not uses_period(m):
-        rows, steps = _resident_states(sh, src, m)
+        rows, steps = _resident_states(sh, m)
         return Rows(rows, list(summed), True, steps)
     if unique:
         keep = ", ".join(sh.fine)
