@@ -183,3 +183,20 @@ def write_xlsx(rows: list[dict[str, Any]], path: Path | Any) -> None:
     for r in rows:
         ws.append([r[c] for c in EXPORT_COLUMNS])
     wb.save(path)
+
+
+def periods(lake: Path, indicator: str, period_type: str, valued: bool = True) -> list[str]:
+    """The periods computed for an indicator and period type, latest first; with `valued`, only
+    periods where some value could be computed (a year whose population is not yet published
+    has numerators but no rates)."""
+    meta = current(lake)
+    path = (_folder(lake) / meta["file"]).as_posix()
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT DISTINCT period FROM read_parquet('{path}') WHERE indicator = ? AND period_type = ? "
+        + ("AND value IS NOT NULL " if valued else "")
+        + "ORDER BY period DESC",
+        [indicator, period_type],
+    ).fetchall()
+    con.close()
+    return [r[0] for r in rows]

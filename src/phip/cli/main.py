@@ -137,6 +137,41 @@ def orgunits_load(
     out_console.print_json(json.dumps(counts))
 
 
+@orgunits_app.command("geo")
+def orgunits_geo(
+    prefectures: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection of the prefectures.")],
+    counties: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection of the counties.")],
+    out: Annotated[Path, typer.Option(help="Where to write the simplified boundaries.")],
+    tolerance: Annotated[float, typer.Option(help="Douglas-Peucker tolerance in degrees.")] = 0.01,
+) -> None:
+    """简化边界 Simplify prefecture and county boundaries for the console's maps."""
+    from phip.orgunits.geo import point_count, simplify
+    from phip.settings import get_settings
+    from phip.standards.divisions import get_divisions
+
+    province = get_settings().province
+    divisions = get_divisions(province)
+    rename = {}  # a prefecture-level city without counties: its one county-level placeholder
+    for pref in divisions.prefectures():
+        kids = divisions.children(pref.code)
+        if len(kids) == 1:
+            rename[pref.code] = kids[0].code
+    doc = simplify(
+        json.loads(prefectures.read_text("utf-8")),
+        json.loads(counties.read_text("utf-8")),
+        province,
+        tolerance,
+        rename,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    known = {d.code for d in [*divisions.counties(), *divisions.prefectures()]}
+    unknown = sorted(r["code"] for r in doc["regions"] if r["code"] not in known)
+    out_console.print_json(
+        json.dumps({"regions": len(doc["regions"]), "points": point_count(doc), "unknown_codes": unknown})
+    )
+
+
 @orgunits_app.command("show")
 def orgunits_show(
     level: Annotated[

@@ -12,6 +12,7 @@ from phip.web import (
     auth_router,
     bulk_router,
     card_router,
+    console,
     empi_router,
     fhir_router,
     indicator_router,
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(empi_router.router)  # before the FHIR router too
     app.include_router(bulk_router.router)  # before the FHIR router: `$`-paths are not resource types
     app.include_router(fhir_router.router)
+    console.install(app)
     return app

@@ -1,7 +1,15 @@
-"""Request dependencies: a database session and the calling principal."""
+"""Request dependencies: a database session and the calling principal.
+
+API clients send `Authorization: Bearer <token>`. The console's browser sends the same token in
+an HttpOnly, SameSite=Strict cookie; a cookie-authenticated request that changes something must
+also carry the `X-CSRF-Token` header the console page was rendered with (a keyed hash of the
+token), so another site can neither read nor forge one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 
 from fastapi import Depends, Request
@@ -11,21 +19,24 @@ from phip.security import tokens
 from phip.security.principals import Principal
 from phip.web.outcome import ApiError
 
+SESSION_COOKIE = "phip_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def get_session(request: Request) -> Iterator[Session]:
     with Session(request.app.state.engine) as session:
         yield session
 
 
-def get_principal(request: Request) -> Principal:
-    auth = request.headers.get("authorization", "")
-    if not auth.lower().startswith("bearer "):
-        raise ApiError(401, "login", "authentication required: send Authorization: Bearer <token>")
+def csrf_token(token: str, secret: str) -> str:
+    """The anti-forgery value that goes with a console session token."""
+    return hmac.new(secret.encode(), b"csrf:" + token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def verify_token(request: Request, token: str) -> Principal:
     settings = request.app.state.settings
-    try:
-        claims = tokens.verify(auth[7:].strip(), [settings.secret_key, *settings.previous_secret_keys])
-    except tokens.TokenError as exc:
-        raise ApiError(401, "login", f"invalid token: {exc}") from exc
+    claims = tokens.verify(token, [settings.secret_key, *settings.previous_secret_keys])
     return Principal(
         kind=claims["kind"],
         id=claims["sub"],
@@ -34,6 +45,26 @@ def get_principal(request: Request) -> Principal:
         org_path=claims.get("org_path"),
         patient_ids=tuple(claims.get("patients") or ()),
     )
+
+
+def get_principal(request: Request) -> Principal:
+    auth = request.headers.get("authorization", "")
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    elif cookie:
+        token = cookie
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            expected = csrf_token(token, request.app.state.settings.secret_key)
+            if not hmac.compare_digest(sent, expected):
+                raise ApiError(403, "forbidden", "missing or wrong X-CSRF-Token for a console session")
+    else:
+        raise ApiError(401, "login", "authentication required: send Authorization: Bearer <token>")
+    try:
+        return verify_token(request, token)
+    except tokens.TokenError as exc:
+        raise ApiError(401, "login", f"invalid token: {exc}") from exc
 
 
 SessionDep = Depends(get_session)

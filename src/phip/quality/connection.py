@@ -1,0 +1,123 @@
+"""Facility connection: which facilities are connected to the platform, by type and county, when
+each last submitted a batch and how many days ago that was (the connection board).
+
+Connection status comes from the facility registry (the operational database, the source of
+truth); submissions from the lake's `submission_batch` table (one row per received batch).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phip.lake.manifest import LakeError
+from phip.lake.reader import open_duckdb
+from phip.orgunits.models import Facility, OrgUnit
+from phip.standards.facility import BY_CODE, TIERS
+
+
+@dataclass(frozen=True)
+class FacilityStatus:
+    code: str
+    name: str
+    type_code: str
+    tier: str
+    county: str
+    connected: bool
+    connected_since: date | None
+    last_submission: datetime | None
+    batches: int
+    records: int
+
+    def lag_days(self, today: date) -> int | None:
+        if self.last_submission is None:
+            return None
+        return (today - self.last_submission.date()).days
+
+
+def last_submissions(lake: Path) -> dict[str, tuple[datetime, int, int]]:
+    """facility → (last batch finished, batches, records) from the lake; empty without a lake."""
+    try:
+        con, _ = open_duckdb(lake)
+    except LakeError:
+        return {}
+    rows = con.execute(
+        "SELECT facility, max(finished_at), count(*), sum(records) FROM submission_batch "
+        "WHERE facility IS NOT NULL GROUP BY facility"
+    ).fetchall()
+    con.close()
+    out = {}
+    for fac, finished, n, records in rows:
+        if finished:
+            at = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+            out[fac] = (at if at.tzinfo else at.replace(tzinfo=UTC), int(n), int(records or 0))
+    return out
+
+
+def facilities(session: Session, lake: Path, path_prefix: str | None = None) -> list[FacilityStatus]:
+    """Every facility under `path_prefix` (None: the province), with its last submission."""
+    q = select(Facility).order_by(Facility.county_code, Facility.tier, Facility.code)
+    if path_prefix:
+        q = q.where(Facility.path.startswith(path_prefix, autoescape=True))
+    sent = last_submissions(lake)
+    out = []
+    for f in session.scalars(q):
+        last = sent.get(f.code)
+        out.append(
+            FacilityStatus(
+                f.code,
+                f.name,
+                f.type_code,
+                f.tier,
+                f.county_code,
+                bool(f.connected),
+                f.connected_since,
+                last[0] if last else None,
+                last[1] if last else 0,
+                last[2] if last else 0,
+            )
+        )
+    return out
+
+
+def board(session: Session, statuses: list[FacilityStatus], lang: str = "zh") -> dict[str, Any]:
+    """Connected / total by facility type and by county × tier, with county names."""
+    by_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_county: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for s in statuses:
+        by_type[s.type_code][1] += 1
+        by_type[s.type_code][0] += s.connected
+        by_county[s.county][s.tier][1] += 1
+        by_county[s.county][s.tier][0] += s.connected
+    names = dict(
+        session.execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(list(by_county)))).all()
+    )
+    zh = lang == "zh"
+    types = [
+        {
+            "type": code,
+            "name": (BY_CODE[code].name_zh if zh else BY_CODE[code].name_en) if code in BY_CODE else code,
+            "connected": c,
+            "total": t,
+            "rate": c / t if t else None,
+        }
+        for code, (c, t) in sorted(by_type.items())
+    ]
+    counties = [
+        {
+            "county": county,
+            "name": names.get(county, county),
+            "tiers": {tier: {"connected": v[0], "total": v[1]} for tier, v in tiers.items()},
+            "connected": sum(v[0] for v in tiers.values()),
+            "total": sum(v[1] for v in tiers.values()),
+        }
+        for county, tiers in sorted(by_county.items())
+    ]
+    tiers = [{"tier": k, "name": v[0] if zh else v[1]} for k, v in TIERS.items()]
+    return {"types": types, "counties": counties, "tiers": tiers}

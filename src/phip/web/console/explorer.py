@@ -1,0 +1,155 @@
+"""The indicator explorer: indicator × level × period × breakdown as a table and a chart, with
+numerator and denominator, exported as CSV or Excel through `/api/indicators`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from phip.analytics import results
+from phip.analytics.catalogue import LEVELS, catalogue
+from phip.lake.manifest import LakeError
+from phip.security import audit
+from phip.web.console.base import Ctx, page_context, render
+from phip.web.console.overview import DEFAULT_INDICATOR, period_type_for
+from phip.web.deps import SessionDep
+
+router = APIRouter(include_in_schema=False)
+MAX_ROWS = 2000
+
+
+def _levels(ctx: Ctx, indicator: str) -> list[str]:
+    """The indicator's levels the caller can see (theirs and below)."""
+    levels = list(catalogue()[indicator].levels)
+    who = ctx.who
+    assert who is not None
+    if who.role == "facility_admin":
+        return [lv for lv in levels if lv == "facility"]
+    home = ctx.session.get(_orgunit(), ctx.home_unit() or "")
+    if home is None:
+        return levels
+    return [lv for lv in levels if LEVELS.index(lv) >= LEVELS.index(home.level)]
+
+
+def _orgunit() -> Any:
+    from phip.orgunits.models import OrgUnit
+
+    return OrgUnit
+
+
+def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
+    ind = q.get("indicator") if q.get("indicator") in catalogue() else DEFAULT_INDICATOR
+    assert ind is not None
+    cat = catalogue()[ind]
+    levels = _levels(ctx, ind)
+    level = q.get("level") if q.get("level") in levels else (levels[0] if levels else None)
+    ptype = period_type_for(ind, q.get("period_type"))
+    try:
+        periods = results.periods(ctx.settings.resolved_lake_dir(), ind, ptype)
+    except LakeError:
+        periods = []
+    period = q.get("period") if q.get("period") in periods else (periods[0] if periods else None)
+    breakdown = q.get("breakdown") if q.get("breakdown") in cat.breakdowns else ""
+    return {
+        "indicator": ind,
+        "cat": cat,
+        "levels": levels,
+        "level": level,
+        "period_types": list(cat.periods),
+        "period_type": ptype,
+        "periods": periods,
+        "period": period,
+        "breakdowns": list(cat.breakdowns),
+        "breakdown": breakdown,
+    }
+
+
+def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
+    who = ctx.who
+    assert who is not None
+    if who.role == "facility_admin":
+        scope_unit, scope_facility = None, who.facility or "-"
+    else:
+        home = ctx.home_unit()
+        scope_unit, scope_facility = (None if home == ctx.settings.province else home), None
+    rows: list[dict[str, Any]] = []
+    if c["level"] and c["period"]:
+        filt = results.Filter(
+            c["indicator"],
+            c["level"],
+            None,
+            None,
+            c["period_type"],
+            c["period"],
+            c["breakdown"],
+            scope_unit,
+            scope_facility,
+        )
+        try:
+            rows = results.query(ctx.settings.resolved_lake_dir(), filt, ctx.t.locale, MAX_ROWS + 1)
+        except LakeError:
+            rows = []
+    truncated = len(rows) > MAX_ROWS
+    rows = rows[:MAX_ROWS]
+    unit = c["cat"].unit
+    labels = [
+        f"{r['org_unit_name'] or r['org_unit']}" + (f" · {r['category']}" if r["category"] else "")
+        for r in rows
+    ]
+    chart = {
+        "labels": labels[:60],
+        "values": [r["value"] for r in rows][:60],
+        "unit": unit,
+        "name": c["cat"].name[ctx.t.lang],
+    }
+    query = {
+        "indicator": c["indicator"],
+        "level": c["level"] or "",
+        "period_type": c["period_type"],
+        "period": c["period"] or "",
+        "breakdown": c["breakdown"],
+        "lang": ctx.t.locale,
+    }
+    return {
+        "rows": rows,
+        "truncated": truncated,
+        "chart": json.dumps(chart, ensure_ascii=False),
+        "export_csv": "/api/indicators?" + urlencode({**query, "format": "csv"}),
+        "export_xlsx": "/api/indicators?" + urlencode({**query, "format": "xlsx"}),
+    }
+
+
+def _query(request: Request) -> dict[str, str | None]:
+    keys = ("indicator", "level", "period_type", "period", "breakdown")
+    return {k: request.query_params.get(k) for k in keys}
+
+
+@router.get("/explorer")
+def explorer(request: Request, session: Session = SessionDep) -> Response:
+    ctx = page_context(request, session, "explorer")
+    c = _choices(ctx, _query(request))
+    table = _table(ctx, c)
+    _audit(ctx, c)
+    return render(ctx, "explorer.html", c=c, table=table, indicators=list(catalogue().values()))
+
+
+@router.get("/explorer/table")
+def explorer_table(request: Request, session: Session = SessionDep) -> Response:
+    """The form and result for HTMX (the choices depend on each other, so both are redrawn)."""
+    ctx = page_context(request, session, "explorer")
+    c = _choices(ctx, _query(request))
+    table = _table(ctx, c)
+    _audit(ctx, c)
+    return render(ctx, "explorer_body.html", c=c, table=table, indicators=list(catalogue().values()))
+
+
+def _audit(ctx: Ctx, c: dict[str, Any]) -> None:
+    who = ctx.who
+    assert who is not None
+    audit.record(ctx.session, who.actor, who.role, "console-explorer", f"indicators:{c['indicator']}", "ok")
+    ctx.session.commit()

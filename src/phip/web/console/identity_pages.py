@@ -1,0 +1,104 @@
+"""Identity review in the console: possible duplicate residents side by side (masked where the
+role requires), same-person / not-a-match decisions, a person's record with merge and undo
+(unmerge). Every action goes through the person-index API handlers, so scope, masking and the
+audit log are the API's own."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from phip.web import person_router
+from phip.web.console.base import Ctx, Forbidden, page_context, render
+from phip.web.deps import SessionDep
+from phip.web.outcome import ApiError
+
+router = APIRouter(include_in_schema=False)
+FIELDS = ("name", "sex", "birth_date", "id_number", "phone", "address", "source")
+
+
+def _api(ctx: Ctx, exc: ApiError) -> Forbidden:
+    return Forbidden(ctx, exc.text)
+
+
+@router.get("/identity")
+def review_page(request: Request, offset: int = 0, session: Session = SessionDep) -> Response:
+    ctx = page_context(request, session, "identity")
+    assert ctx.who is not None
+    data = person_router.review_queue("open", 20, max(0, offset), session, ctx.who)
+    return render(ctx, "identity.html", data=data, fields=FIELDS, offset=offset)
+
+
+@router.post("/identity/review/{item_id}")
+def review_decide(
+    request: Request,
+    item_id: int,
+    decision: str = Form(...),
+    reason: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    """HTMX: decide one pair; answers with the row's new state."""
+    ctx = page_context(request, session, "identity")
+    assert ctx.who is not None
+    ctx.check_csrf()
+    try:
+        event = person_router.decide(
+            item_id, person_router.DecideIn(decision=decision, reason=reason), session, ctx.who
+        )
+    except ApiError as exc:
+        return render(
+            ctx, "identity_decided.html", status=exc.status, item_id=item_id, event=None, error=str(exc)
+        )
+    return render(ctx, "identity_decided.html", item_id=item_id, event=event, error="")
+
+
+@router.get("/identity/person/{person_id}")
+def person_page(request: Request, person_id: str, session: Session = SessionDep) -> Response:
+    ctx = page_context(request, session, "identity")
+    assert ctx.who is not None
+    try:
+        data = person_router.person(person_id, session, ctx.who)
+    except ApiError as exc:
+        if exc.status == 404:
+            return render(ctx, "error.html", status=404, title=ctx.t("not_found"), detail=person_id)
+        raise _api(ctx, exc) from exc
+    return render(ctx, "identity_person.html", p=data, fields=FIELDS)
+
+
+@router.post("/identity/merge")
+def merge(
+    request: Request,
+    source: str = Form(...),
+    target: str = Form(...),
+    reason: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    ctx = page_context(request, session, "identity")
+    assert ctx.who is not None
+    ctx.check_csrf()
+    try:
+        person_router.merge(
+            person_router.MergeIn(source=source, target=target, reason=reason), session, ctx.who
+        )
+    except ApiError as exc:
+        raise _api(ctx, exc) from exc
+    return Response(status_code=204, headers={"HX-Redirect": f"/identity/person/{target}"})
+
+
+@router.post("/identity/decisions/{event_id}/revert")
+def revert(
+    request: Request,
+    event_id: int,
+    person: str = Form(...),
+    reason: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    ctx = page_context(request, session, "identity")
+    assert ctx.who is not None
+    ctx.check_csrf()
+    try:
+        person_router.revert(event_id, person_router.RevertIn(reason=reason), session, ctx.who)
+    except ApiError as exc:
+        raise _api(ctx, exc) from exc
+    return Response(status_code=204, headers={"HX-Redirect": f"/identity/person/{person}"})

@@ -1,0 +1,219 @@
+"""The province overview: key figures, a map of the caller's area coloured by any indicator with
+drill-down (province → prefectures → counties), and the indicator's trend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from phip.analytics import results
+from phip.analytics.catalogue import LEVELS, catalogue
+from phip.lake.manifest import LakeError
+from phip.orgunits import geo
+from phip.orgunits.models import Facility, OrgUnit, Population
+from phip.security import audit
+from phip.store.models import Resource
+from phip.web.console.base import Ctx, page_context, render
+from phip.web.deps import SessionDep
+
+router = APIRouter(include_in_schema=False)
+DEFAULT_INDICATOR = "ehr_filing_rate"
+CHILD = {"province": "prefecture", "prefecture": "county", "county": "township"}
+
+
+def _indicator(name: str | None) -> str:
+    return name if name in catalogue() else DEFAULT_INDICATOR
+
+
+def period_type_for(indicator: str, wanted: str | None = None) -> str:
+    """The period type shown by default: the wanted one if the indicator has it, else the
+    coarsest it has (a map shows a year or a quarter, not a day)."""
+    types = catalogue()[indicator].periods
+    return wanted if wanted in types else types[-1]
+
+
+def _scope_filter(ctx: Ctx) -> tuple[str | None, str | None]:
+    who = ctx.who
+    assert who is not None
+    if who.role == "facility_admin":
+        return None, who.facility or "-"
+    home = ctx.home_unit()
+    return (None if home == ctx.settings.province else home), None
+
+
+def key_figures(ctx: Ctx, unit: OrgUnit | None) -> dict[str, Any]:
+    s = ctx.session
+    who = ctx.who
+    assert who is not None
+    path = unit.path if unit is not None else None
+    fac_q = select(Facility.tier, func.count(), func.sum(case((Facility.connected, 1), else_=0)))
+    res_q = select(func.count()).select_from(Resource)
+    first = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    res_q = res_q.where(Resource.last_updated >= first, Resource.deleted.is_(False))
+    residents = None
+    if who.role == "facility_admin":
+        fac_q = fac_q.where(Facility.code == who.facility)
+        res_q = res_q.where(Resource.facility == who.facility)
+    elif path is not None:
+        fac_q = fac_q.where(Facility.path.startswith(path, autoescape=True))
+        res_q = res_q.where(Resource.org_path.startswith(path, autoescape=True))
+        year = s.scalar(select(func.max(Population.year)))
+        if year is not None:
+            residents = s.scalar(
+                select(func.sum(Population.residents))
+                .join(OrgUnit, OrgUnit.code == Population.org_unit_code)
+                .where(Population.year == year, OrgUnit.path.startswith(path, autoescape=True))
+            )
+    tiers = {tier: (int(n), int(c or 0)) for tier, n, c in s.execute(fac_q.group_by(Facility.tier)).all()}
+    return {
+        "residents": residents,
+        "tiers": [
+            {"tier": t, "connected": tiers.get(t, (0, 0))[1], "total": tiers.get(t, (0, 0))[0]}
+            for t in ("hospital", "primary", "village")
+        ],
+        "records_month": s.scalar(res_q) or 0,
+    }
+
+
+def _unit(ctx: Ctx, code: str | None) -> OrgUnit | None:
+    home = ctx.home_unit()
+    if home is None:
+        return None
+    wanted = code or home
+    unit = ctx.unit_in_scope(wanted)
+    if unit is None:
+        raise ctx.deny("console-overview", f"org-unit:{wanted}", ctx.t("forbidden_text"))
+    return unit
+
+
+@router.get("/")
+def overview(
+    request: Request,
+    unit: str | None = None,
+    indicator: str | None = None,
+    session: Session = SessionDep,
+) -> Response:
+    ctx = page_context(request, session, "overview")
+    area = _unit(ctx, unit)
+    ind = _indicator(indicator)
+    figures = key_figures(ctx, area)
+    trail = []
+    if area is not None:
+        home = ctx.session.get(OrgUnit, ctx.home_unit() or "")
+        codes = [c for c in area.path.strip("/").split("/") if c]
+        for code in codes[len(home.path.strip("/").split("/")) - 1 if home else 0 :]:
+            row = ctx.session.get(OrgUnit, code)
+            if row is not None:
+                trail.append(row)
+    who = ctx.who
+    assert who is not None
+    target = f"org-unit:{area.code if area else who.facility}"
+    audit.record(session, who.actor, who.role, "console-overview", target, "ok")
+    session.commit()
+    return render(
+        ctx,
+        "overview.html",
+        area=area,
+        trail=trail,
+        figures=figures,
+        indicator=ind,
+        indicators=list(catalogue().values()),
+    )
+
+
+def _rows(ctx: Ctx, filt: results.Filter) -> list[dict[str, Any]]:
+    try:
+        return results.query(ctx.settings.resolved_lake_dir(), filt, ctx.t.locale)
+    except LakeError:
+        return []
+
+
+@router.get("/console/data/map")
+def map_data(
+    request: Request,
+    indicator: str,
+    unit: str | None = None,
+    period_type: str | None = None,
+    period: str | None = None,
+    session: Session = SessionDep,
+) -> Response:
+    """The regions below `unit` (GeoJSON) and the indicator's values for them."""
+    ctx = page_context(request, session, "overview")
+    area = _unit(ctx, unit)
+    if area is None:
+        return JSONResponse({"regions": {"type": "FeatureCollection", "features": []}, "values": []})
+    ind = _indicator(indicator)
+    ptype = period_type_for(ind, period_type)
+    lake = ctx.settings.resolved_lake_dir()
+    try:
+        available = results.periods(lake, ind, ptype)
+    except LakeError:
+        available = []
+    chosen = period if period in available else (available[0] if available else None)
+    level = CHILD.get(area.level)
+    scope_unit, scope_facility = _scope_filter(ctx)
+    regions = geo.regions(ctx.settings.province, area.code)
+    region_level = regions["features"][0]["properties"]["level"] if regions["features"] else level
+    if region_level == "county" and area.level == "county":
+        filt = results.Filter(ind, "county", area.code, None, ptype, chosen, "", scope_unit, scope_facility)
+    else:
+        filt = results.Filter(ind, level, None, area.code, ptype, chosen, "", scope_unit, scope_facility)
+    rows = _rows(ctx, filt) if chosen and level in LEVELS else []
+    cat = catalogue()[ind]
+    return JSONResponse(
+        {
+            "indicator": ind,
+            "name": cat.name[ctx.t.lang],
+            "unit": cat.unit,
+            "period_type": ptype,
+            "period": chosen,
+            "periods": available,
+            "area": {"code": area.code, "name": area.name, "level": area.level},
+            "drill": area.level in ("province", "prefecture"),
+            "regions": regions,
+            "values": [
+                {
+                    "code": r["org_unit"],
+                    "name": r["org_unit_name"],
+                    "value": r["value"],
+                    "numerator": r["numerator"],
+                    "denominator": r["denominator"],
+                    "suppressed": r["suppressed"],
+                    "shown": ctx.t.value(r["value"], cat.unit),
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+@router.get("/console/data/trend")
+def trend_data(
+    request: Request, indicator: str, unit: str | None = None, session: Session = SessionDep
+) -> Response:
+    """The indicator over its finest period type of a month or longer, for the area."""
+    ctx = page_context(request, session, "overview")
+    ind = _indicator(indicator)
+    cat = catalogue()[ind]
+    ptype = next((p for p in ("month", "quarter", "year") if p in cat.periods), cat.periods[-1])
+    scope_unit, scope_facility = _scope_filter(ctx)
+    if ctx.who is not None and ctx.who.role == "facility_admin":
+        filt = results.Filter(ind, "facility", ctx.who.facility, None, ptype, None, "", None, scope_facility)
+    else:
+        area = _unit(ctx, unit)
+        assert area is not None
+        filt = results.Filter(ind, area.level, area.code, None, ptype, None, "", scope_unit, scope_facility)
+    rows = _rows(ctx, filt) if ptype else []
+    return JSONResponse(
+        {
+            "name": cat.name[ctx.t.lang],
+            "unit": cat.unit,
+            "period_type": ptype,
+            "points": [{"period": r["period"], "value": r["value"]} for r in rows],
+        }
+    )

@@ -1,0 +1,177 @@
+"""A resident's record for clinicians: find a resident among the patients of the clinician's
+facility, then see their cross-facility timeline (every facility's records of the same person,
+joined through the person index). Being a patient of the clinician's facility is the care
+relationship that opens the other facilities' records; every view is written to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phip.identity import persons
+from phip.identity.models import PersonRecordRow
+from phip.orgunits.models import Facility
+from phip.security import audit
+from phip.store.errors import StoreError
+from phip.store.models import Resource
+from phip.store.repository import Repository
+from phip.store.search import InvalidSearch, search
+from phip.web.console.base import page_context, render
+from phip.web.deps import SessionDep
+
+router = APIRouter(include_in_schema=False)
+MAX_EVENTS = 500
+#: resource type → the elements holding its date, in order of preference
+DATES: dict[str, tuple[str, ...]] = {
+    "Encounter": ("period.start",),
+    "Condition": ("recordedDate", "onsetDateTime"),
+    "Observation": ("effectiveDateTime", "issued"),
+    "MedicationRequest": ("authoredOn",),
+    "MedicationDispense": ("whenHandedOver",),
+    "Immunization": ("occurrenceDateTime",),
+    "Procedure": ("performedDateTime", "performedPeriod.start"),
+    "ServiceRequest": ("authoredOn",),
+    "Appointment": ("start",),
+}
+CODES = ("code", "vaccineCode", "medicationCodeableConcept", "type", "serviceType")
+
+
+def _get(res: dict[str, Any], path: str) -> Any:
+    cur: Any = res
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _text(res: dict[str, Any]) -> str:
+    for key in CODES:
+        cc = res.get(key)
+        if isinstance(cc, list):
+            cc = cc[0] if cc else None
+        if isinstance(cc, dict):
+            if cc.get("text"):
+                return str(cc["text"])
+            for c in cc.get("coding") or []:
+                if c.get("display") or c.get("code"):
+                    return str(c.get("display") or c.get("code"))
+    return ""
+
+
+def _value(res: dict[str, Any]) -> str:
+    q = res.get("valueQuantity")
+    if isinstance(q, dict) and q.get("value") is not None:
+        return f"{q['value']} {q.get('unit', '')}".strip()
+    parts = [_value(c) for c in res.get("component") or [] if isinstance(c, dict)]
+    return " / ".join(p for p in parts if p)
+
+
+def timeline(session: Session, patient_ids: list[str]) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Resource.res_type, Resource.res_id, Resource.facility, Resource.content)
+        .where(
+            Resource.patient_id.in_(patient_ids),
+            Resource.res_type.in_(list(DATES)),
+            Resource.deleted.is_(False),
+        )
+        .limit(MAX_EVENTS * 4)
+    ).all()
+    names = dict(session.execute(select(Facility.code, Facility.name)).all()) if rows else {}
+    out = []
+    for rtype, rid, fac, content in rows:
+        res = orjson.loads(content)
+        when = next((v for p in DATES[rtype] if (v := _get(res, p))), None)
+        out.append(
+            {
+                "date": str(when or "")[:10],
+                "type": rtype,
+                "id": rid,
+                "facility": names.get(fac or "", fac or ""),
+                "what": _text(res),
+                "value": _value(res),
+                "status": res.get("status")
+                or res.get("clinicalStatus", {}).get("coding", [{}])[0].get("code", ""),
+            }
+        )
+    out.sort(key=lambda e: (e["date"], e["type"], e["id"]), reverse=True)
+    return out[:MAX_EVENTS]
+
+
+def _name(res: dict[str, Any]) -> str:
+    for n in res.get("name") or []:
+        if n.get("text"):
+            return str(n["text"])
+        return "".join([*((n.get("family") and [n["family"]]) or []), *n.get("given", [])])
+    return ""
+
+
+@router.get("/records")
+def records_search(request: Request, q: str = "", session: Session = SessionDep) -> Response:
+    ctx = page_context(request, session, "records")
+    who = ctx.who
+    assert who is not None
+    found: list[dict[str, Any]] = []
+    if q.strip():
+        repo = Repository(session, who.scope())
+        try:
+            hits = search(repo, "Patient", [("name", q.strip()), ("_count", "50")]).resources
+        except InvalidSearch:
+            hits = []
+        found = [
+            {
+                "id": r["id"],
+                "name": _name(r),
+                "sex": r.get("gender", ""),
+                "birth_date": r.get("birthDate", ""),
+            }
+            for r in hits
+        ]
+        audit.record(session, who.actor, who.role, "search", "Patient", "ok", f"{len(found)} found")
+        session.commit()
+    return render(ctx, "records.html", q=q, found=found)
+
+
+@router.get("/records/patient/{patient_id}")
+def record_view(request: Request, patient_id: str, session: Session = SessionDep) -> Response:
+    ctx = page_context(request, session, "records")
+    who = ctx.who
+    assert who is not None
+    repo = Repository(session, who.scope())
+    try:
+        patient = repo.read("Patient", patient_id)
+    except StoreError as exc:
+        raise ctx.deny("read", f"Patient/{patient_id}", ctx.t("forbidden_text")) from exc
+    row = session.get(PersonRecordRow, f"Patient/{patient_id}")
+    records = [f"Patient/{patient_id}"]
+    if row is not None and row.person_id:
+        records = persons.members(session, [row.person_id]).get(row.person_id, records)
+    ids = sorted({r.split("/", 1)[1] for r in records if r.startswith("Patient/")} | {patient_id})
+    events = timeline(session, ids)
+    facilities = sorted({e["facility"] for e in events})
+    for rid in ids:
+        audit.record(
+            session,
+            who.actor,
+            who.role,
+            "read",
+            f"Patient/{rid}",
+            "ok",
+            f"record view; care: patient of {who.facility}",
+        )
+    session.commit()
+    return render(
+        ctx,
+        "record.html",
+        patient=patient,
+        name=_name(patient),
+        person=row.person_id if row else None,
+        records=ids,
+        events=events,
+        facilities=facilities,
+    )

@@ -1,0 +1,125 @@
+/* PHIP console: maps and charts (Apache ECharts), everything served by the platform itself. */
+(function () {
+  "use strict";
+  const locale = document.body.dataset.locale || "zh-CN";
+  const zh = locale.startsWith("zh");
+  const fmt = (v, digits) =>
+    v === null || v === undefined ? "—" :
+      new Intl.NumberFormat(locale, { maximumFractionDigits: digits === undefined ? 2 : digits }).format(v);
+  const charts = [];
+  const make = (el) => { const c = echarts.init(el); charts.push(c); return c; };
+  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+
+  async function getJSON(url) {
+    const r = await fetch(url, { credentials: "same-origin" });
+    if (!r.ok) throw new Error(url + " → " + r.status);
+    return r.json();
+  }
+
+  function params(obj) {
+    const p = new URLSearchParams();
+    Object.entries(obj).forEach(([k, v]) => { if (v) p.set(k, v); });
+    return p.toString();
+  }
+
+  let mapChart = null;
+  let trendChart = null;
+
+  async function drawMap(period) {
+    const el = document.getElementById("map");
+    if (!el) return;
+    const indicator = document.getElementById("map-indicator").value;
+    const data = await getJSON("/console/data/map?" + params({ indicator, unit: el.dataset.unit, period }));
+    const name = "unit-" + data.area.code;
+    echarts.registerMap(name, data.regions);
+    const sel = document.getElementById("map-period");
+    sel.innerHTML = "";
+    data.periods.forEach((p) => {
+      const o = document.createElement("option");
+      o.value = p; o.textContent = p; o.selected = p === data.period; sel.appendChild(o);
+    });
+    const byName = {};
+    data.values.forEach((v) => { byName[v.name] = v; });
+    const seriesData = data.regions.features.map((f) => {
+      const v = data.values.find((x) => x.code === f.properties.code);
+      return { name: f.properties.name, code: f.properties.code, value: v ? v.value : null, row: v || null };
+    });
+    const vals = seriesData.map((d) => d.value).filter((v) => v !== null);
+    mapChart = mapChart || make(el);
+    mapChart.clear();
+    mapChart.setOption({
+      title: { text: data.name + (data.period ? " · " + data.period : ""), left: "center", textStyle: { fontSize: 14 } },
+      tooltip: {
+        trigger: "item",
+        formatter: (p) => {
+          const r = p.data && p.data.row;
+          if (!r) return p.name + "<br>" + (zh ? "暂无数据" : "No data");
+          if (r.suppressed) return p.name + "<br>" + (zh ? "小于5例，已隐藏" : "fewer than 5, hidden");
+          return p.name + "<br><b>" + r.shown + "</b><br>" + (zh ? "分子 " : "numerator ") + fmt(r.numerator) +
+            " / " + (zh ? "分母 " : "denominator ") + fmt(r.denominator);
+        },
+      },
+      visualMap: {
+        min: vals.length ? Math.min(...vals) : 0, max: vals.length ? Math.max(...vals) : 1,
+        calculable: true, left: "left", bottom: 10, text: [zh ? "高" : "high", zh ? "低" : "low"],
+        inRange: { color: ["#e0f3f8", "#abd9e9", "#74add1", "#4575b4", "#313695"] },
+      },
+      series: [{ type: "map", map: name, roam: true, data: seriesData, label: { show: seriesData.length < 30, fontSize: 10 },
+                 emphasis: { label: { show: true } } }],
+    });
+    el.dataset.regions = String(data.regions.features.length);
+    el.dataset.values = String(data.values.length);
+    el.dataset.period = data.period || "";
+    mapChart.off("click");
+    if (data.drill) {
+      mapChart.on("click", (p) => {
+        if (p.data && p.data.code) window.location.href = "/?" + params({ unit: p.data.code, indicator });
+      });
+    }
+    document.body.dataset.mapReady = "1";
+  }
+
+  async function drawTrend() {
+    const el = document.getElementById("trend");
+    if (!el) return;
+    const indicator = document.getElementById("map-indicator").value;
+    const data = await getJSON("/console/data/trend?" + params({ indicator, unit: el.dataset.unit }));
+    trendChart = trendChart || make(el);
+    trendChart.clear();
+    trendChart.setOption({
+      title: { text: (zh ? "趋势 · " : "Trend · ") + data.name, left: "center", textStyle: { fontSize: 14 } },
+      tooltip: { trigger: "axis", valueFormatter: (v) => fmt(v) + (data.unit === "%" ? "%" : "") },
+      xAxis: { type: "category", data: data.points.map((p) => p.period) },
+      yAxis: { type: "value" },
+      series: [{ type: "line", data: data.points.map((p) => p.value), smooth: true }],
+    });
+    el.dataset.points = String(data.points.length);
+  }
+
+  function drawTableCharts(root) {
+    (root || document).querySelectorAll("[data-chart]").forEach((el) => {
+      const spec = JSON.parse(el.dataset.chart);
+      const c = make(el);
+      c.setOption({
+        tooltip: { trigger: "axis", valueFormatter: (v) => fmt(v) },
+        grid: { left: 60, right: 20, bottom: 90 },
+        xAxis: { type: "category", data: spec.labels, axisLabel: { rotate: 40, fontSize: 10 } },
+        yAxis: { type: "value", name: spec.unit },
+        series: [{ type: "bar", data: spec.values, name: spec.name }],
+      });
+      el.dataset.drawn = "1";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const ind = document.getElementById("map-indicator");
+    if (ind) {
+      drawMap();
+      drawTrend();
+      ind.addEventListener("change", () => { drawMap(); drawTrend(); });
+      document.getElementById("map-period").addEventListener("change", (e) => drawMap(e.target.value));
+    }
+    drawTableCharts(document);
+    document.body.addEventListener("htmx:afterSwap", (e) => drawTableCharts(e.target));
+  });
+})();
