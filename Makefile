@@ -9,15 +9,25 @@ DEMO_PORT ?= 8000
 
 .PHONY: install demo test test-fast lint bench lock clean
 
+VENDOR := src/phip/web/console/static/vendor
+ASSETS := $(VENDOR)/.installed
+
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The console's front-end assets, pinned in package-lock.json and served by the platform itself.
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/echarts/dist/echarts.min.js node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	touch $(ASSETS)
 
-demo: $(STAMP)
+install: $(STAMP) $(ASSETS)
+
+demo: $(STAMP) $(ASSETS)
 	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake
 	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force
 	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
@@ -30,11 +40,11 @@ demo: $(STAMP)
 	$(VENV)/bin/phip accounts demo $(DEMO_DIR)/registry
 	$(VENV)/bin/phip serve --host 127.0.0.1 --port $(DEMO_PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	./scripts/ensure-system-deps.sh
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(ASSETS)
 	./scripts/ensure-system-deps.sh
 	$(PY) -m pytest -q -m "not slow"
 
@@ -52,4 +62,4 @@ lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules $(VENDOR) test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,8 @@ set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)  # Spark
+[ -x /usr/bin/chromium ] || missing+=(chromium)  # console browser tests (never `playwright install`)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)  # Chinese glyphs
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

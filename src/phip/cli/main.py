@@ -291,7 +291,10 @@ def serve(
 
     from phip.web.app import create_app
 
-    console.print(f"PHIP: http://{host}:{port}/fhir/metadata · http://{host}:{port}/docs")
+    console.print(
+        f"控制台 console: http://{host}:{port}/ · FHIR: http://{host}:{port}/fhir/metadata · "
+        f"API: http://{host}:{port}/docs"
+    )
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
@@ -398,7 +401,8 @@ def accounts_demo(
     from phip.settings import get_settings
     from phip.store import get_engine, init_db
 
-    if not get_settings().demo:
+    settings = get_settings()
+    if not settings.demo:
         console.print("[red]demo accounts exist only in demo mode (PHIP_DEMO=true)[/red]")
         raise typer.Exit(2)
     with open(registry / "facilities.csv", encoding="utf-8") as f:
@@ -408,12 +412,12 @@ def accounts_demo(
     init_db(engine)
     password = "phip-demo"
     rows = [
-        ("province", "province_admin", "620000", None),
+        ("province", "province_admin", settings.province, None),
         ("prefecture", "prefecture_admin", hospital["prefecture_code"], None),
         ("county", "county_admin", hospital["county_code"], None),
-        ("statistician", "statistician", "620000", None),
+        ("statistician", "statistician", settings.province, None),
         ("publichealth", "public_health", hospital["county_code"], None),
-        ("auditor", "auditor", "620000", None),
+        ("auditor", "auditor", settings.province, None),
         ("clinician", "clinician", None, hospital["code"]),
         ("facilityadmin", "facility_admin", None, hospital["code"]),
     ]

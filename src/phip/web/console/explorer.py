@@ -47,7 +47,9 @@ def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
     assert ind is not None
     cat = catalogue()[ind]
     levels = _levels(ctx, ind)
-    level = q.get("level") if q.get("level") in levels else (levels[0] if levels else None)
+    # by default one level below the caller's own: the province sees its prefectures
+    default = levels[1] if len(levels) > 1 else (levels[0] if levels else None)
+    level = q.get("level") if q.get("level") in levels else default
     ptype = period_type_for(ind, q.get("period_type"))
     try:
         periods = results.periods(ctx.settings.resolved_lake_dir(), ind, ptype)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from phip.orgunits import geo
 from phip.orgunits.models import Facility, OrgUnit, Population
 from phip.security import audit
 from phip.store.models import Resource
-from phip.web.console.base import Ctx, page_context, render
+from phip.web.console.base import PAGES, Ctx, context, page_context, render
 from phip.web.deps import SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -98,6 +98,11 @@ def overview(
     indicator: str | None = None,
     session: Session = SessionDep,
 ) -> Response:
+    ctx = context(request, session)
+    if ctx.who is not None and ctx.who.kind == "staff" and ctx.who.role not in PAGES["overview"][1]:
+        pages = ctx.nav()
+        if pages:  # a clinician's or steward's home is their first page
+            return RedirectResponse(pages[0][1], status_code=303)
     ctx = page_context(request, session, "overview")
     area = _unit(ctx, unit)
     ind = _indicator(indicator)

@@ -7,7 +7,12 @@
     v === null || v === undefined ? "—" :
       new Intl.NumberFormat(locale, { maximumFractionDigits: digits === undefined ? 2 : digits }).format(v);
   const charts = [];
-  const make = (el) => { const c = echarts.init(el); charts.push(c); return c; };
+  const make = (el) => {
+    const c = echarts.init(el);
+    c.setOption({ animation: false }); // what is drawn is final at once (and in screenshots)
+    charts.push(c);
+    return c;
+  };
   window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
 
   async function getJSON(url) {

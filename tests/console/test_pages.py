@@ -1,0 +1,296 @@
+"""The console over HTTP (in-process): logins, every page for every role (the access-denied case
+included), data scope on maps, tables and boards, exports, decisions, the record view, the
+language switch and the anti-forgery header."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phip.analytics import results
+from phip.identity.models import PersonEvent, ReviewItem
+from phip.orgunits import geo
+from phip.orgunits.models import Facility, OrgUnit
+from phip.security.models import AuditEntry
+from phip.store import get_engine
+from phip.web.deps import csrf_token
+from tests.console.conftest import USERS, Console
+
+PAGES = {
+    "/": {"prov", "pref", "county", "far", "stat", "ph", "fadmin"},
+    "/explorer": {"prov", "pref", "county", "far", "stat", "ph", "fadmin"},
+    "/connection": {"prov", "pref", "county", "far", "stat"},
+    "/quality": {"prov", "pref", "county", "far", "stat", "fadmin"},
+    "/identity": {"prov", "pref", "county", "far", "fadmin"},
+    "/records": {"doc"},
+}
+
+
+def _denied_entries(con: Console, actor: str) -> int:
+    with Session(get_engine(con.db_url)) as s:
+        return len(
+            s.scalars(
+                select(AuditEntry).where(AuditEntry.actor == f"staff:{actor}", AuditEntry.outcome == "denied")
+            ).all()
+        )
+
+
+def _csrf(con: Console, user: str) -> dict[str, str]:
+    token = con.client(user).cookies.get("phip_session")
+    assert token
+    return {"X-CSRF-Token": csrf_token(token, con.settings.secret_key)}
+
+
+def test_login_is_required_and_checked(console: Console) -> None:
+    anon = console.client(None)
+    for path in [*PAGES, "/quality/unit/620000?level=province", f"/records/patient/{console.patient}"]:
+        r = anon.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
+    for path in (
+        "/console/data/map?indicator=ehr_filing_rate",
+        "/console/data/trend?indicator=ehr_filing_rate",
+    ):
+        assert anon.get(path).status_code == 401
+    r = anon.post("/login", data={"username": "prov", "password": "wrong", "next": "/"})
+    assert r.status_code == 401 and "用户名或密码错误" in r.text
+    assert "phip_session" not in r.cookies
+    # only same-site paths are followed after login
+    r = anon.post("/login", data={"username": "prov", "password": "x", "next": "https://elsewhere.example/"})
+    assert 'value="/"' in r.text
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_allows_its_roles_and_denies_the_others(console: Console, path: str) -> None:
+    for user, (role, _, _) in USERS.items():
+        r = console.client(user).get(path)
+        if user in PAGES[path]:
+            assert r.status_code == 200, (user, path, r.text[:300])
+            assert f'data-role="{role}"' in r.text
+        elif path == "/" and user == "doc":
+            assert r.status_code == 303 and r.headers["location"] == "/records"
+        else:
+            before = _denied_entries(console, user)
+            r = console.client(user).get(path)
+            assert r.status_code == 403, (user, path)
+            assert "无权访问" in r.text
+            assert _denied_entries(console, user) == before + 1
+
+
+def _regions(parent: str) -> set[str]:
+    return {f["properties"]["code"] for f in geo.regions("620000", parent)["features"]}
+
+
+def test_map_shows_the_callers_area_and_drills_down(console: Console) -> None:
+    prov = console.client("prov")
+    data = prov.get("/console/data/map", params={"indicator": "ehr_filing_rate"}).json()
+    codes = {f["properties"]["code"] for f in data["regions"]["features"]}
+    assert len(codes) == 14 and console.prefecture in codes
+    assert data["drill"] and data["period"] in data["periods"]
+    expected = results.query(
+        console.lake,
+        results.Filter(
+            "ehr_filing_rate", "prefecture", None, "620000", data["period_type"], data["period"], ""
+        ),
+    )
+    assert {v["code"]: v["value"] for v in data["values"]} == {r["org_unit"]: r["value"] for r in expected}
+    assert any(v["value"] is not None for v in data["values"])
+    # drill into the prefecture: its counties
+    data = prov.get(
+        "/console/data/map", params={"indicator": "outpatient_visits", "unit": console.prefecture}
+    ).json()
+    assert {f["properties"]["code"] for f in data["regions"]["features"]} == _regions(console.prefecture)
+    assert console.county in {v["code"] for v in data["values"]}
+    # a county administrator: one region, their own, and nothing above it
+    county = console.client("county")
+    data = county.get("/console/data/map", params={"indicator": "outpatient_visits"}).json()
+    assert [f["properties"]["code"] for f in data["regions"]["features"]] == [console.county]
+    assert {v["code"] for v in data["values"]} <= {console.county} and not data["drill"]
+    page = county.get("/")
+    assert page.status_code == 200 and f'data-unit="{console.county}"' in page.text
+    for path in (f"/?unit={console.far_county}", f"/?unit={console.prefecture}", "/?unit=620000"):
+        assert county.get(path).status_code == 403, path
+    r = county.get("/console/data/map", params={"indicator": "outpatient_visits", "unit": console.far_county})
+    assert r.status_code == 403
+    trend = county.get("/console/data/trend", params={"indicator": "outpatient_visits"}).json()
+    assert trend["points"] and trend["period_type"] == "month"
+    assert (
+        county.get("/console/data/trend", params={"indicator": "x", "unit": console.far_county}).status_code
+        == 403
+    )
+
+
+def test_key_figures_count_within_scope(console: Console) -> None:
+    with Session(get_engine(console.db_url)) as s:
+        county_path = s.get(OrgUnit, console.county).path  # type: ignore[union-attr]
+        in_county = s.scalars(select(Facility).where(Facility.path.startswith(county_path))).all()
+        everywhere = s.scalars(select(Facility)).all()
+    page = console.client("county").get("/").text
+    shown = re.findall(r'<span class="big">(\d[\d,]*) / (\d[\d,]*)</span>', page)
+    assert sum(int(t.replace(",", "")) for _, t in shown) == len(in_county)
+    page = console.client("prov").get("/").text
+    shown = re.findall(r'<span class="big">(\d[\d,]*) / (\d[\d,]*)</span>', page)
+    assert sum(int(t.replace(",", "")) for _, t in shown) == len(everywhere)
+    assert sum(int(c.replace(",", "")) for c, _ in shown) == sum(f.connected for f in everywhere)
+
+
+def test_explorer_table_and_export_within_scope(console: Console) -> None:
+    q = {"indicator": "outpatient_visits", "level": "county", "period_type": "year"}
+    prov = console.client("prov")
+    page = prov.get("/explorer", params=q)
+    assert page.status_code == 200
+    period = re.search(r'<option value="(\d{4})" selected>', page.text)
+    assert period
+    expected = results.query(
+        console.lake, results.Filter("outpatient_visits", "county", None, None, "year", period.group(1), "")
+    )
+    assert sorted(re.findall(r'<tr data-unit="(\d+)">', page.text)) == sorted(r["org_unit"] for r in expected)
+    # the HTMX fragment redraws the form and the table
+    frag = prov.get("/explorer/table", params={**q, "breakdown": "sex"})
+    assert frag.status_code == 200 and "<html" not in frag.text and 'id="explorer-table"' in frag.text
+    # export through the API with the console session
+    link = re.search(r'id="export-csv" href="([^"]+)"', page.text)
+    assert link
+    r = prov.get(link.group(1).replace("&amp;", "&"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert {row["org_unit"] for row in rows} == {r["org_unit"] for r in expected}
+    # a county administrator: townships of their county only, in the page and in the export
+    county = console.client("county")
+    page = county.get("/explorer", params={**q, "level": "township"})
+    units = re.findall(r'<tr data-unit="(\d+)">', page.text)
+    assert units and all(u.startswith(console.county) for u in units)
+    assert 'value="prefecture"' not in page.text  # levels above theirs are not offered
+    r = county.get("/api/indicators", params={**q, "level": "county", "format": "csv"})
+    assert {row["org_unit"] for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))} == {
+        console.county
+    }
+    assert console.client("doc").get("/explorer/table", params=q).status_code == 403
+    assert console.client("doc").get("/api/indicators", params={**q, "format": "csv"}).status_code == 403
+
+
+def test_connection_board_within_scope(console: Console) -> None:
+    with Session(get_engine(console.db_url)) as s:
+        all_codes = set(s.scalars(select(Facility.code)))
+        county_codes = set(s.scalars(select(Facility.code).where(Facility.county_code == console.county)))
+    page = console.client("prov").get("/connection").text
+    assert set(re.findall(r'<tr data-facility="([^"]+)">', page)) == all_codes
+    page = console.client("county").get("/connection").text
+    listed = set(re.findall(r'<tr data-facility="([^"]+)">', page))
+    assert listed == county_codes and console.facility in listed
+    assert set(re.findall(r'<tr data-county="(\d+)">', page)) == {console.county}
+    row = re.search(rf'<tr data-facility="{console.facility}">(.*?)</tr>', page, re.S)
+    assert row and "从未上报" not in row.group(1)  # it submitted: a date is shown
+    assert console.client("ph").get("/connection").status_code == 403
+
+
+def test_quality_scorecards_and_facility_report(console: Console) -> None:
+    county = console.client("county")
+    page = county.get("/quality", params={"level": "facility"})
+    units = set(re.findall(r'<tr data-unit="([^"]+)">', page.text))
+    with Session(get_engine(console.db_url)) as s:
+        mine = set(s.scalars(select(Facility.code).where(Facility.county_code == console.county)))
+    assert units and units <= mine
+    assert (
+        console.client("prov").get("/quality", params={"level": "prefecture"}).text.count("<tr data-unit=")
+        >= 2
+    )
+    report = county.get(f"/quality/unit/{console.facility}", params={"level": "facility"})
+    assert report.status_code == 200 and 'id="findings"' in report.text and "data-finding=" in report.text
+    assert county.get(f"/api/quality/report?facility={console.facility}&format=csv").status_code == 200
+    far = console.client("far")
+    assert far.get(f"/quality/unit/{console.facility}", params={"level": "facility"}).status_code == 403
+    assert far.get(f"/quality/unit/{console.county}", params={"level": "county"}).status_code == 403
+    assert far.get(f"/api/quality/report?facility={console.facility}&format=csv").status_code == 403
+
+
+def test_review_decision_persists_and_needs_the_anti_forgery_header(console: Console) -> None:
+    county = console.client("county")
+    page = county.get("/identity")
+    assert f'data-item="{console.review_item}"' in page.text
+    assert "*" in page.text  # an administrator sees masked values
+    path = f"/identity/review/{console.review_item}"
+    assert county.post(path, data={"decision": "no-match"}).status_code == 403  # no header
+    far = console.client("far")
+    assert f'data-item="{console.review_item}"' not in far.get("/identity").text
+    assert far.post(path, data={"decision": "no-match"}, headers=_csrf(console, "far")).status_code == 403
+    assert (
+        console.client("doc")
+        .post(path, data={"decision": "no-match"}, headers=_csrf(console, "doc"))
+        .status_code
+        == 403
+    )
+    with Session(get_engine(console.db_url)) as s:
+        assert s.get(ReviewItem, console.review_item).status == "open"  # type: ignore[union-attr]
+    r = county.post(path, data={"decision": "no-match"}, headers=_csrf(console, "county"))
+    assert r.status_code == 200 and "data-decision=" in r.text
+    with Session(get_engine(console.db_url)) as s:
+        item = s.get(ReviewItem, console.review_item)
+        assert item is not None and item.status == "no-match" and item.decided_by == "staff:county"
+        event = s.get(PersonEvent, item.event_id)
+        assert event is not None
+        person = event.persons.split()[0]
+    # undo it from the person's page
+    page = county.get(f"/identity/person/{person}")
+    assert page.status_code == 200 and f'data-decision="{event.id}"' in page.text
+    undo = f"/identity/decisions/{event.id}/revert"
+    assert county.post(undo, data={"person": person}).status_code == 403
+    assert far.post(undo, data={"person": person}, headers=_csrf(console, "far")).status_code == 403
+    r = county.post(undo, data={"person": person}, headers=_csrf(console, "county"))
+    assert r.status_code == 204 and r.headers["hx-redirect"] == f"/identity/person/{person}"
+    with Session(get_engine(console.db_url)) as s:
+        assert s.get(PersonEvent, event.id).reverted_by is not None  # type: ignore[union-attr]
+    assert far.get(f"/identity/person/{person}").status_code in (403, 404)
+    # the API refuses a cookie-authenticated change without the header too
+    api = f"/api/empi/review/{console.review_item}"
+    assert county.post(api, json={"decision": "match"}).status_code == 403
+
+
+def test_record_view_for_clinicians_is_scoped_and_audited(console: Console) -> None:
+    doc = console.client("doc")
+    page = doc.get(f"/records/patient/{console.patient}")
+    assert page.status_code == 200 and 'id="timeline"' in page.text
+    assert "data-type=" in page.text
+    with Session(get_engine(console.db_url)) as s:
+        views = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.actor == "staff:doc", AuditEntry.target == f"Patient/{console.patient}"
+            )
+        ).all()
+        assert any(v.outcome == "ok" and "record view" in v.reason for v in views)
+    r = doc.get(f"/records/patient/{console.other_patient}")
+    assert r.status_code == 403
+    assert console.client("county").get(f"/records/patient/{console.patient}").status_code == 403
+    hits = doc.get("/records", params={"q": "a"})
+    assert hits.status_code == 200
+
+
+def test_language_switch_and_logout(console: Console) -> None:
+    stat = console.client("stat")
+    r = stat.get("/lang/en", params={"next": "/explorer"})
+    assert r.status_code == 303 and r.headers["location"] == "/explorer"
+    page = stat.get("/explorer")
+    assert "Indicator explorer" in page.text and 'lang="en"' in page.text
+    stat.get("/lang/zh-CN", params={"next": "/"})
+    assert "指标查询" in stat.get("/explorer").text
+    assert stat.get("/lang/en", params={"next": "//elsewhere.example/x"}).headers["location"] == "/"
+    # logout needs the page's anti-forgery value; then the session is gone
+    r = stat.post("/logout", data={"csrf": "wrong"})
+    assert r.status_code == 303 and stat.get("/explorer").status_code == 200
+    token = stat.cookies.get("phip_session")
+    stat.post("/logout", data={"csrf": csrf_token(token or "", console.settings.secret_key)})
+    assert stat.get("/explorer").status_code == 303
+    console.clients.pop("stat")
+
+
+def test_assets_are_served_locally(console: Console) -> None:
+    anon = console.client(None)
+    for path in ("/static/vendor/echarts.min.js", "/static/vendor/htmx.min.js", "/static/console.js"):
+        r = anon.get(path)
+        assert r.status_code == 200 and len(r.content) > 1000, path
+    page = console.client("prov").get("/").text
+    assert not re.search(r'(src|href)="(https?:)?//', page)
