@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.analytics import results
-from phip.identity.models import PersonEvent, ReviewItem
+from phip.identity.models import PersonEvent, PersonRecordRow, PersonRow, ReviewItem
 from phip.orgunits import geo
 from phip.orgunits.models import Facility, OrgUnit
 from phip.security.models import AuditEntry
 from phip.store import get_engine
+from phip.store.models import SubmissionBatch
 from phip.web.deps import csrf_token
 from tests.console.conftest import USERS, Console
 
@@ -136,6 +137,18 @@ def test_key_figures_count_within_scope(console: Console) -> None:
     shown = re.findall(r'<span class="big">(\d[\d,]*) / (\d[\d,]*)</span>', page)
     assert sum(int(t.replace(",", "")) for _, t in shown) == len(everywhere)
     assert sum(int(c.replace(",", "")) for c, _ in shown) == sum(f.connected for f in everywhere)
+    # records received this month: the store's submission batches (all ingested this session)
+    with Session(get_engine(console.db_url)) as s:
+        batches = s.execute(select(SubmissionBatch.facility, SubmissionBatch.records)).all()
+    county_codes = {f.code for f in in_county}
+    for user, expected in (
+        ("prov", sum(n for _, n in batches)),
+        ("county", sum(n for f, n in batches if f in county_codes)),
+        ("fadmin", sum(n for f, n in batches if f == console.facility)),
+    ):
+        page = console.client(user).get("/").text
+        got = re.search(r'id="fig-records">([\d,]+)<', page)
+        assert got and int(got.group(1).replace(",", "")) == expected > 0, user
 
 
 def test_explorer_table_and_export_within_scope(console: Console) -> None:
@@ -245,6 +258,42 @@ def test_review_decision_persists_and_needs_the_anti_forgery_header(console: Con
     with Session(get_engine(console.db_url)) as s:
         assert s.get(PersonEvent, event.id).reverted_by is not None  # type: ignore[union-attr]
     assert far.get(f"/identity/person/{person}").status_code in (403, 404)
+    # merge the pair's two persons from the person page, then undo the merge (unmerge)
+    with Session(get_engine(console.db_url)) as s:
+        item = s.get(ReviewItem, console.review_item)
+        assert item is not None
+        source = s.get(PersonRecordRow, item.record_id).person_id  # type: ignore[union-attr]
+        target = s.get(PersonRecordRow, item.other_id).person_id  # type: ignore[union-attr]
+    assert source and target and source != target
+    body = {"source": source, "target": target, "reason": "same resident"}
+    assert county.post("/identity/merge", data=body).status_code == 403
+    assert far.post("/identity/merge", data=body, headers=_csrf(console, "far")).status_code == 403
+    with Session(get_engine(console.db_url)) as s:
+        assert s.get(PersonRow, source).status != "merged"  # type: ignore[union-attr]
+    r = county.post("/identity/merge", data=body, headers=_csrf(console, "county"))
+    assert r.status_code == 204 and r.headers["hx-redirect"] == f"/identity/person/{target}"
+    with Session(get_engine(console.db_url)) as s:
+        assert s.get(PersonRow, source).merged_into == target  # type: ignore[union-attr]
+        merge_event = s.scalars(
+            select(PersonEvent).where(PersonEvent.action == "merge").order_by(PersonEvent.id.desc())
+        ).first()
+        assert merge_event is not None
+    page = county.get(f"/identity/person/{target}").text
+    assert f'hx-post="/identity/decisions/{merge_event.id}/revert"' in page
+    r = county.post(
+        f"/identity/decisions/{merge_event.id}/revert",
+        data={"person": target},
+        headers=_csrf(console, "county"),
+    )
+    assert r.status_code == 204
+    with Session(get_engine(console.db_url)) as s:
+        assert s.get(PersonRow, source).status != "merged"  # type: ignore[union-attr]
+        assert {
+            r.person_id
+            for r in s.scalars(
+                select(PersonRecordRow).where(PersonRecordRow.record_id.in_([item.record_id, item.other_id]))
+            )
+        } == {source, target}
     # the API refuses a cookie-authenticated change without the header too
     api = f"/api/empi/review/{console.review_item}"
     assert county.post(api, json={"decision": "match"}).status_code == 403
@@ -294,3 +343,34 @@ def test_assets_are_served_locally(console: Console) -> None:
         assert r.status_code == 200 and len(r.content) > 1000, path
     page = console.client("prov").get("/").text
     assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_every_console_call_denies_the_roles_it_is_not_for(console: Console) -> None:
+    calls = {
+        "/console/data/map?indicator=ehr_filing_rate": PAGES["/"],
+        "/console/data/trend?indicator=ehr_filing_rate": PAGES["/"],
+        "/explorer/table?indicator=outpatient_visits": PAGES["/explorer"],
+        f"/quality/unit/{console.facility}?level=facility": {"prov", "pref", "county", "stat", "fadmin"},
+        "/identity/person/P0": PAGES["/identity"],
+        "/records?q=x": PAGES["/records"],
+        f"/records/patient/{console.patient}": PAGES["/records"],
+    }
+    for path, allowed in calls.items():
+        for user in USERS:
+            code = console.client(user).get(path).status_code
+            if user in allowed:
+                assert code in (200, 404), (user, path, code)  # 404: no such person
+            else:
+                assert code == 403, (user, path, code)
+    for path in (
+        f"/identity/review/{console.review_item}",
+        "/identity/merge",
+        "/identity/decisions/1/revert",
+    ):
+        for user in ("doc", "stat", "ph", "auditor"):
+            r = console.client(user).post(
+                path,
+                data={"decision": "match", "source": "a", "target": "b", "person": "a"},
+                headers=_csrf(console, user),
+            )
+            assert r.status_code == 403, (user, path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import pairwise
 from pathlib import Path
 
 from phip.orgunits import geo
@@ -33,7 +34,7 @@ def test_douglas_peucker_keeps_dropped_points_within_tolerance() -> None:
         assert kept[0] == pts[0] and kept[-1] == pts[-1]
         idx = [pts.index(k) for k in kept]
         assert idx == sorted(idx)  # a subsequence, in order
-        for (i, j) in zip(idx, idx[1:], strict=False):
+        for i, j in pairwise(idx):
             for p in pts[i + 1 : j]:
                 assert _distance_to_segment(p, pts[i], pts[j]) <= tol + 1e-12
     assert geo.douglas_peucker([(0, 0), (1, 0.001), (2, 0)], 0.01) == [(0, 0), (2, 0)]
@@ -58,7 +59,9 @@ def test_packaged_boundaries_are_reproducible_and_complete(shared_data: Path) ->
     packaged = geo.packaged("620000")
     assert packaged == json.loads(json.dumps(made))
     codes = {r["code"]: r for r in packaged["regions"]}
-    assert {p.code for p in divisions.prefectures()} == {c for c, r in codes.items() if r["level"] == "prefecture"}
+    assert {p.code for p in divisions.prefectures()} == {
+        c for c, r in codes.items() if r["level"] == "prefecture"
+    }
     counties = {c.code for c in divisions.counties()}
     # 兰州新区 (620171) is a statistical area with no boundary of its own in the source
     assert counties - set(codes) == {"620171"}

@@ -60,6 +60,22 @@ def last_submissions(lake: Path) -> dict[str, tuple[datetime, int, int]]:
     return out
 
 
+def records_received(lake: Path, since: datetime, facilities: list[str] | None = None) -> int:
+    """Records in the batches received since `since` (all facilities, or these), from the lake."""
+    try:
+        con, _ = open_duckdb(lake)
+    except LakeError:
+        return 0
+    sql = "SELECT coalesce(sum(records), 0) FROM submission_batch WHERE finished_at >= ?"
+    params: list[object] = [since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    if facilities is not None:
+        sql += " AND list_contains(?::VARCHAR[], facility)"
+        params.append(facilities)
+    row = con.execute(sql, params).fetchone()
+    con.close()
+    return int(row[0]) if row else 0
+
+
 def facilities(session: Session, lake: Path, path_prefix: str | None = None) -> list[FacilityStatus]:
     """Every facility under `path_prefix` (None: the province), with its last submission."""
     q = select(Facility).order_by(Facility.county_code, Facility.tier, Facility.code)

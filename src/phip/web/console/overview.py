@@ -16,8 +16,8 @@ from phip.analytics.catalogue import LEVELS, catalogue
 from phip.lake.manifest import LakeError
 from phip.orgunits import geo
 from phip.orgunits.models import Facility, OrgUnit, Population
+from phip.quality import connection
 from phip.security import audit
-from phip.store.models import Resource
 from phip.web.console.base import PAGES, Ctx, context, page_context, render
 from phip.web.deps import SessionDep
 
@@ -47,21 +47,23 @@ def _scope_filter(ctx: Ctx) -> tuple[str | None, str | None]:
 
 
 def key_figures(ctx: Ctx, unit: OrgUnit | None) -> dict[str, Any]:
+    """Residents (the statistics bureau's latest year), facilities connected by tier, and records
+    received this month, within the caller's area (or their facility)."""
     s = ctx.session
     who = ctx.who
     assert who is not None
     path = unit.path if unit is not None else None
     fac_q = select(Facility.tier, func.count(), func.sum(case((Facility.connected, 1), else_=0)))
-    res_q = select(func.count()).select_from(Resource)
-    first = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    res_q = res_q.where(Resource.last_updated >= first, Resource.deleted.is_(False))
     residents = None
+    codes: list[str] | None = None
     if who.role == "facility_admin":
         fac_q = fac_q.where(Facility.code == who.facility)
-        res_q = res_q.where(Resource.facility == who.facility)
+        codes = [who.facility or "-"]
     elif path is not None:
         fac_q = fac_q.where(Facility.path.startswith(path, autoescape=True))
-        res_q = res_q.where(Resource.org_path.startswith(path, autoescape=True))
+        if unit is not None and unit.level != "province":
+            within = Facility.path.startswith(path, autoescape=True)
+            codes = list(s.scalars(select(Facility.code).where(within)))
         year = s.scalar(select(func.max(Population.year)))
         if year is not None:
             residents = s.scalar(
@@ -70,13 +72,14 @@ def key_figures(ctx: Ctx, unit: OrgUnit | None) -> dict[str, Any]:
                 .where(Population.year == year, OrgUnit.path.startswith(path, autoescape=True))
             )
     tiers = {tier: (int(n), int(c or 0)) for tier, n, c in s.execute(fac_q.group_by(Facility.tier)).all()}
+    first = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return {
         "residents": residents,
         "tiers": [
             {"tier": t, "connected": tiers.get(t, (0, 0))[1], "total": tiers.get(t, (0, 0))[0]}
             for t in ("hospital", "primary", "village")
         ],
-        "records_month": s.scalar(res_q) or 0,
+        "records_month": connection.records_received(ctx.settings.resolved_lake_dir(), first, codes),
     }
 
 
