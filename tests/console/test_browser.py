@@ -129,7 +129,8 @@ def test_province_map_drill_down_and_language(browser: Any, server: str, console
         tab.login("prov")
         tab.wait_map()
         assert tab.page.get_attribute("#map", "data-regions") == "14"
-        assert int(tab.page.get_attribute("#map", "data-values") or 0) > 0
+        values = int(tab.page.get_attribute("#map", "data-values") or 0)
+        assert values > 0 and tab.page.locator("#map-table tbody tr").count() == values
         tab.shot("province-overview")
         # click the prefecture on the map: the page drills into its counties
         region = next(

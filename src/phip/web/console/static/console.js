@@ -81,7 +81,38 @@
         if (p.data && p.data.code) window.location.href = "/?" + params({ unit: p.data.code, indicator });
       });
     }
+    fillMapTable(data, indicator);
     document.body.dataset.mapReady = "1";
+  }
+
+  function fillMapTable(data, indicator) {
+    const body = document.querySelector("#map-table tbody");
+    if (!body) return;
+    body.innerHTML = "";
+    const rows = data.values.slice().sort((a, b) => (b.value ?? -Infinity) - (a.value ?? -Infinity));
+    rows.forEach((v) => {
+      const tr = document.createElement("tr");
+      tr.dataset.unit = v.code;
+      const name = document.createElement("td");
+      if (data.drill) {
+        const a = document.createElement("a");
+        a.href = "/?" + params({ unit: v.code, indicator });
+        a.textContent = v.name;
+        name.appendChild(a);
+      } else {
+        name.textContent = v.name;
+      }
+      tr.appendChild(name);
+      const cells = v.suppressed ? [zh ? "小于5例，已隐藏" : "fewer than 5, hidden", "", ""]
+        : [v.shown, fmt(v.numerator), fmt(v.denominator)];
+      cells.forEach((text) => {
+        const td = document.createElement("td");
+        td.className = "num";
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
   }
 
   async function drawTrend() {
