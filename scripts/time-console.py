@@ -12,10 +12,23 @@ import argparse
 import json
 import statistics
 import time
+from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-HEADERS = "document.querySelectorAll('#explorer-table th').length === {}"
+SETTLED = "Number(document.body.dataset.settled || 0)"
+
+
+def change_breakdown(page: Any, columns: int, **option: Any) -> None:
+    """Pick a breakdown and wait until HTMX has swapped in the table with `columns` columns."""
+    before = page.evaluate(SETTLED)
+    page.select_option("#ex-breakdown", **option)
+    page.wait_for_function(
+        f"{SETTLED} > {before} && document.querySelectorAll('#explorer-table th').length === {columns}",
+        timeout=120_000,
+    )
+
+
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
@@ -52,11 +65,9 @@ def main() -> None:
             page.wait_for_selector("#explorer-chart[data-drawn='1']", timeout=120_000)
             runs["explorer"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            page.select_option("#ex-breakdown", "sex")
-            page.wait_for_function(HEADERS.format(5), timeout=120_000)
+            change_breakdown(page, 5, value="sex")
             runs["explorer_change"].append(time.perf_counter() - t)
-            page.select_option("#ex-breakdown", "")
-            page.wait_for_function(HEADERS.format(4), timeout=120_000)
+            change_breakdown(page, 4, index=0)
         browser.close()
     for name, values in runs.items():
         out[name] = {"median": round(statistics.median(values), 3), "runs": [round(v, 3) for v in values]}

@@ -182,8 +182,12 @@ def test_county_sees_only_its_county_and_exports(browser: Any, server: str, cons
         )
         assert units and all(u.startswith(console.county) for u in units)
         # change the breakdown: HTMX redraws the table
+        settled = "Number(document.body.dataset.settled || 0)"
+        before = tab.page.evaluate(settled)
         tab.page.select_option("#ex-breakdown", "sex")
-        tab.page.wait_for_function("document.querySelectorAll('#explorer-table th').length === 5")
+        tab.page.wait_for_function(
+            f"{settled} > {before} && document.querySelectorAll('#explorer-table th').length === 5"
+        )
         tab.shot("county-explorer")
         with tab.page.expect_download() as dl:
             tab.page.click("#export-csv")

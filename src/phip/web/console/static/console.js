@@ -157,5 +157,9 @@
     }
     drawTableCharts(document);
     document.body.addEventListener("htmx:afterSwap", (e) => drawTableCharts(e.target));
+    // a counter tests and timings wait on: the swapped content is live (its triggers bound)
+    document.body.addEventListener("htmx:afterSettle", () => {
+      document.body.dataset.settled = String(Number(document.body.dataset.settled || 0) + 1);
+    });
   });
 })();
