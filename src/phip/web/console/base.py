@@ -4,7 +4,7 @@ navigation their role allows, the data scope they may drill into, and rendering 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ class Ctx:
     t: Translator
     who: Principal | None = None
     token: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def csrf(self) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from phip.analytics import results
 from phip.analytics.catalogue import LEVELS, catalogue
 from phip.lake.manifest import LakeError
+from phip.orgunits.models import OrgUnit
 from phip.security import audit
 from phip.web.console.base import Ctx, page_context, render
 from phip.web.console.overview import DEFAULT_INDICATOR, period_type_for
@@ -30,16 +31,10 @@ def _levels(ctx: Ctx, indicator: str) -> list[str]:
     assert who is not None
     if who.role == "facility_admin":
         return [lv for lv in levels if lv == "facility"]
-    home = ctx.session.get(_orgunit(), ctx.home_unit() or "")
+    home = ctx.session.get(OrgUnit, ctx.home_unit() or "")
     if home is None:
         return levels
     return [lv for lv in levels if LEVELS.index(lv) >= LEVELS.index(home.level)]
-
-
-def _orgunit() -> Any:
-    from phip.orgunits.models import OrgUnit
-
-    return OrgUnit
 
 
 def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
