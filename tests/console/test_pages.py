@@ -165,6 +165,9 @@ def test_explorer_table_and_export_within_scope(console: Console) -> None:
     # the HTMX fragment redraws the form and the table
     frag = prov.get("/explorer/table", params={**q, "breakdown": "sex"})
     assert frag.status_code == 200 and "<html" not in frag.text and 'id="explorer-table"' in frag.text
+    assert "<td>女</td>" in frag.text and "<td>female</td>" not in frag.text  # categories in words
+    frag = prov.get("/explorer/table", params={**q, "breakdown": "facility_type", "lang": "en"})
+    assert "<td>Hospitals</td>" in frag.text
     # export through the API with the console session
     link = re.search(r'id="export-csv" href="([^"]+)"', page.text)
     assert link

@@ -95,7 +95,8 @@ def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
     rows = rows[:MAX_ROWS]
     unit = c["cat"].unit
     labels = [
-        f"{r['org_unit_name'] or r['org_unit']}" + (f" · {r['category']}" if r["category"] else "")
+        f"{r['org_unit_name'] or r['org_unit']}"
+        + (f" · {ctx.t.category(r['breakdown'], r['category'])}" if r["category"] else "")
         for r in rows
     ]
     chart = {

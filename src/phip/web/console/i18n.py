@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from phip.standards import ethnicity
+
 LOCALES = ("zh-CN", "en")
 LANG_COOKIE = "phip_lang"
 
@@ -104,6 +106,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "female": ("女", "female"),
     "other": ("其他", "other"),
     "unknown": ("未知", "unknown"),
+    "poor": ("建档立卡贫困户", "poverty household"),
+    "not-poor": ("非贫困户", "not a poverty household"),
     "province": ("省", "Province"),
     "prefecture": ("市州", "Prefecture"),
     "county": ("县区", "County"),
@@ -136,6 +140,19 @@ class Translator:
         if pair is None:
             return key
         return pair[0] if self.lang == "zh" else pair[1]
+
+    def category(self, breakdown: str, code: str | None) -> str:
+        """A breakdown's category in words (codes of sex, ethnicity, tier and poverty)."""
+        if not code:
+            return ""
+        if breakdown == "ethnicity":
+            try:
+                return ethnicity.display(code, self.locale)
+            except KeyError:
+                return code
+        if breakdown in ("sex", "facility_type", "poverty") or code == "unknown":
+            return self(code)
+        return code
 
     def number(self, value: Any, digits: int = 0) -> str:
         if value is None:
