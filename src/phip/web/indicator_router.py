@@ -38,7 +38,7 @@ def _allowed(session: Session, who: Principal, action: str) -> None:
         raise ApiError(403, "forbidden", "indicators are for administrators, statisticians and public health")
 
 
-def _scope(who: Principal) -> tuple[str | None, str | None]:
+def scope_of(who: Principal) -> tuple[str | None, str | None]:
     """(org unit, facility) the caller may see; (None, None) = the whole province."""
     if who.role == "facility_admin":
         return None, who.facility or "-"
@@ -86,7 +86,7 @@ def indicators(
         raise ApiError(400, "invalid", f"breakdown must be empty, all or one of {', '.join(BREAKDOWNS)}")
     if format not in ("json", "csv", "xlsx"):
         raise ApiError(400, "invalid", "format must be json, csv or xlsx")
-    unit, facility = _scope(who)
+    unit, facility = scope_of(who)
     filt = results.Filter(
         indicator,
         level,

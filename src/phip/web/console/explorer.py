@@ -19,6 +19,7 @@ from phip.security import audit
 from phip.web.console.base import Ctx, page_context, render
 from phip.web.console.overview import DEFAULT_INDICATOR, period_type_for
 from phip.web.deps import SessionDep
+from phip.web.indicator_router import scope_of
 
 router = APIRouter(include_in_schema=False)
 MAX_ROWS = 2000
@@ -67,13 +68,8 @@ def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
 
 
 def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
-    who = ctx.who
-    assert who is not None
-    if who.role == "facility_admin":
-        scope_unit, scope_facility = None, who.facility or "-"
-    else:
-        home = ctx.home_unit()
-        scope_unit, scope_facility = (None if home == ctx.settings.province else home), None
+    assert ctx.who is not None
+    scope_unit, scope_facility = scope_of(ctx.who)
     rows: list[dict[str, Any]] = []
     if c["level"] and c["period"]:
         filt = results.Filter(
@@ -127,23 +123,23 @@ def _query(request: Request) -> dict[str, str | None]:
     return {k: request.query_params.get(k) for k in keys}
 
 
-@router.get("/explorer")
-def explorer(request: Request, session: Session = SessionDep) -> Response:
+def _show(request: Request, session: Session, template: str) -> Response:
     ctx = page_context(request, session, "explorer")
     c = _choices(ctx, _query(request))
     table = _table(ctx, c)
     _audit(ctx, c)
-    return render(ctx, "explorer.html", c=c, table=table, indicators=list(catalogue().values()))
+    return render(ctx, template, c=c, table=table, indicators=list(catalogue().values()))
+
+
+@router.get("/explorer")
+def explorer(request: Request, session: Session = SessionDep) -> Response:
+    return _show(request, session, "explorer.html")
 
 
 @router.get("/explorer/table")
 def explorer_table(request: Request, session: Session = SessionDep) -> Response:
     """The form and result for HTMX (the choices depend on each other, so both are redrawn)."""
-    ctx = page_context(request, session, "explorer")
-    c = _choices(ctx, _query(request))
-    table = _table(ctx, c)
-    _audit(ctx, c)
-    return render(ctx, "explorer_body.html", c=c, table=table, indicators=list(catalogue().values()))
+    return _show(request, session, "explorer_body.html")
 
 
 def _audit(ctx: Ctx, c: dict[str, Any]) -> None:

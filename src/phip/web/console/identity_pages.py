@@ -5,10 +5,14 @@ audit log are the API's own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from phip.security.principals import Principal
 from phip.web import person_router
 from phip.web.console.base import Ctx, Forbidden, page_context, render
 from phip.web.deps import SessionDep
@@ -20,6 +24,18 @@ FIELDS = ("name", "sex", "birth_date", "id_number", "phone", "address", "source"
 
 def _api(ctx: Ctx, exc: ApiError) -> Forbidden:
     return Forbidden(ctx, exc.text)
+
+
+def _change(request: Request, session: Session, person: str, call: Callable[[Principal], Any]) -> Response:
+    """A steward's change through the API handler, then HTMX goes to the person's page."""
+    ctx = page_context(request, session, "identity")
+    assert ctx.who is not None
+    ctx.check_csrf()
+    try:
+        call(ctx.who)
+    except ApiError as exc:
+        raise _api(ctx, exc) from exc
+    return Response(status_code=204, headers={"HX-Redirect": f"/identity/person/{person}"})
 
 
 @router.get("/identity")
@@ -74,16 +90,8 @@ def merge(
     reason: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    ctx = page_context(request, session, "identity")
-    assert ctx.who is not None
-    ctx.check_csrf()
-    try:
-        person_router.merge(
-            person_router.MergeIn(source=source, target=target, reason=reason), session, ctx.who
-        )
-    except ApiError as exc:
-        raise _api(ctx, exc) from exc
-    return Response(status_code=204, headers={"HX-Redirect": f"/identity/person/{target}"})
+    body = person_router.MergeIn(source=source, target=target, reason=reason)
+    return _change(request, session, target, lambda who: person_router.merge(body, session, who))
 
 
 @router.post("/identity/decisions/{event_id}/revert")
@@ -94,11 +102,5 @@ def revert(
     reason: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    ctx = page_context(request, session, "identity")
-    assert ctx.who is not None
-    ctx.check_csrf()
-    try:
-        person_router.revert(event_id, person_router.RevertIn(reason=reason), session, ctx.who)
-    except ApiError as exc:
-        raise _api(ctx, exc) from exc
-    return Response(status_code=204, headers={"HX-Redirect": f"/identity/person/{person}"})
+    body = person_router.RevertIn(reason=reason)
+    return _change(request, session, person, lambda who: person_router.revert(event_id, body, session, who))

@@ -18,8 +18,10 @@ from phip.orgunits import geo
 from phip.orgunits.models import Facility, OrgUnit, Population
 from phip.quality import connection
 from phip.security import audit
+from phip.security.principals import Principal
 from phip.web.console.base import PAGES, Ctx, context, page_context, render
 from phip.web.deps import SessionDep
+from phip.web.indicator_router import scope_of
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_INDICATOR = "ehr_filing_rate"
@@ -37,13 +39,9 @@ def period_type_for(indicator: str, wanted: str | None = None) -> str:
     return wanted if wanted in types else types[-1]
 
 
-def _scope_filter(ctx: Ctx) -> tuple[str | None, str | None]:
-    who = ctx.who
-    assert who is not None
-    if who.role == "facility_admin":
-        return None, who.facility or "-"
-    home = ctx.home_unit()
-    return (None if home == ctx.settings.province else home), None
+def _who(ctx: Ctx) -> Principal:
+    assert ctx.who is not None
+    return ctx.who
 
 
 def key_figures(ctx: Ctx, unit: OrgUnit | None) -> dict[str, Any]:
@@ -164,7 +162,7 @@ def map_data(
         available = []
     chosen = period if period in available else (available[0] if available else None)
     level = CHILD.get(area.level)
-    scope_unit, scope_facility = _scope_filter(ctx)
+    scope_unit, scope_facility = scope_of(_who(ctx))
     regions = geo.regions(ctx.settings.province, area.code)
     region_level = regions["features"][0]["properties"]["level"] if regions["features"] else level
     if region_level == "county" and area.level == "county":
@@ -209,7 +207,7 @@ def trend_data(
     ind = _indicator(indicator)
     cat = catalogue()[ind]
     ptype = next((p for p in ("month", "quarter", "year") if p in cat.periods), cat.periods[-1])
-    scope_unit, scope_facility = _scope_filter(ctx)
+    scope_unit, scope_facility = scope_of(_who(ctx))
     if ctx.who is not None and ctx.who.role == "facility_admin":
         filt = results.Filter(ind, "facility", ctx.who.facility, None, ptype, None, "", None, scope_facility)
     else:

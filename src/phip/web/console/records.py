@@ -82,7 +82,8 @@ def timeline(session: Session, patient_ids: list[str]) -> list[dict[str, Any]]:
         )
         .limit(MAX_EVENTS * 4)
     ).all()
-    names = dict(session.execute(select(Facility.code, Facility.name)).all()) if rows else {}
+    shown = sorted({fac for _, _, fac, _ in rows if fac})
+    names = dict(session.execute(select(Facility.code, Facility.name).where(Facility.code.in_(shown))).all())
     out = []
     for rtype, rid, fac, content in rows:
         res = orjson.loads(content)
