@@ -1,6 +1,7 @@
 """Bulk import: every record accepted or quarantined with reasons, idempotent, resumable."""
 
 import csv
+import gzip
 import json
 import os
 import signal
@@ -105,6 +106,40 @@ def test_resubmission_changes_nothing(imported, ingest_province: Path) -> None: 
         assert again.quarantined == first.quarantined
         assert s.scalar(select(func.count()).select_from(ResourceHistory)) == history
         assert s.scalar(select(func.count()).select_from(Quarantine)) == quarantined
+
+
+@pytest.fixture(scope="module")
+def imported_gzip(tmp_path_factory: pytest.TempPathFactory, ingest_province: Path):  # type: ignore[no-untyped-def]
+    """The same submissions gzip-compressed (`<Type>.ndjson.gz`), imported into SQLite."""
+    folder = tmp_path_factory.mktemp("gz")
+    plain = ingest_province / "submissions"
+    for p in plain.rglob("*.ndjson"):
+        dest = folder / p.relative_to(plain).parent / (p.name + ".gz")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(gzip.compress(p.read_bytes()))
+    engine = make_engine(f"sqlite:///{folder / 'gz.db'}")
+    init_db(engine)
+    with Session(engine) as s:
+        OrgUnitService(s).load_registry(ingest_province / "registry", get_divisions("620000"))
+        s.commit()
+        summary = ingest(s, folder)
+        stored = s.scalar(select(func.count()).select_from(Resource))
+    engine.dispose()
+    return summary, stored
+
+
+def test_gzip_submissions_import_like_plain(imported, imported_gzip) -> None:  # type: ignore[no-untyped-def]
+    engine, plain = imported
+    zipped, stored = imported_gzip
+    assert zipped.files == plain.files > 0
+    assert (zipped.submitted, zipped.accepted, zipped.quarantined) == (
+        plain.submitted,
+        plain.accepted,
+        plain.quarantined,
+    )
+    assert zipped.reasons == plain.reasons
+    with Session(engine) as s:
+        assert stored == s.scalar(select(func.count()).select_from(Resource))
 
 
 def test_changed_record_updates(tmp_path: Path) -> None:

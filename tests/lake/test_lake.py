@@ -4,6 +4,7 @@ equal to a full rebuild, atomic publication, locking and idempotence."""
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 import shutil
@@ -269,3 +270,32 @@ def test_a_lake_over_another_store_is_rebuilt(lake_store: LakeStore, tmp_path: P
         report = refresh_from_store(s, lake)
     assert set(report.full) == set(fact_tables())
     assert _count(lake, "encounter") == 0
+
+
+def test_a_lake_built_from_gzip_submissions_equals_one_from_plain(
+    ingest_province: Path, tmp_path: Path
+) -> None:
+    from phip.bench.analytics import registry_session, truth_batches, truth_persons
+    from phip.lake.service import build_from_folder, resource_types
+
+    plain, zipped = ingest_province / "submissions", tmp_path / "gz"
+    for p in plain.rglob("*.ndjson"):
+        dest = zipped / p.relative_to(plain).parent / (p.name + ".gz")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(gzip.compress(p.read_bytes()))
+    session = registry_session(ingest_province, tmp_path)
+    given = {
+        "record_person": truth_persons(ingest_province),
+        "submission_batch": truth_batches(ingest_province),
+    }
+    seen: list[tuple[int, int]] = []
+    a = build_from_folder(session, plain, tmp_path / "plain-lake", dimensions=given)
+    b = build_from_folder(
+        session, zipped, tmp_path / "gz-lake", lambda n, total: seen.append((n, total)), dimensions=given
+    )
+    session.close()
+    assert a.rows == b.rows and a.rows["encounter"] > 0 and a.rows["patient"] > 0
+    # progress counts every line of the compressed files the lake reads
+    lines = sum(p.read_bytes().count(b"\n") for p in plain.rglob("*.ndjson") if p.stem in resource_types())
+    assert seen[-1] == (lines, lines)
+    assert _snapshot(tmp_path / "plain-lake") == _snapshot(tmp_path / "gz-lake")

@@ -82,6 +82,7 @@ class Changes:
     a month's new and corrected records)."""
 
     def __init__(self, province: Path, types: list[str], share: float, seq: int, month: str | None = None):
+        from phip.exchange import ndjson
         from phip.lake.source import Change
 
         rng = random.Random(RNG_SEED)
@@ -90,14 +91,11 @@ class Changes:
         total = 0
         lines: list[tuple[str, bytes]] = []
         for t in types:
-            for path in sorted((province / "submissions").glob(f"*/{t}.ndjson")):
-                with open(path, "rb") as f:
-                    for line in f:
-                        if not line.strip():
-                            continue
-                        total += 1
-                        if (marker and marker in line) or (not marker and rng.random() < share):
-                            lines.append((t, line))
+            for path in ndjson.type_files(province / "submissions", t):
+                for line in ndjson.lines(path):
+                    total += 1
+                    if (marker and marker in line) or (not marker and rng.random() < share):
+                        lines.append((t, line))
         if marker:
             rng.shuffle(lines)
             lines = lines[: round(total * share)]

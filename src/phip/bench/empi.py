@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from phip.exchange import ndjson
+
 
 def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -170,12 +172,12 @@ def _realtime_and_card(folder: Path, work: Path, lookups: int = 1000, writes: in
             found += bool(index.match(p))
             lat.append(time.perf_counter() - t)
         # new registrations of residents already indexed (a Patient created at another facility)
-        files = sorted((folder / "submissions").rglob("Patient.ndjson"))
+        files = ndjson.type_files(folder / "submissions", "Patient")
         per_file = -(-writes // max(1, len(files)))
         sample: list[dict[str, Any]] = []
         for f in files:
-            with open(f, "rb") as fh:
-                sample += [orjson.loads(line) for _, line in zip(range(per_file), fh, strict=False)]
+            lines = ndjson.lines(f)
+            sample += [orjson.loads(line) for _, line in zip(range(per_file), lines, strict=False)]
         sample = rng.sample(sample, min(writes, len(sample)))
         write_lat = []
         for n, res in enumerate(sample):

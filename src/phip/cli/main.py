@@ -63,6 +63,9 @@ def synth(
     workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in OUT.")] = False,
     force: Annotated[bool, typer.Option(help="Replace OUT if it is not empty.")] = False,
+    gzip: Annotated[
+        bool, typer.Option("--gzip", help="Write the submissions gzip-compressed (<Type>.ndjson.gz).")
+    ] = False,
 ) -> None:
     """生成合成省份 Generate a synthetic province as FHIR R4 NDJSON, one folder per facility, with truth."""
     from phip.synth import SynthConfig, synthesize
@@ -95,7 +98,7 @@ def synth(
             bar.update(task, advance=residents, resources=written[0])
 
         try:
-            manifest = synthesize(cfg, out, n_workers, resume, force, on_progress, on_plan)
+            manifest = synthesize(cfg, out, n_workers, resume, force, on_progress, on_plan, compress=gzip)
         except (FileExistsError, ValueError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc

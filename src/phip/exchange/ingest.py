@@ -29,7 +29,7 @@ import orjson
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from phip.exchange import profile, structure
+from phip.exchange import ndjson, profile, structure
 from phip.store.bulkwrite import Staged, current, index_tuple, key_clause, stage, write_staged
 from phip.store.models import IngestCheckpoint, Quarantine, Resource, Submission, SubmissionBatch
 from phip.store.protect import encrypt_bytes
@@ -123,7 +123,7 @@ def is_fhir_file(path: Path) -> bool:
     a manifest): their first record has no resourceType. Unparseable files count as FHIR, so
     that their records are quarantined rather than skipped."""
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") if path.suffix == ".json" else ndjson.open_ndjson(path) as f:
             head = f.read(1 << 20) if path.suffix == ".json" else next((ln for ln in f if ln.strip()), b"")
     except OSError:
         return True
@@ -135,15 +135,15 @@ def is_fhir_file(path: Path) -> bool:
 
 
 def discover(path: Path) -> list[Path]:
-    """NDJSON and JSON files under `path` that hold FHIR resources, in dependency order of their
-    resource type."""
+    """NDJSON (plain or gzip: `.ndjson.gz`) and JSON files under `path` that hold FHIR
+    resources, in dependency order of their resource type."""
     if path.is_file():
         return [path]
     files = [
         p
         for p in path.rglob("*")
         if p.is_file()
-        and p.suffix in (".ndjson", ".json")
+        and (p.suffix == ".json" or ndjson.is_ndjson(p))
         and p.name != "manifest.json"
         and not any(part.startswith(".") for part in p.relative_to(path).parts)
         and is_fhir_file(p)
@@ -164,8 +164,8 @@ def _records(path: Path, start: int) -> Iterator[tuple[int, int, bytes]]:
             data = path.read_bytes()
             yield 1, len(data), data
         return
-    with open(path, "rb") as f:
-        f.seek(start)
+    with ndjson.open_ndjson(path) as f:
+        f.seek(start)  # a gzip file's offsets are those of its uncompressed lines
         offset = start
         for n, line in enumerate(f, start=1):
             offset += len(line)
@@ -732,6 +732,5 @@ def count_records(path: Path) -> int:
         if f.suffix == ".json":
             n += 1
         else:
-            with open(f, "rb") as fh:
-                n += sum(1 for line in fh if line.strip())
+            n += sum(1 for _ in ndjson.lines(f))
     return n

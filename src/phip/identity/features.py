@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from phip.exchange import ndjson
 from phip.identity.person import Person, PersonRecord, derive
 from phip.standards import codesystems as cs
 
@@ -81,14 +82,14 @@ def _source(res: dict[str, Any]) -> str:
 
 
 def patients_in(folder: Path) -> Iterator[PersonRecord]:
-    """Patient records of every `Patient.ndjson` under `folder` (a synthetic province's submissions)."""
-    for f in sorted(folder.rglob("Patient.ndjson")):
-        with open(f, "rb") as fh:
-            for line in fh:
-                if line.strip():
-                    res = orjson.loads(line)
-                    if isinstance(res, dict) and res.get("resourceType") == "Patient" and res.get("id"):
-                        yield from_patient(res)
+    """Patient records of every `Patient.ndjson[.gz]` under `folder` (a synthetic province's
+    submissions)."""
+    files = sorted(p for s in ndjson.SUFFIXES for p in folder.rglob(f"Patient{s}"))
+    for f in files:
+        for line in ndjson.lines(f):
+            res = orjson.loads(line)
+            if isinstance(res, dict) and res.get("resourceType") == "Patient" and res.get("id"):
+                yield from_patient(res)
 
 
 def shared_phones(people: Iterable[Person]) -> set[str]:

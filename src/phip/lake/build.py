@@ -41,6 +41,7 @@ _FLUSH_ROWS = 50_000
 #: batches handed to DuckDB and not yet loaded, over all tables: parsing waits beyond this, so
 #: memory stays bounded when DuckDB is the slower side (a large province)
 _IN_FLIGHT = 6
+ENGINE_THREADS = 2
 
 
 class ChangeSource(Protocol):
@@ -122,16 +123,20 @@ class _FactBuild:
         engine: ThreadPoolExecutor,
         gate: threading.BoundedSemaphore,
     ):
-        self.con, self.table, self.engine, self.gate = con, table, engine, gate
+        # its own cursor: tables load side by side on the engine threads, each table's
+        # statements in order (a job waits for the table's previous one)
+        self.con, self.table, self.engine, self.gate = con.cursor(), table, engine, gate
+        con = self.con
         self.engine_jobs: list[Future[None]] = []
+        self.order = threading.Lock()
         self.src, self.rows, self.chg = f"src_{n}", f"new_{n}", f"chg_{n}"
         self.pending: list[tuple[str, str, str, str | None]] = []
         self.changed = 0
         con.execute(
-            f"CREATE TEMP TABLE {self.src}(resource_type VARCHAR, resource VARCHAR, "
+            f"CREATE TABLE {self.src}(resource_type VARCHAR, resource VARCHAR, "
             "_rid VARCHAR, source_facility VARCHAR)"
         )
-        con.execute(f"CREATE TEMP TABLE {self.chg}(_rid VARCHAR)")
+        con.execute(f"CREATE TABLE {self.chg}(_rid VARCHAR)")
         view_sql, _ = compile_view(table.view, "duckdb", self.src, CARRIED)
         dates = [f"CAST(v.{c} AS VARCHAR)" for c in table.month_from]
         month = f"substr(coalesce({', '.join(dates)}), 1, 7)" if dates else "NULL"
@@ -140,7 +145,7 @@ class _FactBuild:
             f"coalesce({month}, {_quote(NO_MONTH)}) AS month FROM ({view_sql}) v "
             "LEFT JOIN lake_facility_county f ON f.code = v.source_facility"
         )
-        con.execute(f"CREATE TEMP TABLE {self.rows} AS {self.sql}")
+        con.execute(f"CREATE TABLE {self.rows} AS {self.sql}")
 
     def add(self, row: Prepared) -> None:
         """A changed resource: (type, normal-form JSON or "" when deleted, id, facility)."""
@@ -178,7 +183,8 @@ class _FactBuild:
 
     def _load(self, arrow: pa.Table, changed: pa.Table) -> None:
         try:
-            self._insert(arrow, changed)
+            with self.order:
+                self._insert(arrow, changed)
         finally:
             self.gate.release()
 
@@ -351,9 +357,9 @@ def refresh(
         con.execute("SET preserve_insertion_order = false")
         fac = dimensions["facility"].select(["code", "county_code"])
         con.register("lake_fac_arrow", fac)
-        con.execute("CREATE TEMP TABLE lake_facility_county AS SELECT * FROM lake_fac_arrow")
+        con.execute("CREATE TABLE lake_facility_county AS SELECT * FROM lake_fac_arrow")
         con.unregister("lake_fac_arrow")
-        engine = ThreadPoolExecutor(max_workers=1)
+        engine = ThreadPoolExecutor(max_workers=ENGINE_THREADS)
         gate = threading.BoundedSemaphore(_IN_FLIGHT)
         builds = {
             name: _FactBuild(con, spec, n, engine, gate) for n, (name, spec) in enumerate(specs.items())

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from phip.exchange import ndjson
 from phip.store.models import Resource
 
 
@@ -77,35 +78,29 @@ def facility_of(res: dict[str, object]) -> str | None:
 
 
 class NdjsonFolder:
-    """Every resource of `types` in `<folder>/*/<Type>.ndjson` (a synthetic province's
+    """Every resource of `types` in `<folder>/*/<Type>.ndjson[.gz]` (a synthetic province's
     submissions); the facility is the one named in `meta.source` (read by the build)."""
 
     def __init__(self, folder: Path, types: list[str], batch: int = 5000):
         self.folder, self.types, self.batch = folder, types, batch
 
     def _files(self) -> list[Path]:
-        return sorted(p for t in self.types for p in self.folder.glob(f"*/{t}.ndjson"))
+        return sorted(p for t in self.types for p in ndjson.type_files(self.folder, t))
 
     def count(self) -> int:
-        total = 0
-        for path in self._files():
-            with open(path, "rb") as f:
-                total += sum(1 for line in f if line.strip())
-        return total
+        return sum(ndjson.count_lines(p) for p in self._files())
 
     def __iter__(self) -> Iterator[list[Change]]:
         out: list[Change] = []
         seq = 0  # the order of submission: files in name order, lines in file order
         for path in self._files():
-            with open(path, "rb") as f:
-                for line in f:
-                    if not line.strip():
-                        continue
-                    # parsed later, in the build's workers: the id and facility are read there
-                    seq += 1
-                    out.append(Change(path.stem, "", None, False, line, seq))
-                    if len(out) >= self.batch:
-                        yield out
-                        out = []
+            res_type = ndjson.resource_type_of(path)
+            for line in ndjson.lines(path):
+                # parsed later, in the build's workers: the id and facility are read there
+                seq += 1
+                out.append(Change(res_type, "", None, False, line, seq))
+                if len(out) >= self.batch:
+                    yield out
+                    out = []
         if out:
             yield out

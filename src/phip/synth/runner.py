@@ -179,8 +179,10 @@ def synthesize(
     progress: Progress | None = None,
     on_plan: Callable[[int, int], None] | None = None,
     checkpoint_seconds: float = 20.0,
+    compress: bool = False,
 ) -> dict[str, Any]:
-    """Generate the province into `out` and return the manifest."""
+    """Generate the province into `out` and return the manifest; `compress` writes the
+    submissions gzip-compressed (`<Type>.ndjson.gz`)."""
     started = time.perf_counter()
     if out.exists() and any(out.iterdir()) and not resume:
         if not force:
@@ -193,7 +195,7 @@ def synthesize(
     if on_plan:
         on_plan(sum(t[3] for t in tasks), len(tasks))
     write_registry(ctx, out)
-    writer = ProvinceWriter(out)
+    writer = ProvinceWriter(out, compress=compress)
     writer.start(resume=can_resume)
     todo = [t for t in tasks if t[0] > writer.done]
     if progress and writer.done >= 0:

@@ -4,6 +4,7 @@ ground truth and the manifest. Buffered (bounded memory), resumable from its las
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 from collections import Counter, defaultdict
@@ -37,9 +38,13 @@ TRUTH_FILES = {
 
 
 class ProvinceWriter:
-    def __init__(self, out: Path, flush_bytes: int = 32 << 20):
+    def __init__(self, out: Path, flush_bytes: int = 32 << 20, compress: bool = False):
         self.out = out
-        self.flush_bytes = flush_bytes
+        # gzip: every flush appends one member per file (a checkpoint truncates between members);
+        # larger flushes give larger members, which compress better
+        self.compress = compress
+        self.suffix = ".ndjson.gz" if compress else ".ndjson"
+        self.flush_bytes = flush_bytes * 8 if compress else flush_bytes
         self.buffers: dict[tuple[str, str], list[bytes]] = defaultdict(list)
         self.buffered = 0
         self.truth: dict[str, list[list[Any]]] = {name: [] for name in TRUTH_FILES}
@@ -56,6 +61,8 @@ class ProvinceWriter:
         state_path = self.out / STATE_FILE
         if resume and state_path.exists():
             state = json.loads(state_path.read_text())
+            if bool(state.get("compress", False)) != self.compress:
+                raise ValueError("resume with the same compression the run started with (--gzip)")
             self._restore(state)
             return
         for name, header in TRUTH_FILES.items():
@@ -88,12 +95,13 @@ class ProvinceWriter:
         sizes = {}
         for fac, types in self.by_facility.items():
             for rtype in types:
-                rel = f"submissions/{fac}/{rtype}.ndjson"
+                rel = f"submissions/{fac}/{rtype}{self.suffix}"
                 sizes[rel] = (self.out / rel).stat().st_size
         for name in TRUTH_FILES:
             sizes[f"truth/{name}"] = (self.out / "truth" / name).stat().st_size
         state = {
             "done": done,
+            "compress": self.compress,
             "sizes": sizes,
             "residents": self.residents,
             "households": self.households,
@@ -122,8 +130,9 @@ class ProvinceWriter:
         for (fac, rtype), lines in sorted(self.buffers.items()):
             folder = self.out / "submissions" / fac
             folder.mkdir(exist_ok=True)
-            with open(folder / f"{rtype}.ndjson", "ab") as f:
-                f.write(b"".join(lines))
+            data = b"".join(lines)
+            with open(folder / f"{rtype}{self.suffix}", "ab") as f:
+                f.write(gzip.compress(data, compresslevel=1, mtime=0) if self.compress else data)
         self.buffers.clear()
         self.buffered = 0
         for name, rows in self.truth.items():
