@@ -299,3 +299,60 @@ def test_a_lake_built_from_gzip_submissions_equals_one_from_plain(
     lines = sum(p.read_bytes().count(b"\n") for p in plain.rglob("*.ndjson") if p.stem in resource_types())
     assert seen[-1] == (lines, lines)
     assert _snapshot(tmp_path / "plain-lake") == _snapshot(tmp_path / "gz-lake")
+
+
+def test_an_interrupted_build_resumes_where_it_saved(ingest_province: Path, tmp_path: Path) -> None:
+    from phip.bench.analytics import registry_session, truth_batches, truth_persons
+    from phip.lake import resume
+    from phip.lake.dims import SCHEMAS, dimension
+    from phip.lake.service import resource_types
+    from phip.lake.source import NdjsonFolder
+
+    session = registry_session(ingest_province, tmp_path)
+    given = {
+        "record_person": truth_persons(ingest_province),
+        "submission_batch": truth_batches(ingest_province),
+    }
+    dims = {name: given[name] if name in given else dimension(session, name) for name in SCHEMAS}
+    session.close()
+    folder, types = ingest_province / "submissions", resource_types()
+
+    def changes(_seq: int) -> tuple[NdjsonFolder, int]:
+        return NdjsonFolder(folder, types, batch=4000), 0
+
+    whole = lake_build.refresh(tmp_path / "whole", changes, dims, full=True)
+
+    class Crash(Exception):
+        pass
+
+    calls = [0]
+
+    def crash(_done: int, _total: int) -> None:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise Crash
+
+    lake = tmp_path / "resumed"
+    with pytest.raises(Crash):
+        lake_build.refresh(lake, changes, dims, crash, full=True, checkpoint_seconds=0)
+    assert read_manifest(lake) is None  # nothing published
+    state = json.loads((lake / resume.FOLDER / resume.STATE).read_text())
+    total = sum(whole.changed.values())
+    assert 0 < state["seen"] < state["total"] and state["saves"] == 4
+    assert any(state["segments"].values())
+    # another source (here: another change it reaches) does not continue this build
+    assert resume.load(lake, "another build") is None and not (lake / resume.FOLDER).exists()
+    with pytest.raises(Crash):
+        calls[0] = 0
+        lake_build.refresh(lake, changes, dims, crash, full=True, checkpoint_seconds=0)
+    saved = json.loads((lake / resume.FOLDER / resume.STATE).read_text())["seen"]
+    seen: list[int] = []
+    again = lake_build.refresh(
+        lake, changes, dims, lambda done, _t: seen.append(done), full=True, checkpoint_seconds=0
+    )
+    assert again.resumed and not whole.resumed
+    assert seen[0] > saved and seen[-1] == state["total"]  # read on from the saved position
+    assert again.changed == whole.changed and sum(again.changed.values()) == total > 0
+    assert again.rows == whole.rows
+    assert _snapshot(lake) == _snapshot(tmp_path / "whole")
+    assert not (lake / resume.FOLDER).exists()

@@ -9,45 +9,39 @@ that held the changed resources' old rows. A table whose definition changed is r
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from phip.lake.annotate import annotate
-from phip.lake.compile import compile_view
+from phip.lake import resume
 from phip.lake.dialect import quote as _quote
+from phip.lake.loading import (
+    ENGINE_THREADS,
+    IN_FLIGHT,
+    ChangeSource,
+    FactBuild,
+    PositionedSource,
+    Progress,
+    load_changes,
+    parquet_list,
+    scan,
+)
 from phip.lake.manifest import LakeError, Manifest, TableFiles, locked, publish, read_manifest
-from phip.lake.normal import normalise
 from phip.lake.reader import open_duckdb
-from phip.lake.source import Change, facility_of
-from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable, fact_tables
+from phip.lake.source import Change
+from phip.lake.tables import NO_COUNTY, NO_MONTH, fact_tables
 
-Progress = Callable[[int, int], None]
-_FLUSH_ROWS = 50_000
-#: batches handed to DuckDB and not yet loaded, over all tables: parsing waits beyond this, so
-#: memory stays bounded when DuckDB is the slower side (a large province)
-_IN_FLIGHT = 6
-ENGINE_THREADS = 2
-
-
-class ChangeSource(Protocol):
-    def count(self) -> int: ...
-
-    def __iter__(self) -> Any: ...
+__all__ = ["ChangeSource", "Progress", "RefreshReport", "attach", "refresh"]
 
 
 @dataclass
@@ -60,6 +54,7 @@ class RefreshReport:
     partitions_written: int = 0
     seconds: float = 0.0
     analytics_seconds: float = 0.0  # writing the catalogue's analytics tables (part of `seconds`)
+    resumed: bool = False  # an interrupted build was continued
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,152 +66,8 @@ class RefreshReport:
             "partitions_written": self.partitions_written,
             "seconds": round(self.seconds, 3),
             "analytics_seconds": round(self.analytics_seconds, 3),
+            "resumed": self.resumed,
         }
-
-
-#: a change ready for the engine: (type, normal-form JSON text or "" when deleted, id, facility)
-Prepared = tuple[str, str, str, str | None]
-
-
-def _prepare(batch: list[Change]) -> list[Prepared]:
-    """Parse and normalise a batch of changes (in a worker process: this is the CPU-bound part).
-    A source that does not know a resource's id or facility leaves them to be read here."""
-    out: list[Prepared] = []
-    for c in batch:
-        if c.deleted:
-            out.append((c.res_type, "", c.res_id, None))
-            continue
-        res = orjson.loads(c.content)
-        facility = c.facility if c.res_id else facility_of(res)
-        annotate(res, c.seq)
-        out.append(
-            (c.res_type, orjson.dumps(normalise(res)).decode(), c.res_id or str(res.get("id", "")), facility)
-        )
-    return out
-
-
-def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[list[Prepared]]:
-    if workers <= 1:
-        yield from map(_prepare, batches)
-        return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    # a bounded window of batches in the workers, in order (Pool.imap would read the whole input
-    # ahead and hold every result until it is taken: memory grows with the province)
-    with ctx.Pool(workers) as pool:
-        window: deque[AsyncResult[list[Prepared]]] = deque()
-        for batch in batches:
-            window.append(pool.apply_async(_prepare, (batch,)))
-            if len(window) >= 2 * workers + 2:
-                yield window.popleft().get()
-        while window:
-            yield window.popleft().get()
-
-
-class _FactBuild:
-    """One fact table's rows for this refresh, accumulated in DuckDB."""
-
-    def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        table: FactTable,
-        n: int,
-        engine: ThreadPoolExecutor,
-        gate: threading.BoundedSemaphore,
-    ):
-        # its own cursor: tables load side by side on the engine threads, each table's
-        # statements in order (a job waits for the table's previous one)
-        self.con, self.table, self.engine, self.gate = con.cursor(), table, engine, gate
-        con = self.con
-        self.engine_jobs: list[Future[None]] = []
-        self.order = threading.Lock()
-        self.src, self.rows, self.chg = f"src_{n}", f"new_{n}", f"chg_{n}"
-        self.pending: list[tuple[str, str, str, str | None]] = []
-        self.changed = 0
-        con.execute(
-            f"CREATE TABLE {self.src}(resource_type VARCHAR, resource VARCHAR, "
-            "_rid VARCHAR, source_facility VARCHAR)"
-        )
-        con.execute(f"CREATE TABLE {self.chg}(_rid VARCHAR)")
-        view_sql, _ = compile_view(table.view, "duckdb", self.src, CARRIED)
-        dates = [f"CAST(v.{c} AS VARCHAR)" for c in table.month_from]
-        month = f"substr(coalesce({', '.join(dates)}), 1, 7)" if dates else "NULL"
-        self.sql = (
-            f"SELECT v.*, coalesce(f.county_code, {_quote(NO_COUNTY)}) AS county, "
-            f"coalesce({month}, {_quote(NO_MONTH)}) AS month FROM ({view_sql}) v "
-            "LEFT JOIN lake_facility_county f ON f.code = v.source_facility"
-        )
-        con.execute(f"CREATE TABLE {self.rows} AS {self.sql}")
-
-    def add(self, row: Prepared) -> None:
-        """A changed resource: (type, normal-form JSON or "" when deleted, id, facility)."""
-        self.changed += 1
-        self.pending.append(row)
-        if len(self.pending) >= _FLUSH_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        key = f"{self.table.resource_type}/"
-        arrow = pa.table(
-            {
-                "resource_type": [p[0] for p in self.pending if p[1]],
-                "resource": [p[1] for p in self.pending if p[1]],
-                "_rid": [key + p[2] for p in self.pending if p[1]],
-                "source_facility": [p[3] for p in self.pending if p[1]],
-            },
-            schema=pa.schema(
-                [
-                    ("resource_type", pa.string()),
-                    ("resource", pa.string()),
-                    ("_rid", pa.string()),
-                    ("source_facility", pa.string()),
-                ]
-            ),
-        )
-        changed = pa.table({"_rid": [key + p[2] for p in self.pending]})
-        self.pending = []
-        # DuckDB runs the view while this thread goes on parsing (it releases the GIL); one
-        # engine thread keeps the connection's statements in order; the gate bounds the backlog
-        self.gate.acquire()
-        self.engine_jobs.append(self.engine.submit(self._load, arrow, changed))
-
-    def _load(self, arrow: pa.Table, changed: pa.Table) -> None:
-        try:
-            with self.order:
-                self._insert(arrow, changed)
-        finally:
-            self.gate.release()
-
-    def _insert(self, arrow: pa.Table, changed: pa.Table) -> None:
-        self.con.register("lake_batch", arrow)
-        self.con.register("lake_changed", changed)
-        try:
-            self.con.execute(f"INSERT INTO {self.src} SELECT * FROM lake_batch")
-            self.con.execute(f"INSERT INTO {self.chg} SELECT _rid FROM lake_changed")
-            self.con.execute(f"INSERT INTO {self.rows} {self.sql}")
-            self.con.execute(f"DELETE FROM {self.src}")
-        finally:
-            self.con.unregister("lake_batch")
-            self.con.unregister("lake_changed")
-
-    def wait(self) -> None:
-        for job in self.engine_jobs:
-            job.result()
-        self.engine_jobs = []
-
-    def columns(self) -> list[list[str]]:
-        return [[r[0], r[1]] for r in self.con.execute(f"DESCRIBE {self.rows}").fetchall()]
-
-
-def _parquet_list(files: Iterable[str], lake: Path) -> str:
-    return "[" + ", ".join(_quote((lake / f).as_posix()) for f in files) + "]"
-
-
-def _scan(files: Iterable[str], lake: Path) -> str:
-    """read_parquet of lake files; the columns come from the files (partition folders are not
-    parsed: DuckDB would make a county code an integer)."""
-    return f"read_parquet({_parquet_list(files, lake)}, hive_partitioning = false)"
 
 
 def _written(con: duckdb.DuckDBPyConnection, lake: Path, folder: Path) -> list[dict[str, Any]]:
@@ -227,7 +78,7 @@ def _written(con: duckdb.DuckDBPyConnection, lake: Path, folder: Path) -> list[d
     meta = dict(
         con.execute(
             "SELECT file_name, num_rows FROM parquet_file_metadata("
-            + _parquet_list((p.relative_to(lake).as_posix() for p in paths), lake)
+            + parquet_list((p.relative_to(lake).as_posix() for p in paths), lake)
             + ")"
         ).fetchall()
     )
@@ -257,7 +108,7 @@ def _write_fact(
     con: duckdb.DuckDBPyConnection,
     lake: Path,
     run: str,
-    build: _FactBuild,
+    build: FactBuild,
     old: TableFiles | None,
     rebuild: bool,
 ) -> tuple[TableFiles, int]:
@@ -265,7 +116,7 @@ def _write_fact(
     table = build.table
     folder = lake / "tables" / table.name / run
     if rebuild or old is None:
-        _copy_partitioned(con, f"SELECT * FROM {build.rows}", folder)
+        _copy_partitioned(con, build.all_rows(lake), folder)
         files = _written(con, lake, folder)
         return TableFiles(build.columns(), files, table.definition), len(files)
     if build.changed == 0:
@@ -277,7 +128,7 @@ def _write_fact(
     if old_paths:
         touched |= set(
             con.execute(
-                f"SELECT DISTINCT county, month FROM {_scan(old_paths, lake)} "
+                f"SELECT DISTINCT county, month FROM {scan(old_paths, lake)} "
                 f"WHERE _rid IN (SELECT _rid FROM {build.chg})"
             ).fetchall()
         )
@@ -286,7 +137,7 @@ def _write_fact(
     query = f"SELECT * FROM {build.rows}"
     if rewrite:
         query = (
-            f"SELECT * FROM {_scan(rewrite, lake)} "
+            f"SELECT * FROM {scan(rewrite, lake)} "
             f"WHERE _rid NOT IN (SELECT _rid FROM {build.chg}) UNION ALL BY NAME {query}"
         )
     _copy_partitioned(con, query, folder)
@@ -322,9 +173,12 @@ def refresh(
     full: bool = False,
     memory_limit: str = "4GB",
     workers: int | None = None,
+    checkpoint_seconds: float = 300.0,
 ) -> RefreshReport:
     """Bring the lake up to date. `changes_since(seq)` gives the changes after `seq` and the
-    change sequence they reach; `dimensions` are the dimension tables, written whole."""
+    change sequence they reach; `dimensions` are the dimension tables, written whole. A build of
+    every table saves its progress every `checkpoint_seconds` and, interrupted, is resumed by
+    the next call over the same source (`resume.py`)."""
     from phip.analytics.facts import write_facts
     from phip.lake.derived import write_derived
 
@@ -360,32 +214,25 @@ def refresh(
         con.execute("CREATE TABLE lake_facility_county AS SELECT * FROM lake_fac_arrow")
         con.unregister("lake_fac_arrow")
         engine = ThreadPoolExecutor(max_workers=ENGINE_THREADS)
-        gate = threading.BoundedSemaphore(_IN_FLIGHT)
-        builds = {
-            name: _FactBuild(con, spec, n, engine, gate) for n, (name, spec) in enumerate(specs.items())
-        }
-        by_type: dict[str, list[_FactBuild]] = {}
+        gate = threading.BoundedSemaphore(IN_FLIGHT)
+        builds = {name: FactBuild(con, spec, n, engine, gate) for n, (name, spec) in enumerate(specs.items())}
+        by_type: dict[str, list[FactBuild]] = {}
         for b in builds.values():
             by_type.setdefault(b.table.resource_type, []).append(b)
-        total, seen = source.count(), [0]
         incremental = {t for t, bs in by_type.items() if any(b.table.name not in rebuild for b in bs)}
+        # a build of every table from a source that can say where it is can be resumed
+        key = None
+        if rebuild == set(specs) and isinstance(source, PositionedSource):
+            definitions = {name: spec.definition for name, spec in specs.items()}
+            key = resume.build_key(source.describe(), upto, definitions)
+        else:
+            resume.clear(lake)
 
-        def wanted() -> Iterator[list[Change]]:
-            for batch in source:
-                seen[0] += len(batch)
-                # resources older than the last refresh matter only to tables being rebuilt
-                yield [
-                    c
-                    for c in batch
-                    if c.res_type in by_type and (c.res_type not in incremental or c.seq > since)
-                ]
+        def keep(c: Change) -> bool:
+            # resources older than the last refresh matter only to tables being rebuilt
+            return c.res_type not in incremental or c.seq > since
 
-        for rows in _prepared(wanted(), workers):
-            for row in rows:
-                for b in by_type[row[0]]:
-                    b.add(row)
-            if progress:
-                progress(seen[0], total)
+        report.resumed = load_changes(lake, source, builds, keep, workers, progress, key, checkpoint_seconds)
         manifest = Manifest(version, upto, datetime.now(UTC).isoformat(timespec="seconds"))
         for b in builds.values():
             b.flush()
@@ -413,6 +260,7 @@ def refresh(
         manifest.stats = report.to_json()
         publish(lake, manifest)
         con.close()
+        resume.clear(lake)
         return report
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -37,8 +38,17 @@ class StoreChanges:
         q = select(func.count()).where(Resource.change_seq > self.since, Resource.change_seq <= self.upto)
         return int(self.session.scalar(q) or 0)
 
+    def describe(self) -> str:
+        """What this source is (a resumed build must read the same one)."""
+        url = self.session.get_bind().engine.url.render_as_string(hide_password=True)
+        return f"store {url} ({self.since}, {self.upto}]"
+
     def __iter__(self) -> Iterator[list[Change]]:
-        cursor = self.since
+        return (batch for batch, _ in self.positioned(None))
+
+    def positioned(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[Change], dict[str, Any]]]:
+        """Batches, each with the position after it; from `cursor` (a position given before) on."""
+        last = int(cursor["seq"]) if cursor else self.since
         cols = (
             Resource.change_seq,
             Resource.res_type,
@@ -50,16 +60,16 @@ class StoreChanges:
         while True:
             q = (
                 select(*cols)
-                .where(Resource.change_seq > cursor, Resource.change_seq <= self.upto)
+                .where(Resource.change_seq > last, Resource.change_seq <= self.upto)
                 .order_by(Resource.change_seq)
                 .limit(self.batch)
             )
             rows = self.session.execute(q).all()
             if not rows:
                 return
-            cursor = rows[-1][0]
+            last = rows[-1][0]
             # every row is yielded (progress counts them); the build skips types it has no table for
-            yield [Change(t, i, f, bool(d), bytes(c), s) for s, t, i, f, d, c in rows]
+            yield [Change(t, i, f, bool(d), bytes(c), s) for s, t, i, f, d, c in rows], {"seq": last}
 
 
 def latest_change(session: Session) -> int:
@@ -90,17 +100,32 @@ class NdjsonFolder:
     def count(self) -> int:
         return sum(ndjson.count_lines(p) for p in self._files())
 
+    def describe(self) -> str:
+        return f"folder {self.folder.resolve()} {','.join(sorted(self.types))}"
+
     def __iter__(self) -> Iterator[list[Change]]:
+        return (batch for batch, _ in self.positioned(None))
+
+    def positioned(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[Change], dict[str, Any]]]:
+        """Batches, each with the position after it (file, lines read in it, sequence); from
+        `cursor` on. The sequence is the order of submission: files in name order, lines in file
+        order."""
+        files = self._files()
+        first, skip, seq = (cursor["file"], cursor["line"], cursor["seq"]) if cursor else (0, 0, 0)
         out: list[Change] = []
-        seq = 0  # the order of submission: files in name order, lines in file order
-        for path in self._files():
+        for index in range(first, len(files)):
+            path = files[index]
             res_type = ndjson.resource_type_of(path)
+            line_no = 0
             for line in ndjson.lines(path):
+                line_no += 1
+                if index == first and line_no <= skip:
+                    continue
                 # parsed later, in the build's workers: the id and facility are read there
                 seq += 1
                 out.append(Change(res_type, "", None, False, line, seq))
                 if len(out) >= self.batch:
-                    yield out
+                    yield out, {"file": index, "line": line_no, "seq": seq}
                     out = []
-        if out:
-            yield out
+            if out and index == len(files) - 1:
+                yield out, {"file": index, "line": line_no, "seq": seq}
