@@ -247,10 +247,9 @@ class DuckDB(Dialect):
     def as_sql(self, x: str, fhir_type: str) -> str:
         t = self._type(fhir_type)
         if t == "VARCHAR":
-            return (
-                f"(CASE WHEN json_type({x}) = 'VARCHAR' THEN json_extract_string({x}, '$') "
-                f"ELSE CAST({x} AS VARCHAR) END)"
-            )
+            # a string unquoted, any other value as its JSON text: one parse of x (JSON null
+            # cannot occur: the normal form drops nulls)
+            return f"json_extract_string({x}, '$')"
         return f"TRY_CAST({x} AS {t})"
 
     def to_json(self, sql_value: str, kind: str) -> str:
