@@ -8,12 +8,17 @@ from typing import Any
 
 
 def normalise(node: Any) -> Any:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            items = v if isinstance(v, list) else [v]
-            kept = [normalise(x) for x in items if x is not None]
+    if type(node) is not dict:
+        return node
+    out = {}
+    for k, v in node.items():
+        # the function is entered for objects only: a resource has millions of scalars
+        if type(v) is list:
+            kept = [normalise(x) if type(x) is dict else x for x in v if x is not None]
             if kept:
                 out[k] = kept
-        return out
-    return node
+        elif type(v) is dict:
+            out[k] = [normalise(v)]
+        elif v is not None:
+            out[k] = [v]
+    return out
