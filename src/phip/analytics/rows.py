@@ -240,6 +240,9 @@ def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str
     org unit and only the attributes the key does not decide (`_carried`)."""
     carried = _carried(sh, src, key)
     free = [c for c in (*sh.keep, *sh.birth) if c not in carried]
+    if set(sh.periods) <= _WITHIN_YEAR:
+        per_period = _by_months(sh, carried, free, flags, where, key)
+        return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
     kept = ", ".join((*carried, *free))
     if daily:
         marks = "".join(f", max({x}) AS {alias}" for alias, x in flags)
@@ -261,6 +264,41 @@ def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str
         f"GROUP BY {', '.join(('d.k', 'c.period_type', 'c.period', _unit('d.'), *('d.' + c for c in free)))}"
     )
     return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
+
+
+#: period types made of whole months of one year
+_WITHIN_YEAR = {"month", "quarter", "year"}
+_BIT = "(CAST(1 AS BIGINT) << (month({}) - 1))"
+
+
+def _by_months(
+    sh: Shape, carried: tuple[str, ...], free: list[str], flags: Values, where: str, key: str
+) -> str:
+    """`_per_period_keys` when every period is made of months of one year: each key, year and org
+    unit once, with the months it has rows in as bits (and per measure those its flag is set
+    in), then placed in each period whose months meet them. One grouping over the rows instead
+    of one over the rows times their periods."""
+    bit = _BIT.format("date")
+    marks = "".join(f", bit_or(CASE WHEN {x} = 1 THEN {bit} ELSE 0 END) AS {alias}" for alias, x in flags)
+    anys = "".join(f", any_value({c}) AS {c}" for c in carried)
+    group = ", ".join((key, "year(date)", _unit(), *free))
+    keys = (
+        f"SELECT {key} AS k, year(date) AS y{''.join(', ' + c for c in free)}{anys}, "
+        f"bit_or({bit}) AS months{marks} FROM {sh.base} b {where} GROUP BY {group}"
+    )
+    span = f"((CAST(1 AS BIGINT) << month(period_end)) - {_BIT.format('period_start')})"
+    periods = (
+        f"SELECT period_type, period, period_end, year(period_start) AS y, {span} AS months "
+        f"FROM lake_periods WHERE period_type IN ({sh.kinds()})"
+    )
+    ins = "".join(
+        f", CASE WHEN (d.{alias} & c.months) <> 0 THEN 1 ELSE 0 END AS {alias}" for alias, _ in flags
+    )
+    cols = "".join(f", d.{c}" for c in (*free, *carried))
+    return (
+        f"SELECT d.k, c.period_type, c.period, c.period_end{cols}{ins} FROM ({keys}) d "
+        f"JOIN ({periods}) c ON c.y = d.y AND (d.months & c.months) <> 0"
+    )
 
 
 #: the month and day (MMDD) periods of each type end on
