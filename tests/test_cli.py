@@ -68,6 +68,32 @@ def test_synth_config_file(env: Path) -> None:
     assert result.exit_code == 2 and "scale" in result.output
 
 
+def test_synth_gzip_then_lake_from_the_folder(env: Path) -> None:
+    out = env / "gz"
+    args = ["synth", "--scale", "0.00001", "--seed", "4", "--out", str(out), "--workers", "1", "--gzip"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    files = [p.name for p in (out / "submissions").rglob("*") if p.is_file()]
+    assert files and all(f.endswith(".ndjson.gz") for f in files)
+    # resuming a finished run changes nothing (and adds no plain files beside the gzip ones)
+    before = {p: p.stat().st_size for p in (out / "submissions").rglob("*")}
+    again = runner.invoke(app, [*args[:-1], "--resume"])
+    assert again.exit_code == 0, again.output
+    assert {p: p.stat().st_size for p in (out / "submissions").rglob("*")} == before
+    assert _last_json(again.stdout)["residents"] == _last_json(result.stdout)["residents"]
+    (out / "manifest.json").unlink()  # neither finished nor checkpointed: a clear error
+    nothing = runner.invoke(app, [*args, "--resume"])
+    assert nothing.exit_code == 2 and "--force" in nothing.output
+    loaded = runner.invoke(app, ["orgunits", "load", str(out / "registry")])
+    assert loaded.exit_code == 0, loaded.output
+    lake = env / "lake"
+    built = runner.invoke(app, ["lake", "refresh", "--lake", str(lake), "--source", str(out / "submissions")])
+    assert built.exit_code == 0, built.output
+    report = _last_json(built.stdout)
+    assert report["resumed"] is False and report["changed_resources"]["encounter"] > 0
+    assert sum(report["changed_resources"].values()) > len(files)
+
+
 def test_bench_rejects_unknown_name() -> None:
     result = runner.invoke(app, ["bench", "nope"])
     assert result.exit_code == 2

@@ -4,6 +4,7 @@ the output, checkpoints for resume and writes the manifest."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import multiprocessing as mp
 import shutil
@@ -189,6 +190,12 @@ def synthesize(
             raise FileExistsError(f"{out} is not empty (use --force to replace it or --resume to continue)")
         shutil.rmtree(out)
     can_resume = resume and (out / STATE_FILE).exists()
+    if resume and not can_resume and out.exists() and any(out.iterdir()):
+        if (out / "manifest.json").exists():  # finished: nothing to do
+            manifest: dict[str, Any] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+            manifest["_seconds"] = 0.0
+            return manifest
+        raise FileExistsError(f"{out} has no checkpoint to resume from (use --force to start again)")
     out.mkdir(parents=True, exist_ok=True)
     ctx = ProvinceContext.build(cfg)
     tasks = plan_tasks(ctx)
