@@ -51,6 +51,42 @@ def grouped(ind: Indicator, name: str, values: list[tuple[str, str]]) -> str:
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) g WHERE org_unit IS NOT NULL"
 
 
+def rolled_up(ind: Indicator, name: str, values: list[tuple[str, str]], keep: str) -> list[str]:
+    """`grouped` for aggregates that add up, in two steps: each breakdown (and the total) first
+    added up per period and org unit of the finest level (`{name}_units`), then every level
+    added up from those rows: the rows are read once per breakdown, not once per breakdown and
+    level."""
+    orgs = [ORG_COLUMNS[lv] for lv in ind.levels]
+    units = ", ".join(orgs)
+    sums = ", ".join(f"{sql} AS {alias}" for alias, sql in values)
+    parts = [
+        f"SELECT period_type, period, {units}, '' AS breakdown, '' AS category, {sums} FROM {name}_fine x "
+        f"GROUP BY period_type, period, {units}"
+    ]
+    coarse = [p for p in ind.periods if p in BREAKDOWN_PERIODS]
+    if coarse:
+        kinds = ", ".join(_q(p) for p in coarse)
+        parts += [
+            f"SELECT period_type, period, {units}, {_q(b)} AS breakdown, {b} AS category, {sums} "
+            f"FROM {name}_fine x WHERE period_type IN ({kinds}) GROUP BY period_type, period, {units}, {b}"
+            for b in ind.breakdowns
+        ]
+    level = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {_q(lv)}" for lv in reversed(ind.levels))
+    org_unit = " ".join(
+        f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {ORG_COLUMNS[lv]}" for lv in reversed(ind.levels)
+    )
+    again = ", ".join(f"sum({alias}) AS {alias}" for alias, _ in values)
+    sets = ", ".join(f"(period_type, period, breakdown, category, {col})" for col in orgs)
+    levels = (
+        f"SELECT CASE {level} END AS level, CASE {org_unit} END AS org_unit, period_type, period, "
+        f"breakdown, category, {again} FROM {name}_units u GROUP BY GROUPING SETS ({sets})"
+    )
+    return [
+        f"{name}_units AS{keep} ({' UNION ALL '.join(parts)})",
+        f"{name} AS (SELECT * FROM ({levels}) g WHERE org_unit IS NOT NULL)",
+    ]
+
+
 def base_table(source: str) -> str:
     """The name a source's rows are kept under when several passes share them."""
     return f"lake_base_{source}"
@@ -117,7 +153,7 @@ def _stages(ind: Indicator, name: str, rows: Rows, sh: Shape, keep: str) -> list
     return [
         *steps,
         f"{name}_fine AS{keep} (SELECT {fine}, {sums} FROM ({rows.sql}) r GROUP BY {fine})",
-        f"{name} AS ({grouped(ind, f'{name}_fine', values)})",
+        *rolled_up(ind, name, values, keep),
     ]
 
 
