@@ -324,6 +324,36 @@ def birth_class(birth: str, periods: tuple[str, ...]) -> str:
     return f"({birth} - {md} + CASE {arms} ELSE 1 END)"
 
 
+def _period_bounds(kind: str, day: str) -> tuple[str, str]:
+    """The first and last day of the period of type `kind` (month, quarter, year) `day` is in."""
+    if kind == "month":
+        return f"make_date(year({day}), month({day}), 1)", f"last_day({day})"
+    if kind == "quarter":
+        return (
+            f"make_date(year({day}), 3 * quarter({day}) - 2, 1)",
+            f"last_day(make_date(year({day}), 3 * quarter({day}), 1))",
+        )
+    return f"make_date(year({day}), 1, 1)", f"make_date(year({day}), 12, 31)"
+
+
+def _end_classes(sh: Shape, lo: str, hi: str) -> tuple[str, str]:
+    """A spell's first and last day (`lo`, `hi`) coarsened to what decides which period ends it
+    covers, when every period is made of months: the first end on or after `lo` and the last on
+    or before `hi` (the finest period type's ends include the coarser ones'), with days before
+    or after the calendar moved to its bounds. Spells of one class of persons then differ in a
+    few dozen ways instead of one per start date, and are counted together. The days themselves
+    otherwise."""
+    if not set(sh.periods) <= _WITHIN_YEAR:
+        return lo, hi
+    finest = next(k for k in ("month", "quarter", "year") if k in sh.periods)
+    span = f"FROM lake_periods WHERE period_type = {_q(finest)}"
+    low = f"greatest({lo}, (SELECT min(period_start) {span}))"
+    high = f"least({hi}, (SELECT max(period_end) {span}))"
+    start, end = _period_bounds(finest, high)
+    before = f"CAST({start} - INTERVAL 1 DAY AS DATE)"
+    return _period_bounds(finest, low)[1], f"(CASE WHEN {end} = {high} THEN {high} ELSE {before} END)"
+
+
 def _resident_states(sh: Shape, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Residents counted in a state (persons at their residence), without a DISTINCT over every
     person and period: a person with several rows has them merged into disjoint spells (gaps and
@@ -353,9 +383,10 @@ def _resident_states(sh: Shape, m: Measure) -> tuple[str, tuple[tuple[str, str],
     )
     classed = ", ".join((*sh.keep, *(("given_age_group",) if sh.aged else ())))
     birth = f", {birth_class('birth_ymd', sh.periods)} AS birth_ymd" if sh.aged else ""
+    days = _end_classes(sh, "lo", "hi")
     together = (
-        f"SELECT {classed}{birth}, lo, hi, count(*) AS n FROM ({spells}) s "
-        f"GROUP BY {classed}{birth.replace(' AS birth_ymd', '')}, lo, hi"
+        f"SELECT {classed}{birth}, {days[0]} AS lo, {days[1]} AS hi, count(*) AS n FROM ({spells}) s "
+        f"GROUP BY {classed}{birth.replace(' AS birth_ymd', '')}, {days[0]}, {days[1]}"
     )
     ends = f"SELECT DISTINCT period_end FROM lake_periods WHERE period_type IN ({sh.kinds()})"
     keep = ", ".join(sh.keep)
