@@ -26,6 +26,7 @@ from phip.store import get_engine
 from phip.store.models import Resource
 from phip.store.repository import Repository
 from tests.conftest import LakeStore
+from tests.interrupt import Crash, CrashAfter
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -322,19 +323,9 @@ def test_an_interrupted_build_resumes_where_it_saved(ingest_province: Path, tmp_
 
     whole = lake_build.refresh(tmp_path / "whole", changes, dims, full=True)
 
-    class Crash(Exception):
-        pass
-
-    calls = [0]
-
-    def crash(_done: int, _total: int) -> None:
-        calls[0] += 1
-        if calls[0] == 5:
-            raise Crash
-
     lake = tmp_path / "resumed"
     with pytest.raises(Crash):
-        lake_build.refresh(lake, changes, dims, crash, full=True, checkpoint_seconds=0)
+        lake_build.refresh(lake, changes, dims, CrashAfter(5), full=True, checkpoint_seconds=0)
     assert read_manifest(lake) is None  # nothing published
     state = json.loads((lake / resume.FOLDER / resume.STATE).read_text())
     total = sum(whole.changed.values())
@@ -343,8 +334,7 @@ def test_an_interrupted_build_resumes_where_it_saved(ingest_province: Path, tmp_
     # another source (here: another change it reaches) does not continue this build
     assert resume.load(lake, "another build") is None and not (lake / resume.FOLDER).exists()
     with pytest.raises(Crash):
-        calls[0] = 0
-        lake_build.refresh(lake, changes, dims, crash, full=True, checkpoint_seconds=0)
+        lake_build.refresh(lake, changes, dims, CrashAfter(5), full=True, checkpoint_seconds=0)
     saved = json.loads((lake / resume.FOLDER / resume.STATE).read_text())["seen"]
     seen: list[int] = []
     again = lake_build.refresh(

@@ -15,6 +15,7 @@ from phip.standards import idcard
 from phip.standards.icd10 import get_icd10
 from phip.synth import SynthConfig, synthesize
 from phip.synth.demography import prefecture_shares
+from tests.interrupt import Crash, CrashAfter
 
 STRUCTURAL = "structural_invalid"
 
@@ -276,18 +277,8 @@ def test_resume_after_a_crash_gives_the_same_output(tmp_path: Path) -> None:
     cfg = SynthConfig(scale=0.00003, seed=5, chunk_size=40)
     synthesize(cfg, tmp_path / "whole", workers=1)
 
-    class Crash(Exception):
-        pass
-
-    calls = [0]
-
-    def crash_after_some(_residents: int, _resources: int) -> None:
-        calls[0] += 1
-        if calls[0] == 6:
-            raise Crash
-
     with pytest.raises(Crash):
-        synthesize(cfg, tmp_path / "resumed", workers=1, progress=crash_after_some, checkpoint_seconds=0)
+        synthesize(cfg, tmp_path / "resumed", workers=1, progress=CrashAfter(6), checkpoint_seconds=0)
     assert not (tmp_path / "resumed" / "manifest.json").exists()
     # a half-written file beyond the checkpoint is cut back on resume
     some = next((tmp_path / "resumed" / "submissions").rglob("*.ndjson"))
@@ -318,19 +309,9 @@ def test_gzip_submissions_hold_the_same_lines_and_resume(tmp_path: Path) -> None
     for name in ("persons.csv", "submissions.csv", "defects.csv"):
         assert _truth(tmp_path / "gz", name) == _truth(tmp_path / "plain", name)
 
-    class Crash(Exception):
-        pass
-
-    calls = [0]
-
-    def crash_after_some(_residents: int, _resources: int) -> None:
-        calls[0] += 1
-        if calls[0] == 6:
-            raise Crash
-
     resumed = tmp_path / "resumed"
     with pytest.raises(Crash):
-        synthesize(cfg, resumed, workers=1, progress=crash_after_some, checkpoint_seconds=0, compress=True)
+        synthesize(cfg, resumed, workers=1, progress=CrashAfter(6), checkpoint_seconds=0, compress=True)
     # a half-written member beyond the checkpoint is cut back on resume
     some = next((resumed / "submissions").rglob("*.ndjson.gz"))
     with open(some, "ab") as f:
