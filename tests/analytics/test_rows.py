@@ -19,7 +19,7 @@ from phip.analytics.calendar import calendar, calendar_periods
 from phip.analytics.catalogue import Indicator, Measure, catalogue
 from phip.analytics.compile import indicator_sql
 from phip.analytics.facts import fact_table
-from phip.analytics.rows import birth_class
+from phip.analytics.states import birth_class
 from phip.standards.agegroups import age_group, age_group_ymd_sql
 from tests.conftest import LakeStore
 

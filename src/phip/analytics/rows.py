@@ -14,15 +14,24 @@ from functools import cache
 import sqlglot
 
 from phip.analytics.catalogue import BREAKDOWNS, Indicator, Measure, Source, sources
+from phip.analytics.shape import (
+    BREAKDOWN_PERIODS,
+    ORG,
+    WITHIN_YEAR,
+    Shape,
+    Values,
+    age_group,
+    aged_columns,
+    cols,
+    flag_of,
+    where_of,
+)
+from phip.analytics.states import resident_states
 from phip.lake.dialect import quote as _q
-from phip.standards.agegroups import age_group_ymd_sql, day_ymd_sql, ymd_sql
+from phip.standards.agegroups import ymd_sql
 
-ORG = ("province_code", "prefecture_code", "county_code", "township_code", "facility_code")
-#: breakdowns are computed for these periods (daily and weekly series are totals); months nest in
-#: quarters and years
-BREAKDOWN_PERIODS = ("month", "quarter", "year")
-#: (alias, SQL) aggregates over rows, and whether they add up (see `Rows`)
-Values = list[tuple[str, str]]
+__all__ = ["BREAKDOWN_PERIODS", "ORG", "Rows", "Shape", "attributes", "base_sql", "can_fuse"]
+__all__ += ["distinct_key", "fused_rows", "measure_rows", "source_columns", "uses_period"]
 
 
 @dataclass(frozen=True)
@@ -101,65 +110,10 @@ def base_sql(src: Source, attrs: tuple[str, ...] = BREAKDOWNS) -> str:
     return f"SELECT {', '.join(own + org + extra)} FROM ({src.sql}) s {org_join} {person_join}"
 
 
-@dataclass(frozen=True)
-class Shape:
-    """How an indicator's rows look: the source rows to read (`base`: a table, or a query in
-    brackets), the attributes carried, and the periods."""
-
-    base: str
-    attrs: tuple[str, ...]
-    periods: tuple[str, ...]
-    name: str = "m"  # prefix of the names of its steps
-
-    @property
-    def keep(self) -> tuple[str, ...]:
-        """The columns a row keeps from its source row: org-unit codes and plain attributes."""
-        return (*ORG, *(a for a in self.attrs if a != "age_group"))
-
-    @property
-    def aged(self) -> bool:
-        return "age_group" in self.attrs
-
-    @property
-    def birth(self) -> tuple[str, ...]:
-        """What the age group is computed from, when it is needed."""
-        return ("given_age_group", "birth_ymd") if self.aged else ()
-
-    @property
-    def fine(self) -> tuple[str, ...]:
-        """The finest grouping: period, org-unit codes and every attribute."""
-        return ("period_type", "period", *self.keep, *(("age_group",) if self.aged else ()))
-
-    def kinds(self) -> str:
-        return ", ".join(_q(p) for p in self.periods)
-
-
-def age_group(day: str) -> str:
-    """The age group on `day` (a DATE expression): the source's own, else from the birth date."""
-    age = age_group_ymd_sql("birth_ymd", day_ymd_sql(day))
-    return f"coalesce(given_age_group, CASE WHEN birth_ymd IS NULL THEN 'unknown' ELSE {age} END)"
-
-
-def _aged(sh: Shape, day: str) -> list[str]:
-    return [f"{age_group(day)} AS age_group"] if sh.aged else []
-
-
 def uses_period(m: Measure) -> bool:
     """Whether the measure needs its rows placed in periods first (its filter or value uses the
     period, or the age group, which is known only once the reference day is)."""
     return _mentions(m, ("period_", "age_group"))
-
-
-def _where(m: Measure) -> str:
-    return f"WHERE {m.filter}" if m.filter else ""
-
-
-def _flag(m: Measure) -> str:
-    return f"({m.filter})" if m.filter else "TRUE"
-
-
-def _cols(prefix: str, names: tuple[str, ...]) -> str:
-    return ", ".join(f"{prefix}{n}" for n in names)
 
 
 def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -170,7 +124,7 @@ def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[s
     more than once."""
     age = f", {age_group('date')}" if sh.aged else ""
     daily = (
-        f"SELECT {', '.join(('date', *sh.keep, *_aged(sh, 'date')))}, "
+        f"SELECT {', '.join(('date', *sh.keep, *aged_columns(sh, 'date')))}, "
         f"{', '.join(f'{sql} AS {alias}' for alias, sql in aggs)} "
         f"FROM {sh.base} b {where} GROUP BY {', '.join(('date', *sh.keep))}{age}"
     )
@@ -182,13 +136,13 @@ def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[s
     if short:
         empty = "".join(f", CAST(NULL AS VARCHAR) AS {a}" for a in attrs)
         parts.append(
-            f"SELECT c.period_type, c.period, {_cols('d.', ORG)}{empty}, {sums} FROM {step} d "
+            f"SELECT c.period_type, c.period, {cols('d.', ORG)}{empty}, {sums} FROM {step} d "
             f"JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({short}) "
-            f"GROUP BY c.period_type, c.period, {_cols('d.', ORG)}"
+            f"GROUP BY c.period_type, c.period, {cols('d.', ORG)}"
         )
     long = ", ".join(_q(p) for p in sh.periods if p in BREAKDOWN_PERIODS)
     if long:
-        names = _cols("d.", (*ORG, *attrs))
+        names = cols("d.", (*ORG, *attrs))
         monthly = (
             f"SELECT c.period AS month, {names}, {sums} FROM {step} d "
             f"JOIN lake_calendar c ON c.day = d.date AND c.period_type = 'month' GROUP BY c.period, {names}"
@@ -216,7 +170,7 @@ def distinct_key(m: Measure) -> str:
 
 def _unit(prefix: str = "") -> str:
     """The finest org-unit code of a row (the facility's, else the residence's)."""
-    return f"coalesce({_cols(prefix, ('facility_code', *reversed(ORG[:-1])))})"
+    return f"coalesce({cols(prefix, ('facility_code', *reversed(ORG[:-1])))})"
 
 
 def _carried(sh: Shape, src: Source, key: str) -> tuple[str, ...]:
@@ -240,9 +194,9 @@ def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str
     org unit and only the attributes the key does not decide (`_carried`)."""
     carried = _carried(sh, src, key)
     free = [c for c in (*sh.keep, *sh.birth) if c not in carried]
-    if set(sh.periods) <= _WITHIN_YEAR:
+    if set(sh.periods) <= WITHIN_YEAR:
         per_period = _by_months(sh, carried, free, flags, where, key)
-        return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
+        return f"SELECT p.*{''.join(', ' + a for a in aged_columns(sh, 'period_end'))} FROM ({per_period}) p"
     kept = ", ".join((*carried, *free))
     if daily:
         marks = "".join(f", max({x}) AS {alias}" for alias, x in flags)
@@ -263,11 +217,10 @@ def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str
         f"FROM ({rows}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()}) "
         f"GROUP BY {', '.join(('d.k', 'c.period_type', 'c.period', _unit('d.'), *('d.' + c for c in free)))}"
     )
-    return f"SELECT p.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({per_period}) p"
+    return f"SELECT p.*{''.join(', ' + a for a in aged_columns(sh, 'period_end'))} FROM ({per_period}) p"
 
 
-#: period types made of whole months of one year
-_WITHIN_YEAR = {"month", "quarter", "year"}
+#: a month's bit in a mask of the months of a year
 _BIT = "(CAST(1 AS BIGINT) << (month({}) - 1))"
 
 
@@ -301,110 +254,6 @@ def _by_months(
     )
 
 
-#: the month and day (MMDD) periods of each type end on
-_ENDS = {
-    "month": (131, 228, 229, 331, 430, 531, 630, 731, 831, 930, 1031, 1130, 1231),
-    "quarter": (331, 630, 930, 1231),
-    "year": (1231,),
-}
-
-
-def birth_class(birth: str, periods: tuple[str, ...]) -> str:
-    """`birth` (YYYYMMDD) coarsened to what decides a person's age on the last day of every period
-    of the given types: the year, and which of those last days (MMDD) fall before the birthday.
-    Born on MMDD, a person's age on a day ending on E is one less when E < MMDD; putting MMDD one
-    past the greatest end before it changes none of those comparisons, and persons born in the
-    same year between two such ends share a class. The birth date itself when a period type
-    ends on any day (days and weeks)."""
-    if any(p not in _ENDS for p in periods):
-        return birth
-    ends = sorted({e for p in periods for e in _ENDS[p]}, reverse=True)
-    md = f"{birth} % 10000"
-    arms = " ".join(f"WHEN {md} > {e} THEN {e + 1}" for e in ends)
-    return f"({birth} - {md} + CASE {arms} ELSE 1 END)"
-
-
-def _period_bounds(kind: str, day: str) -> tuple[str, str]:
-    """The first and last day of the period of type `kind` (month, quarter, year) `day` is in."""
-    if kind == "month":
-        return f"make_date(year({day}), month({day}), 1)", f"last_day({day})"
-    if kind == "quarter":
-        return (
-            f"make_date(year({day}), 3 * quarter({day}) - 2, 1)",
-            f"last_day(make_date(year({day}), 3 * quarter({day}), 1))",
-        )
-    return f"make_date(year({day}), 1, 1)", f"make_date(year({day}), 12, 31)"
-
-
-def _end_classes(sh: Shape, lo: str, hi: str) -> tuple[str, str]:
-    """A spell's first and last day (`lo`, `hi`) coarsened to what decides which period ends it
-    covers, when every period is made of months: the first end on or after `lo` and the last on
-    or before `hi` (the finest period type's ends include the coarser ones'), with days before
-    or after the calendar moved to its bounds. Spells of one class of persons then differ in a
-    few dozen ways instead of one per start date, and are counted together. The days themselves
-    otherwise."""
-    if not set(sh.periods) <= _WITHIN_YEAR:
-        return lo, hi
-    finest = next(k for k in ("month", "quarter", "year") if k in sh.periods)
-    span = f"FROM lake_periods WHERE period_type = {_q(finest)}"
-    low = f"greatest({lo}, (SELECT min(period_start) {span}))"
-    high = f"least({hi}, (SELECT max(period_end) {span}))"
-    start, end = _period_bounds(finest, high)
-    before = f"CAST({start} - INTERVAL 1 DAY AS DATE)"
-    return _period_bounds(finest, low)[1], f"(CASE WHEN {end} = {high} THEN {high} ELSE {before} END)"
-
-
-def _resident_states(sh: Shape, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Residents counted in a state (persons at their residence), without a DISTINCT over every
-    person and period: a person with several rows has them merged into disjoint spells (gaps and
-    islands, per person and attributes), so a person is in at most one spell on any day; a
-    person with one row is one spell already. Spells with the same attributes, birth class
-    (`birth_class`) and days are counted together, those counts placed at each distinct period
-    end they cover (a quarter and its year share the end), and then in the periods ending that
-    day. Gives the rows and the step they read twice."""
-    part = ", ".join(("person_id", *sh.keep, *sh.birth))
-    lo, hi = "coalesce(start_date, DATE '0001-01-01')", "coalesce(end_date, DATE '9999-12-31')"
-    rows = f"SELECT *, {lo} AS lo, {hi} AS hi FROM {sh.base} b {_where(m)}"
-    many = f"SELECT person_id FROM ({rows}) r GROUP BY person_id HAVING count(*) > 1"
-    step = f"{sh.name}_states"
-    marked = (
-        f"SELECT r.*, (r.person_id IS NULL OR x.person_id IS NOT NULL) AS several "
-        f"FROM ({rows}) r LEFT JOIN ({many}) x ON x.person_id = r.person_id"
-    )
-    window = f"OVER (PARTITION BY {part} ORDER BY lo, hi ROWS BETWEEN UNBOUNDED PRECEDING AND {{}})"
-    flagged = (
-        f"SELECT {part}, lo, hi, CASE WHEN max(hi) {window.format('1 PRECEDING')} >= lo THEN 0 ELSE 1 END "
-        f"AS starts FROM {step} WHERE several"
-    )
-    numbered = f"SELECT *, sum(starts) {window.format('CURRENT ROW')} AS spell FROM ({flagged}) f"
-    spells = (
-        f"SELECT {part}, lo, hi FROM {step} WHERE NOT several UNION ALL "
-        f"SELECT {part}, min(lo) AS lo, max(hi) AS hi FROM ({numbered}) n GROUP BY {part}, spell"
-    )
-    classed = ", ".join((*sh.keep, *(("given_age_group",) if sh.aged else ())))
-    birth = f", {birth_class('birth_ymd', sh.periods)} AS birth_ymd" if sh.aged else ""
-    days = _end_classes(sh, "lo", "hi")
-    together = (
-        f"SELECT {classed}{birth}, {days[0]} AS lo, {days[1]} AS hi, count(*) AS n FROM ({spells}) s "
-        f"GROUP BY {classed}{birth.replace(' AS birth_ymd', '')}, {days[0]}, {days[1]}"
-    )
-    ends = f"SELECT DISTINCT period_end FROM lake_periods WHERE period_type IN ({sh.kinds()})"
-    keep = ", ".join(sh.keep)
-    age = f", {age_group('e.period_end')}" if sh.aged else ""
-    at_end = (
-        f"SELECT {', '.join(('e.period_end', *sh.keep, *_aged(sh, 'e.period_end')))}, sum(n) AS value "
-        f"FROM ({together}) s JOIN ({ends}) e ON s.lo <= e.period_end AND s.hi >= e.period_end "
-        f"GROUP BY e.period_end, {keep}{age}"
-    )
-    names = (*sh.keep, *(("age_group",) if sh.aged else ()))
-    out = (
-        f"SELECT c.period_type, c.period, {_cols('d.', names)}, d.value, d.value AS records "
-        f"FROM ({at_end}) d JOIN lake_periods c "
-        f"ON c.period_end = d.period_end AND c.period_type IN ({sh.kinds()})"
-    )
-    return out, ((step, marked),)
-
-
 def _expanded(sh: Shape, src: Source, m: Measure) -> str:
     """States and spans (and anything whose filter or value needs the period): the source's
     rows, one per period they count in; age group at the period's end."""
@@ -420,8 +269,8 @@ def _expanded(sh: Shape, src: Source, m: Measure) -> str:
         )
     period_cols = "c.period_type, c.period, c.period_start, c.period_end, c.period_days"
     inner = f"SELECT b.*, {period_cols} FROM {sh.base} b {join}"
-    aged = f"SELECT i.*{''.join(', ' + a for a in _aged(sh, 'period_end'))} FROM ({inner}) i"
-    return f"SELECT * FROM ({aged}) a {_where(m)}"
+    aged = f"SELECT i.*{''.join(', ' + a for a in aged_columns(sh, 'period_end'))} FROM ({inner}) i"
+    return f"SELECT * FROM ({aged}) a {where_of(m)}"
 
 
 def _aggregate(m: Measure) -> str:
@@ -445,14 +294,14 @@ def measure_rows(m: Measure, sh: Shape) -> Rows:
     summed = ("value", "sum(value)"), ("records", "sum(records)")
     if src.mode == "event" and not uses_period(m) and m.aggregate in ("count", "sum"):
         value = "count(*)" if m.aggregate == "count" else f"sum({m.expression})"
-        rows, steps = _daily_sums(sh, [("value", value), ("records", "count(*)")], _where(m))
+        rows, steps = _daily_sums(sh, [("value", value), ("records", "count(*)")], where_of(m))
         return Rows(rows, list(summed), True, steps)
     if src.mode == "event" and not uses_period(m):
-        rows = _per_period_keys(sh, src, [], _where(m), distinct_key(m), daily=not unique)
+        rows = _per_period_keys(sh, src, [], where_of(m), distinct_key(m), daily=not unique)
         value = "count(*)" if unique else "count(DISTINCT k)"
         return Rows(rows, [("value", value), ("records", value)], unique)
     if unique and src.mode == "state" and not uses_period(m):
-        rows, steps = _resident_states(sh, m)
+        rows, steps = resident_states(sh, m)
         return Rows(rows, list(summed), True, steps)
     if unique:
         keep = ", ".join(sh.fine)
@@ -476,14 +325,14 @@ def fused_rows(ind: Indicator, sh: Shape) -> Rows | None:
     n, d = ind.numerator, ind.denominator
     if not can_fuse(ind) or d is None:
         return None
-    where = f"WHERE {_flag(n)} OR {_flag(d)}"
+    where = f"WHERE {flag_of(n)} OR {flag_of(d)}"
     if n.aggregate in ("count", "sum"):
 
         def value(m: Measure) -> str:
             return "1" if m.aggregate == "count" else str(m.expression)
 
         aggs = [
-            (f"{side}_{v}", f"sum(CASE WHEN {_flag(m)} THEN {x} END)")
+            (f"{side}_{v}", f"sum(CASE WHEN {flag_of(m)} THEN {x} END)")
             for side, m in (("num", n), ("den", d))
             for v, x in (("value", value(m)), ("records", "1"))
         ]
@@ -492,7 +341,7 @@ def fused_rows(ind: Indicator, sh: Shape) -> Rows | None:
         return Rows(rows, sums, True, steps)
     # distinct keys: each key once per day, then once per period, flagged by the measures it is in
     flags = [
-        (f"in_{side}", f"CASE WHEN {_flag(m)} THEN 1 ELSE 0 END") for side, m in (("num", n), ("den", d))
+        (f"in_{side}", f"CASE WHEN {flag_of(m)} THEN 1 ELSE 0 END") for side, m in (("num", n), ("den", d))
     ]
     unique = n.aggregate == "persons" and sources()[n.source].org == "residence"
     rows = _per_period_keys(sh, sources()[n.source], flags, where, distinct_key(n), daily=not unique)
