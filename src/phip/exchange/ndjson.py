@@ -33,11 +33,18 @@ def type_files(folder: Path, resource_type: str) -> list[Path]:
 
 
 def lines(path: Path) -> Iterator[bytes]:
-    """The file's non-blank lines."""
+    """The file's non-blank lines, without their line ends. Read in large blocks and split:
+    gzip's own line reading is Python code run once per line, several times slower."""
+    rest = b""
     with open_ndjson(path) as f:
-        for line in f:
-            if line.strip():
-                yield line
+        while block := f.read(1 << 20):
+            parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
+            rest = parts.pop()
+            for line in parts:
+                if line.strip():
+                    yield line
+    if rest.strip():
+        yield rest
 
 
 def count_lines(path: Path) -> int:
