@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from phip.lake import resume
 from phip.lake.annotate import annotate
@@ -51,28 +52,32 @@ class PositionedSource(ChangeSource, Protocol):
     def positioned(self, cursor: Any) -> Iterator[tuple[list[Change], Any]]: ...
 
 
-#: a change ready for the engine: (type, normal-form JSON text or "" when deleted, id, facility)
-Prepared = tuple[str, str, str, str | None]
+#: a batch's changes ready for the engine, by resource type: the normal-form JSON texts ("" for
+#: a deleted resource), the keys (`Type/id`) and the facilities, column by column
+Prepared = dict[str, tuple[list[str], list[str], list[str | None]]]
 
 
-def _prepare(batch: list[Change]) -> list[Prepared]:
-    """Parse and normalise a batch of changes (in a worker process: this is the CPU-bound part).
-    A source that does not know a resource's id or facility leaves them to be read here."""
-    out: list[Prepared] = []
+def _prepare(batch: list[Change]) -> Prepared:
+    """Parse and normalise a batch of changes (in a worker process: this is the CPU-bound part),
+    returned as columns per resource type, so the main process only appends them. A source
+    that does not know a resource's id or facility leaves them to be read here."""
+    out: Prepared = {}
     for c in batch:
+        texts, keys, facilities = out.setdefault(c.res_type, ([], [], []))
         if c.deleted:
-            out.append((c.res_type, "", c.res_id, None))
+            texts.append("")
+            keys.append(f"{c.res_type}/{c.res_id}")
+            facilities.append(None)
             continue
         res = orjson.loads(c.content)
-        facility = c.facility if c.res_id else facility_of(res)
+        facilities.append(c.facility if c.res_id else facility_of(res))
         annotate(res, c.seq)
-        out.append(
-            (c.res_type, orjson.dumps(normalise(res)).decode(), c.res_id or str(res.get("id", "")), facility)
-        )
+        texts.append(orjson.dumps(normalise(res)).decode())
+        keys.append(f"{c.res_type}/{c.res_id or res.get('id', '')}")
     return out
 
 
-def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[list[Prepared]]:
+def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[Prepared]:
     if workers <= 1:
         yield from map(_prepare, batches)
         return
@@ -80,7 +85,7 @@ def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[list[Pr
     # a bounded window of batches in the workers, in order (Pool.imap would read the whole input
     # ahead and hold every result until it is taken: memory grows with the province)
     with ctx.Pool(workers) as pool:
-        window: deque[AsyncResult[list[Prepared]]] = deque()
+        window: deque[AsyncResult[Prepared]] = deque()
         for batch in batches:
             window.append(pool.apply_async(_prepare, (batch,)))
             if len(window) >= 2 * workers + 2:
@@ -107,7 +112,9 @@ class FactBuild:
         self.engine_jobs: list[Future[None]] = []
         self.order = threading.Lock()
         self.src, self.rows, self.chg = f"src_{n}", f"new_{n}", f"chg_{n}"
-        self.pending: list[tuple[str, str, str, str | None]] = []
+        self.texts: list[str] = []  # pending rows, column by column (see `Prepared`)
+        self.keys: list[str] = []
+        self.facilities: list[str | None] = []
         self.changed = 0
         self.segments: list[str] = []  # rows saved by a resumable build (files under the lake)
         con.execute(
@@ -125,35 +132,32 @@ class FactBuild:
         )
         con.execute(f"CREATE TABLE {self.rows} AS {self.sql}")
 
-    def add(self, row: Prepared) -> None:
-        """A changed resource: (type, normal-form JSON or "" when deleted, id, facility)."""
-        self.changed += 1
-        self.pending.append(row)
-        if len(self.pending) >= _FLUSH_ROWS:
+    def add(self, texts: list[str], keys: list[str], facilities: list[str | None]) -> None:
+        """Changed resources of the table's type, as columns (see `Prepared`)."""
+        self.changed += len(keys)
+        self.texts += texts
+        self.keys += keys
+        self.facilities += facilities
+        if len(self.keys) >= _FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending:
+        if not self.keys:
             return
-        key = f"{self.table.resource_type}/"
+        texts = pa.array(self.texts, pa.string())
+        keys = pa.array(self.keys, pa.string())
         arrow = pa.table(
             {
-                "resource_type": [p[0] for p in self.pending if p[1]],
-                "resource": [p[1] for p in self.pending if p[1]],
-                "_rid": [key + p[2] for p in self.pending if p[1]],
-                "source_facility": [p[3] for p in self.pending if p[1]],
-            },
-            schema=pa.schema(
-                [
-                    ("resource_type", pa.string()),
-                    ("resource", pa.string()),
-                    ("_rid", pa.string()),
-                    ("source_facility", pa.string()),
-                ]
-            ),
+                "resource_type": pa.array([self.table.resource_type] * len(texts), pa.string()),
+                "resource": texts,
+                "_rid": keys,
+                "source_facility": pa.array(self.facilities, pa.string()),
+            }
         )
-        changed = pa.table({"_rid": [key + p[2] for p in self.pending]})
-        self.pending = []
+        if "" in self.texts:  # deleted resources: changed, with no rows
+            arrow = arrow.filter(pc.not_equal(texts, ""))
+        changed = pa.table({"_rid": keys})
+        self.texts, self.keys, self.facilities = [], [], []
         # DuckDB runs the view while this thread goes on parsing (it releases the GIL); one
         # engine thread keeps the connection's statements in order; the gate bounds the backlog
         self.gate.acquire()
@@ -253,11 +257,11 @@ def load_changes(
             yield [c for c in batch if c.res_type in by_type and keep(c)]
 
     saved = time.monotonic()
-    for rows in _prepared(wanted(), workers):
+    for prepared in _prepared(wanted(), workers):
         cursor, done = after.popleft()
-        for row in rows:
-            for b in by_type[row[0]]:
-                b.add(row)
+        for res_type, columns in prepared.items():
+            for b in by_type[res_type]:
+                b.add(*columns)
         if progress:
             progress(done, total)
         if state is not None and time.monotonic() - saved >= checkpoint_seconds:
