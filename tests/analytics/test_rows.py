@@ -52,10 +52,28 @@ def _periods(kinds: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def _con() -> duckdb.DuckDBPyConnection:
+    """A database with the calendar and the registry (org units, facilities) of `TOWNSHIPS` and
+    `FACILITIES`, as the lake has them."""
     con = duckdb.connect()
     cal = calendar(*YEARS)
     con.register("lake_calendar", cal)
     con.register("lake_periods", calendar_periods(cal))
+    units = [_units(t) for t in TOWNSHIPS]
+    levels = [(u["province"], u["prefecture"], u["county"], u["township"]) for u in units]
+    levels += {(u["province"], u["prefecture"], u["county"], None) for u in units}
+    levels += [("620000", "620100", None, None), ("620000", None, None, None)]
+    org_units = [(next(c for c in reversed(lv) if c), *lv) for lv in levels]
+    con.execute(
+        "CREATE TABLE org_unit(code VARCHAR, province_code VARCHAR, prefecture_code VARCHAR, "
+        "county_code VARCHAR, township_code VARCHAR)"
+    )
+    con.executemany("INSERT INTO org_unit VALUES (?, ?, ?, ?, ?)", org_units)
+    con.execute(
+        "CREATE TABLE facility(code VARCHAR, province_code VARCHAR, prefecture_code VARCHAR, "
+        "county_code VARCHAR, township_code VARCHAR, tier VARCHAR)"
+    )
+    facilities = [(code, *_units(t).values(), tier) for code, (t, tier) in FACILITIES.items()]
+    con.executemany("INSERT INTO facility VALUES (?, ?, ?, ?, ?, ?)", facilities)
     return con
 
 

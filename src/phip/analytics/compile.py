@@ -13,6 +13,7 @@ from phip.analytics import rows as R
 from phip.analytics.catalogue import Indicator, sources
 from phip.analytics.facts import fact_table
 from phip.analytics.rows import BREAKDOWN_PERIODS, Rows, Shape, attributes, can_fuse, source_columns
+from phip.analytics.shape import unit_map
 from phip.lake.dialect import quote as _q
 
 __all__ = ["base_sql", "base_table", "grouped", "indicator_sql", "passes", "source_columns"]
@@ -27,16 +28,22 @@ ORG_COLUMNS = {
 KEYS = ("level", "org_unit", "period_type", "period", "breakdown", "category")
 
 
-def grouped(ind: Indicator, name: str, values: list[tuple[str, str]]) -> str:
-    """The aggregates `values` ((alias, SQL) pairs) of the rows `name` at every level, period and
-    breakdown of the indicator, in one GROUPING SETS query."""
+def _with_levels(rows: str, org: str) -> str:
+    """The rows `rows` (with their finest org-unit code, `unit`) joined with the codes of every
+    level of that unit (`shape.unit_map`)."""
+    return f"{rows} x LEFT JOIN ({unit_map(org)}) o ON o.map_unit = x.unit"
+
+
+def grouped(ind: Indicator, name: str, values: list[tuple[str, str]], org: str) -> str:
+    """The aggregates `values` ((alias, SQL) pairs) of the rows `name` (placed by `org`) at every
+    level, period and breakdown of the indicator, in one GROUPING SETS query."""
     orgs = [ORG_COLUMNS[lv] for lv in ind.levels]
     level = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {_q(lv)}" for lv in reversed(ind.levels))
     org_unit = " ".join(
         f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {ORG_COLUMNS[lv]}" for lv in reversed(ind.levels)
     )
     head = f"SELECT CASE {level} END AS level, CASE {org_unit} END AS org_unit, period_type, period"
-    tail = f"{', '.join(f'{sql} AS {alias}' for alias, sql in values)} FROM {name} x"
+    tail = f"{', '.join(f'{sql} AS {alias}' for alias, sql in values)} FROM {_with_levels(name, org)}"
     totals = ", ".join(f"(period_type, period, {col})" for col in orgs)
     parts = [f"{head}, '' AS breakdown, '' AS category, {tail} GROUP BY GROUPING SETS ({totals})"]
     coarse = [p for p in ind.periods if p in BREAKDOWN_PERIODS]
@@ -51,24 +58,23 @@ def grouped(ind: Indicator, name: str, values: list[tuple[str, str]]) -> str:
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) g WHERE org_unit IS NOT NULL"
 
 
-def rolled_up(ind: Indicator, name: str, values: list[tuple[str, str]], keep: str) -> list[str]:
+def rolled_up(ind: Indicator, name: str, values: list[tuple[str, str]], keep: str, org: str) -> list[str]:
     """`grouped` for aggregates that add up, in two steps: each breakdown (and the total) first
-    added up per period and org unit of the finest level (`{name}_units`), then every level
-    added up from those rows: the rows are read once per breakdown, not once per breakdown and
-    level."""
+    added up per period and org unit (`{name}_units`), then every level added up from those
+    rows, joined with the units' levels: the rows are read once per breakdown, not once per
+    breakdown and level."""
     orgs = [ORG_COLUMNS[lv] for lv in ind.levels]
-    units = ", ".join(orgs)
     sums = ", ".join(f"{sql} AS {alias}" for alias, sql in values)
     parts = [
-        f"SELECT period_type, period, {units}, '' AS breakdown, '' AS category, {sums} FROM {name}_fine x "
-        f"GROUP BY period_type, period, {units}"
+        f"SELECT period_type, period, unit, '' AS breakdown, '' AS category, {sums} FROM {name}_fine x "
+        f"GROUP BY period_type, period, unit"
     ]
     coarse = [p for p in ind.periods if p in BREAKDOWN_PERIODS]
     if coarse:
         kinds = ", ".join(_q(p) for p in coarse)
         parts += [
-            f"SELECT period_type, period, {units}, {_q(b)} AS breakdown, {b} AS category, {sums} "
-            f"FROM {name}_fine x WHERE period_type IN ({kinds}) GROUP BY period_type, period, {units}, {b}"
+            f"SELECT period_type, period, unit, {_q(b)} AS breakdown, {b} AS category, {sums} "
+            f"FROM {name}_fine x WHERE period_type IN ({kinds}) GROUP BY period_type, period, unit, {b}"
             for b in ind.breakdowns
         ]
     level = " ".join(f"WHEN GROUPING({ORG_COLUMNS[lv]}) = 0 THEN {_q(lv)}" for lv in reversed(ind.levels))
@@ -79,7 +85,8 @@ def rolled_up(ind: Indicator, name: str, values: list[tuple[str, str]], keep: st
     sets = ", ".join(f"(period_type, period, breakdown, category, {col})" for col in orgs)
     levels = (
         f"SELECT CASE {level} END AS level, CASE {org_unit} END AS org_unit, period_type, period, "
-        f"breakdown, category, {again} FROM {name}_units u GROUP BY GROUPING SETS ({sets})"
+        f"breakdown, category, {again} FROM {_with_levels(f'{name}_units', org)} "
+        f"GROUP BY GROUPING SETS ({sets})"
     )
     return [
         f"{name}_units AS{keep} ({' UNION ALL '.join(parts)})",
@@ -134,8 +141,9 @@ def indicator_sql(
 
 def _shape(ind: Indicator, source: str, tables: dict[str, str], name: str) -> Shape:
     attrs = attributes(ind)
-    base = tables.get(source) or f"({R.base_sql(sources()[source], attrs)})"
-    return Shape(base, attrs, ind.periods, name)
+    src = sources()[source]
+    rows = tables.get(source) or f"({R.base_sql(src, attrs)})"
+    return Shape(R.narrow(src, rows, attrs), attrs, ind.periods, name, src.org)
 
 
 def _stages(ind: Indicator, name: str, rows: Rows, sh: Shape, keep: str) -> list[str]:
@@ -145,7 +153,7 @@ def _stages(ind: Indicator, name: str, rows: Rows, sh: Shape, keep: str) -> list
     grouping sets add up those far fewer rows, instead of reading every row once per set."""
     steps = [f"{step} AS{keep} ({sql})" for step, sql in rows.ctes]
     if not rows.additive:
-        grouping = grouped(ind, f"{name}_rows", rows.values)
+        grouping = grouped(ind, f"{name}_rows", rows.values, sh.org)
         return [*steps, f"{name}_rows AS{keep} ({rows.sql})", f"{name} AS ({grouping})"]
     fine = ", ".join(sh.fine)
     sums = ", ".join(f"{sql} AS {alias}" for alias, sql in rows.values)
@@ -153,7 +161,7 @@ def _stages(ind: Indicator, name: str, rows: Rows, sh: Shape, keep: str) -> list
     return [
         *steps,
         f"{name}_fine AS{keep} (SELECT {fine}, {sums} FROM ({rows.sql}) r GROUP BY {fine})",
-        *rolled_up(ind, name, values, keep),
+        *rolled_up(ind, name, values, keep, sh.org),
     ]
 
 

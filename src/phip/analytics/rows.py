@@ -24,6 +24,7 @@ from phip.analytics.shape import (
     aged_columns,
     cols,
     flag_of,
+    unit_of,
     where_of,
 )
 from phip.analytics.states import resident_states
@@ -110,6 +111,17 @@ def base_sql(src: Source, attrs: tuple[str, ...] = BREAKDOWNS) -> str:
     return f"SELECT {', '.join(own + org + extra)} FROM ({src.sql}) s {org_join} {person_join}"
 
 
+def narrow(src: Source, rows: str, attrs: tuple[str, ...]) -> str:
+    """The rows of `base_sql` (`rows`: a table, or that query in brackets) as an indicator reads
+    them: the source's own columns, the attributes `attrs` (and what the age group is computed
+    from) and, for the org-unit codes, only the finest, `unit` (see `Shape`)."""
+    own = [c for c in source_columns(src.name) if c not in BREAKDOWNS]
+    extra = [a for a in attrs if a != "age_group"]
+    if "age_group" in attrs:
+        extra += ["given_age_group", "birth_ymd"]
+    return f"(SELECT {', '.join((*own, *extra))}, {unit_of()} AS unit FROM {rows} r)"
+
+
 def uses_period(m: Measure) -> bool:
     """Whether the measure needs its rows placed in periods first (its filter or value uses the
     period, or the age group, which is known only once the reference day is)."""
@@ -129,20 +141,20 @@ def _daily_sums(sh: Shape, aggs: Values, where: str) -> tuple[str, tuple[tuple[s
         f"FROM {sh.base} b {where} GROUP BY {', '.join(('date', *sh.keep))}{age}"
     )
     step = f"{sh.name}_daily"
-    attrs = (*sh.keep[len(ORG) :], *(("age_group",) if sh.aged else ()))
+    attrs = (*sh.keep[1:], *(("age_group",) if sh.aged else ()))
     sums = ", ".join(f"sum(d.{alias}) AS {alias}" for alias, _ in aggs)
     parts = []
     short = ", ".join(_q(p) for p in sh.periods if p not in BREAKDOWN_PERIODS)
     if short:
         empty = "".join(f", CAST(NULL AS VARCHAR) AS {a}" for a in attrs)
         parts.append(
-            f"SELECT c.period_type, c.period, {cols('d.', ORG)}{empty}, {sums} FROM {step} d "
+            f"SELECT c.period_type, c.period, d.unit{empty}, {sums} FROM {step} d "
             f"JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({short}) "
-            f"GROUP BY c.period_type, c.period, {cols('d.', ORG)}"
+            "GROUP BY c.period_type, c.period, d.unit"
         )
     long = ", ".join(_q(p) for p in sh.periods if p in BREAKDOWN_PERIODS)
     if long:
-        names = cols("d.", (*ORG, *attrs))
+        names = cols("d.", ("unit", *attrs))
         monthly = (
             f"SELECT c.period AS month, {names}, {sums} FROM {step} d "
             f"JOIN lake_calendar c ON c.day = d.date AND c.period_type = 'month' GROUP BY c.period, {names}"
@@ -164,22 +176,17 @@ def distinct_key(m: Measure) -> str:
     if m.aggregate == "persons":
         return "person_id"
     if m.aggregate == "facilities":
-        return "facility_code"
+        return "unit"  # a facility-placed row's finest code is its facility's
     return str(m.expression)
-
-
-def _unit(prefix: str = "") -> str:
-    """The finest org-unit code of a row (the facility's, else the residence's)."""
-    return f"coalesce({cols(prefix, ('facility_code', *reversed(ORG[:-1])))})"
 
 
 def _carried(sh: Shape, src: Source, key: str) -> tuple[str, ...]:
     """The columns of a row that its key and org unit decide, so a grouping need not compare
-    them (they are carried along with `any_value`): the org-unit codes and facility type (the
-    finest code, `_unit`, decides the others: they come from the registry row of that code), and
-    for persons the attributes the person index gives (not those the source gives itself)."""
+    them (they are carried along with `any_value`): the facility type (the unit decides it: it
+    comes from the registry row of that code), and for persons the attributes the person index
+    gives (not those the source gives itself)."""
     cols = source_columns(src.name)
-    out = [*ORG, *(("facility_type",) if "facility_type" in sh.keep else ())]
+    out = ["facility_type"] if "facility_type" in sh.keep else []
     if key == "person_id":
         out += [a for a in ("sex", "ethnicity", "poverty") if a in sh.keep and a not in cols]
         out += [b for b in sh.birth if b == "birth_ymd" or "age_group" not in cols]
@@ -201,7 +208,7 @@ def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str
     if daily:
         marks = "".join(f", max({x}) AS {alias}" for alias, x in flags)
         anys = "".join(f", any_value({c}) AS {c}" for c in carried)
-        group = ", ".join((key, "date", _unit(), *free))
+        group = ", ".join((key, "date", *free))
         rows = (
             f"SELECT {key} AS k, date{''.join(', ' + c for c in free)}{anys}{marks} FROM {sh.base} b {where} "
         )
@@ -215,7 +222,7 @@ def _per_period_keys(sh: Shape, src: Source, flags: Values, where: str, key: str
         f"SELECT d.k, c.period_type, c.period, any_value(c.period_end) AS period_end"
         f"{''.join(', d.' + c for c in free)}{anys}{maxes} "
         f"FROM ({rows}) d JOIN lake_calendar c ON c.day = d.date AND c.period_type IN ({sh.kinds()}) "
-        f"GROUP BY {', '.join(('d.k', 'c.period_type', 'c.period', _unit('d.'), *('d.' + c for c in free)))}"
+        f"GROUP BY {', '.join(('d.k', 'c.period_type', 'c.period', *('d.' + c for c in free)))}"
     )
     return f"SELECT p.*{''.join(', ' + a for a in aged_columns(sh, 'period_end'))} FROM ({per_period}) p"
 
@@ -234,7 +241,7 @@ def _by_months(
     bit = _BIT.format("date")
     marks = "".join(f", bit_or(CASE WHEN {x} = 1 THEN {bit} ELSE 0 END) AS {alias}" for alias, x in flags)
     anys = "".join(f", any_value({c}) AS {c}" for c in carried)
-    group = ", ".join((key, "year(date)", _unit(), *free))
+    group = ", ".join((key, "year(date)", *free))
     keys = (
         f"SELECT {key} AS k, year(date) AS y{''.join(', ' + c for c in free)}{anys}, "
         f"bit_or({bit}) AS months{marks} FROM {sh.base} b {where} GROUP BY {group}"

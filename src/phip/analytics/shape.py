@@ -21,18 +21,25 @@ WITHIN_YEAR = {"month", "quarter", "year"}
 
 @dataclass(frozen=True)
 class Shape:
-    """How an indicator's rows look: the source rows to read (`base`: a table, or a query in
-    brackets), the attributes carried, and the periods."""
+    """How an indicator's rows look: the source rows to read (`base`, a query in brackets, see
+    `narrow`), the attributes carried, and the periods.
+
+    A row carries one org-unit code, `unit`: the finest of its codes (its facility's, else its
+    residence's township, county...), which decides the others; those are joined to the few
+    rows left after the rows are added up (`unit_map`). Every grouping on the way compares one
+    code instead of five."""
 
     base: str
     attrs: tuple[str, ...]
     periods: tuple[str, ...]
     name: str = "m"  # prefix of the names of its steps
+    org: str = "facility"  # how the source places its rows: by facility or residence
 
     @property
     def keep(self) -> tuple[str, ...]:
-        """The columns a row keeps from its source row: org-unit codes and plain attributes."""
-        return (*ORG, *(a for a in self.attrs if a != "age_group"))
+        """The columns a row keeps from its source row: its org unit (`unit`) and plain
+        attributes."""
+        return ("unit", *(a for a in self.attrs if a != "age_group"))
 
     @property
     def aged(self) -> bool:
@@ -72,3 +79,21 @@ def flag_of(m: Measure) -> str:
 
 def cols(prefix: str, names: tuple[str, ...]) -> str:
     return ", ".join(f"{prefix}{n}" for n in names)
+
+
+def unit_of(prefix: str = "") -> str:
+    """The finest org-unit code of a row with the columns `ORG` (the facility's, else the
+    residence's)."""
+    return f"coalesce({cols(prefix, tuple(reversed(ORG)))})"
+
+
+def unit_map(org: str) -> str:
+    """Each org-unit code a row of a source placed by `org` (facility or residence) can have as
+    `unit`, with the codes of its levels (`ORG`), from the registry rows the rows were placed
+    by (see `rows.base_sql`): `map_unit`, province_code ... facility_code."""
+    levels = "province_code, prefecture_code, county_code, township_code"
+    if org == "facility":
+        codes = f"{levels}, code AS facility_code FROM facility"
+    else:
+        codes = f"{levels}, CAST(NULL AS VARCHAR) AS facility_code FROM org_unit"
+    return f"SELECT DISTINCT {unit_of()} AS map_unit, {', '.join(ORG)} FROM (SELECT {codes}) o"
