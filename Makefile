@@ -27,6 +27,8 @@ $(ASSETS): package.json package-lock.json
 
 install: $(STAMP) $(ASSETS)
 
+# demo mode: the demo generates its own signing secret, data key and password at its first run
+demo: export PHIP_DEMO = true
 demo: $(STAMP) $(ASSETS)
 	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake
 	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force

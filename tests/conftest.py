@@ -4,6 +4,7 @@ throwaway PostgreSQL cluster started for the session)."""
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,10 @@ SHARED_DATA = Path(
     os.environ.get("PHIP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: commands run by the tests read their secrets from the environment, as a deployment's do:
+#: random per run, never a constant
+os.environ.setdefault("PHIP_SECRET_KEY", secrets.token_urlsafe(48))
+os.environ.setdefault("PHIP_DATA_KEY", "0123456789abcdef" * 2)
 
 
 @pytest.fixture(scope="session")
@@ -80,16 +85,16 @@ TEST_DATA_KEY = "0123456789abcdef" * 2
 def _session_data_key() -> None:
     from phip.store import protect
 
-    protect.configure(TEST_DATA_KEY, "tests")
+    protect.configure(TEST_DATA_KEY)
 
 
 @pytest.fixture(autouse=True)
 def _data_key() -> Iterator[None]:
     from phip.store import protect
 
-    protect.configure(TEST_DATA_KEY, "tests")
+    protect.configure(TEST_DATA_KEY)
     yield
-    protect.configure(TEST_DATA_KEY, "tests")
+    protect.configure(TEST_DATA_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +112,7 @@ def lake_store(small_province: Path, tmp_path_factory: pytest.TempPathFactory) -
     from phip.standards.divisions import get_divisions
     from phip.store import get_engine, init_db, protect
 
-    protect.configure(LakeStore.data_key, "lake-store")
+    protect.configure(LakeStore.data_key)
     var = tmp_path_factory.mktemp("lake-store")
     url = f"sqlite:///{(var / 'phip.db').as_posix()}"
     engine = get_engine(url)

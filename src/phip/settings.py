@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +12,13 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEMO_SECRET = "phip-demo-secret-change-me"
+#: where demo mode keeps the secrets it generated at its first run (inside `var_dir`)
+DEMO_SECRETS_FILE = "demo-secrets.json"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """The settings do not allow the platform to run (a secret is missing or too weak)."""
 
 
 class Settings(BaseSettings):
@@ -28,16 +37,20 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("4g", description="Memory of the Spark driver.")
     province: str = Field("620000", description="GB/T 2260 code of the province this deployment serves.")
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Default language of user-facing text.")
-    secret_key: str = Field(DEMO_SECRET, description="Signing secret; must be changed outside demo mode.")
+    secret_key: str = Field(
+        "", description="Signing secret (at least 32 characters); required outside demo mode."
+    )
     previous_secret_keys: list[str] = Field(
         default_factory=list,
         description="Earlier signing secrets still accepted (key rotation), as a JSON list.",
     )
     token_ttl_seconds: int = Field(3600, description="Lifetime of access tokens.")
     data_key: str = Field(
-        "", description="SM4 key (32 hex characters) for identity and phone numbers at rest; demo: derived."
+        "", description="SM4 key (32 hex characters) for identity and phone numbers at rest; required."
     )
-    demo: bool = Field(True, description="Demo mode: allows the default secret.")
+    demo: bool = Field(
+        False, description="Demo mode: missing secrets are generated at first run and kept in var_dir."
+    )
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."
     )
@@ -51,11 +64,46 @@ class Settings(BaseSettings):
         return self.lake_dir if self.lake_dir is not None else self.var_dir / "lake"
 
     def check_secrets(self) -> None:
-        """Refuse to run a non-demo deployment with the default secret."""
-        if not self.demo and self.secret_key == DEMO_SECRET:
-            raise RuntimeError("PHIP_SECRET_KEY must be set to a non-default value when PHIP_DEMO is false")
-        if not self.demo and not self.data_key:
-            raise RuntimeError("PHIP_DATA_KEY must be set (32 hex characters) when PHIP_DEMO is false")
+        """Refuse to run without a signing secret and a data key. In demo mode the missing ones
+        are generated at the first run and kept (readable by the owner only) in `var_dir`, so a
+        demo never runs on a secret anyone else knows."""
+        if self.demo and (not self.secret_key or not self.data_key):
+            generated = demo_secrets(self.var_dir)
+            self.secret_key = self.secret_key or generated["secret_key"]
+            self.data_key = self.data_key or generated["data_key"]
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"PHIP_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
+                "(or run in demo mode with PHIP_DEMO=true)"
+            )
+        try:
+            key = bytes.fromhex(self.data_key)
+        except ValueError:
+            key = b""
+        if len(key) != 16:
+            raise SettingsError("PHIP_DATA_KEY must be set: 32 hex characters (a random 128-bit SM4 key)")
+        if any(len(k) < MIN_SECRET_LENGTH for k in self.previous_secret_keys):
+            raise SettingsError(f"every PHIP_PREVIOUS_SECRET_KEYS entry needs {MIN_SECRET_LENGTH} characters")
+
+
+def demo_secrets(var_dir: Path) -> dict[str, str]:
+    """The demo's own signing secret, data key and login password: generated at the first run
+    in `var_dir`, read back afterwards (so the data stays readable across demo commands)."""
+    path = var_dir / DEMO_SECRETS_FILE
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if all(isinstance(stored.get(k), str) for k in ("secret_key", "data_key", "password")):
+            return {k: stored[k] for k in ("secret_key", "data_key", "password")}
+    var_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "secret_key": secrets.token_urlsafe(48),
+        "data_key": secrets.token_hex(16),
+        "password": secrets.token_urlsafe(12),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(values, f)
+    return values
 
 
 @lru_cache(maxsize=1)

@@ -208,7 +208,7 @@ PASSWORD = "correct horse battery staple"
 def api(lake_store: LakeStore) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = Settings(
         database_url=lake_store.db_url,
-        secret_key="test-secret-ind",
+        secret_key="test-secret-ind-for-signing-tokens-only",
         demo=False,
         data_key="0123456789abcdef" * 2,
         var_dir=lake_store.var_dir,

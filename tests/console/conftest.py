@@ -73,7 +73,7 @@ def console(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> 
     store = copy_store(lake_store, tmp_path_factory.mktemp("console"))
     settings = Settings(
         database_url=store.db_url,
-        secret_key="test-secret-console",
+        secret_key="test-secret-console-for-signing-tokens-only",
         demo=False,
         data_key=lake_store.data_key,
         var_dir=store.var_dir,

@@ -29,7 +29,7 @@ PASSWORD = "correct horse battery staple"
 def api(quality_store: QualityStore) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = Settings(
         database_url=quality_store.db_url,
-        secret_key="test-secret-quality",
+        secret_key="test-secret-quality-for-signing-tokens-only",
         demo=False,
         data_key="0123456789abcdef" * 2,
         var_dir=quality_store.var_dir,

@@ -19,7 +19,7 @@ PHONE = "13912345678"
 
 @pytest.fixture
 def session(db_url: str) -> Iterator[Session]:
-    protect.configure("00112233445566778899aabbccddeeff", "x")
+    protect.configure("00112233445566778899aabbccddeeff")
     engine = make_engine(db_url)
     init_db(engine)
     with Session(engine) as s:
@@ -80,12 +80,12 @@ def test_exact_lookup_by_hash(session: Session) -> None:
 
 
 def test_wrong_key_is_a_clear_error(session: Session) -> None:
-    protect.configure("ffeeddccbbaa99887766554433221100", "x")
+    protect.configure("ffeeddccbbaa99887766554433221100")
     with pytest.raises(protect.DataKeyError):
         Repository(session).read("Patient", "p1")
-    protect.configure("00112233445566778899aabbccddeeff", "x")
+    protect.configure("00112233445566778899aabbccddeeff")
     with pytest.raises(protect.DataKeyError):
-        protect.configure("abc", "x")
+        protect.configure("abc")
         protect.keys()
-    protect.configure("00112233445566778899aabbccddeeff", "x")
+    protect.configure("00112233445566778899aabbccddeeff")
     assert protect.decrypt_bytes(protect.encrypt_bytes(b"raw record")) == b"raw record"

@@ -35,7 +35,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     url = database_url(request, tmp_path, "api")
     settings = Settings(
         database_url=url,
-        secret_key="test-secret-1",
+        secret_key="test-secret-1-for-signing-tokens-only",
         demo=False,
         data_key="0123456789abcdef" * 2,
         var_dir=tmp_path / "var",

@@ -209,10 +209,6 @@ def orgunits_show(
         out_console.print(table)
 
 
-def main() -> None:  # pragma: no cover
-    app()
-
-
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="An NDJSON/JSON file or a folder of them.")],
@@ -298,7 +294,8 @@ def serve(
         f"控制台 console: http://{host}:{port}/ · FHIR: http://{host}:{port}/fhir/metadata · "
         f"API: http://{host}:{port}/docs"
     )
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    # no `server: uvicorn` header: what runs behind the port is nobody's business
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", server_header=False)
 
 
 accounts_app = typer.Typer(
@@ -401,7 +398,7 @@ def accounts_demo(
     from sqlalchemy.orm import Session
 
     from phip.security.accounts import add_client, add_staff
-    from phip.settings import get_settings
+    from phip.settings import demo_secrets, get_settings
     from phip.store import get_engine, init_db
 
     settings = get_settings()
@@ -413,7 +410,8 @@ def accounts_demo(
     hospital = next(r for r in facilities if r["tier"] == "hospital")
     engine = get_engine()
     init_db(engine)
-    password = "phip-demo"
+    # generated at the demo's first run, kept with its other secrets: never a published password
+    password = demo_secrets(settings.var_dir)["password"]
     rows = [
         ("province", "province_admin", settings.province, None),
         ("prefecture", "prefecture_admin", hospital["prefecture_code"], None),
@@ -424,7 +422,7 @@ def accounts_demo(
         ("clinician", "clinician", None, hospital["code"]),
         ("facilityadmin", "facility_admin", None, hospital["code"]),
     ]
-    table = Table(title="演示账号 demo logins (password: phip-demo)")
+    table = Table(title=f"演示账号 demo logins (password: {password})")
     for col in ("username", "role", "scope"):
         table.add_column(col)
     with Session(engine) as s:
@@ -435,3 +433,14 @@ def accounts_demo(
         table.add_row("demo-his (client)", "facility_client", hospital["code"])
         s.commit()
     out_console.print(table)
+
+
+def main() -> None:
+    """The `phip` command: settings that do not allow running are a clear message, not a trace."""
+    from phip.settings import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:
+        console.print(f"[red]设置错误 settings: {exc}[/red]")
+        raise SystemExit(2) from None

@@ -253,7 +253,7 @@ def _entry(
             raise EntryError(400, "PUT needs Type/id or a condition")
     else:
         raise EntryError(400, f"unsupported method {method!r}")
-    issues = service.validate(session, res, known)
+    issues = service.validate(session, res, known, caller.scope, caller.facility)
     if issues:
         audit(method.lower(), f"{rtype}/{res['id']}", "invalid")
         raise EntryError(422, "the resource is not valid", issues)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from phip.exchange import ndjson, profile, structure
@@ -84,6 +84,26 @@ SQLITE_CACHE_KIB = 262_144
 #: below this many records an import runs in one process (starting workers costs more)
 PARALLEL_FROM = 5000
 SOURCE_PREFIX = "urn:phip:submission:"
+#: directory resources any facility may refer to, whoever registered them; every other type
+#: (a Patient and what hangs from it) resolves only within the writer's own records
+SHARED_TYPES = (
+    "Organization",
+    "Location",
+    "Practitioner",
+    "PractitionerRole",
+    "HealthcareService",
+    "Endpoint",
+    "Medication",
+    "Substance",
+    "Device",
+    "CodeSystem",
+    "ValueSet",
+    "Questionnaire",
+    "PlanDefinition",
+    "ActivityDefinition",
+    "Library",
+    "Measure",
+)
 
 Progress = Callable[[int], None]
 
@@ -510,16 +530,20 @@ class Importer:
             self.progress(len(records))
 
     def _existing(self, refs: list[str]) -> set[str]:
+        """The referenced records that exist. A calling facility resolves records of other
+        facilities only for shared directory types (organisations, practitioners…): whether
+        another facility holds some Patient is not for it to learn."""
         keys = [(r.split("/", 1)[0], r.split("/", 1)[1]) for r in refs]
         found: set[str] = set()
+        caller = self.default_facility
         for i in range(0, len(keys), 500):
-            rows = self.session.execute(
-                select(Resource.res_type, Resource.res_id).where(
-                    key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500]),
-                    Resource.deleted.is_(False),
-                )
+            q = select(Resource.res_type, Resource.res_id).where(
+                key_clause(Resource.res_type, Resource.res_id, keys[i : i + 500]),
+                Resource.deleted.is_(False),
             )
-            found.update(f"{t}/{i_}" for t, i_ in rows)
+            if caller is not None:
+                q = q.where(or_(Resource.res_type.in_(SHARED_TYPES), Resource.facility == caller))
+            found.update(f"{t}/{i_}" for t, i_ in self.session.execute(q))
         return found
 
     def _quarantine(
@@ -631,12 +655,22 @@ def _prepare_one(raw: bytes, folder: str, default_facility: str | None) -> Prepa
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         issue = [("json:parse-error", "$", "not valid JSON")]
-        return Prepared(None, None, default_facility, issue, [], [], None, None, None, None, None)
+        fac = _facility_of(folder, default_facility)
+        return Prepared(None, None, fac, issue, [], [], None, None, None, None, None)
     is_obj = isinstance(obj, dict)
     rtype = obj.get("resourceType") if is_obj and isinstance(obj.get("resourceType"), str) else None
-    fac = _facility_of(obj, folder, default_facility) if is_obj else default_facility
+    fac = _facility_of(folder, default_facility)
     issues: list[tuple[str, str, str]] = []
-    if not structure.is_valid(obj):
+    claimed = claimed_facility(obj) if is_obj else None
+    if claimed is not None and fac is not None and claimed != fac:
+        issues = [
+            (
+                "owner:source-mismatch",
+                "meta.source",
+                f"meta.source names facility {claimed[:40]}, but the record was submitted by {fac}",
+            )
+        ]
+    elif not structure.is_valid(obj):
         issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
     warnings: list[str] = []
     if not issues:
@@ -689,13 +723,21 @@ def _lag(when: str | None, sent: str | None) -> int | None:
     return max(0, lag)
 
 
-def _facility_of(res: dict[str, Any], folder: str, default: str | None) -> str | None:
-    src = (res.get("meta") or {}).get("source") if isinstance(res.get("meta"), dict) else None
+def _facility_of(folder: str, caller: str | None) -> str | None:
+    """Who owns a submitted record: the calling facility when there is one (an API client, or
+    `phip ingest --facility`), else the registered facility whose drop folder holds the file.
+    Never the payload: `meta.source` is the submitter's claim, checked against the owner."""
+    if caller is not None:
+        return caller
+    return folder if folder in _ORG_PATHS else None
+
+
+def claimed_facility(res: dict[str, Any]) -> str | None:
+    meta = res.get("meta")
+    src = meta.get("source") if isinstance(meta, dict) else None
     if isinstance(src, str) and src.startswith(SOURCE_PREFIX):
         return src[len(SOURCE_PREFIX) :].split(":")[0]
-    if folder in _ORG_PATHS:
-        return folder
-    return default
+    return None
 
 
 def _derived_id(obj: dict[str, Any], fac: str | None) -> str:

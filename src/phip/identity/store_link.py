@@ -40,7 +40,7 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
     records = []
     for c, v, t, fac in rows:
         rec = from_patient(from_stored(c, v, t))
-        records.append(rec if rec.source or not fac else replace(rec, source=fac))
+        records.append(replace(rec, source=fac) if fac else rec)
     saved: dict[str, Any] | None = None
     tf: dict[str, dict[str, float]] | None = None
     if not retrain and model_path(var_dir).is_file():
@@ -104,7 +104,7 @@ def index_patient(
     if scorer is None:
         return None
     rec = from_patient(res)
-    if not rec.source and facility:
+    if facility:  # the storing facility, never the payload's managingOrganization
         rec = replace(rec, source=facility)
     p = derive(rec)
     index = PersonIndex(session, scorer)

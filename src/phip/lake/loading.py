@@ -25,7 +25,7 @@ from phip.lake.annotate import annotate
 from phip.lake.compile import compile_view
 from phip.lake.dialect import quote as _quote
 from phip.lake.normal import normalise
-from phip.lake.source import Change, facility_of
+from phip.lake.source import Change
 from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable
 
 Progress = Callable[[int, int], None]
@@ -70,7 +70,7 @@ def _prepare(batch: list[Change]) -> Prepared:
             facilities.append(None)
             continue
         res = orjson.loads(c.content)
-        facilities.append(c.facility if c.res_id else facility_of(res))
+        facilities.append(c.facility)
         annotate(res, c.seq)
         texts.append(orjson.dumps(normalise(res)).decode())
         keys.append(f"{c.res_type}/{c.res_id or res.get('id', '')}")

@@ -76,20 +76,10 @@ def latest_change(session: Session) -> int:
     return int(session.scalar(select(func.max(Resource.change_seq))) or 0)
 
 
-_SOURCE_PREFIX = "urn:phip:submission:"
-
-
-def facility_of(res: dict[str, object]) -> str | None:
-    meta = res.get("meta")
-    source = meta.get("source") if isinstance(meta, dict) else None
-    if isinstance(source, str) and source.startswith(_SOURCE_PREFIX):
-        return source[len(_SOURCE_PREFIX) :].rsplit(":", 1)[0]
-    return None
-
-
 class NdjsonFolder:
     """Every resource of `types` in `<folder>/*/<Type>.ndjson[.gz]` (a synthetic province's
-    submissions); the facility is the one named in `meta.source` (read by the build)."""
+    submissions); the facility is the one whose folder holds the file, never the payload's
+    `meta.source`."""
 
     def __init__(self, folder: Path, types: list[str], batch: int = 5000):
         self.folder, self.types, self.batch = folder, types, batch
@@ -121,9 +111,9 @@ class NdjsonFolder:
                 line_no += 1
                 if index == first and line_no <= skip:
                     continue
-                # parsed later, in the build's workers: the id and facility are read there
+                # parsed later, in the build's workers: the id is read there
                 seq += 1
-                out.append(Change(res_type, "", None, False, line, seq))
+                out.append(Change(res_type, "", path.parent.name, False, line, seq))
                 if len(out) >= self.batch:
                     yield out, {"file": index, "line": line_no, "seq": seq}
                     out = []

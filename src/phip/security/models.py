@@ -74,3 +74,29 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # ok / denied / not-found / error
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuthSession(Base):
+    """An issued access token, by its id (`jti`): a request is accepted only while its row says
+    the token is live, so logout, disabling an account or changing its role take effect at once."""
+
+    __tablename__ = "auth_session"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(120), index=True)  # kind:id
+    role: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginThrottle(Base):
+    """Failed logins per account name and per client address: after too many in a window the
+    key is locked for a while (whether the account exists or not)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

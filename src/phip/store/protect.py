@@ -2,7 +2,8 @@
 inside the resource, with a keyed SM3 hash (HMAC-SM3) in the search index for exact lookup.
 
 Keys come from `PHIP_DATA_KEY` (32 hex characters = a 128-bit SM4 key); the lookup key is
-derived from it. In demo mode a key is derived from the signing secret.
+derived from it. No key is ever derived from the signing secret (demo mode generates a random
+data key at its first run).
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ def _keys(material: str) -> tuple[bytes, bytes]:
 _configured: list[str] = []
 
 
-def configure(data_key: str, secret_key: str) -> None:
-    """Use these keys in this process (the app calls it with its settings)."""
-    _configured[:] = [data_key or _sm3(secret_key.encode(), b"phip-demo-data-key")[:16].hex()]
+def configure(data_key: str) -> None:
+    """Use this key in this process (the app calls it with its settings)."""
+    if not data_key:
+        raise DataKeyError("PHIP_DATA_KEY must be set (32 hex characters)")
+    _configured[:] = [data_key]
 
 
 def reset() -> None:
@@ -63,8 +66,7 @@ def keys() -> tuple[bytes, bytes]:
     if not _configured:
         from phip.settings import get_settings
 
-        s = get_settings()
-        configure(s.data_key, s.secret_key)
+        configure(get_settings().data_key)
     return _keys(_configured[0])
 
 

@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     engine = get_engine(settings.resolved_database_url())
     init_db(engine)
-    protect.configure(settings.data_key, settings.secret_key)
+    protect.configure(settings.data_key)
     app.state.settings = settings
     app.state.engine = engine
     app.add_exception_handler(StoreError, store_error_handler)

@@ -276,7 +276,7 @@ def _validated(
 ) -> dict[str, Any]:
     if not isinstance(res, dict) or res.get("resourceType") != rtype:
         raise ApiError(400, "invalid", f"the body must be a {rtype} resource")
-    issues = service.validate(session, res)
+    issues = service.validate(session, res, scope=who.scope(), facility=who.facility)
     if issues:
         _audit(session, who, action, target, "invalid")
         raise ApiError(422, "processing", "the resource is not valid", issues)
