@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     demo: bool = Field(
         False, description="Demo mode: missing secrets are generated at first run and kept in var_dir."
     )
+    public_base_url: str = Field(
+        "", description="Public URL of the platform for links in responses; default: the listening address."
+    )
+    tls_proxy: bool = Field(
+        False, description="Served behind a TLS-terminating proxy: Secure cookies and HSTS."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, description="Largest FHIR request body (a resource or a Bundle) in bytes."
+    )
+    max_import_bytes: int = Field(512 * 1024 * 1024, description="Largest `$import` NDJSON body in bytes.")
+    max_bundle_entries: int = Field(1000, description="Most entries in one batch or transaction Bundle.")
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."
     )

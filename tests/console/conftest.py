@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -49,10 +50,17 @@ class Console:
         if key not in self.clients:
             c = TestClient(self.app, follow_redirects=False)
             if user is not None:
-                r = c.post("/login", data={"username": user, "password": PASSWORD, "next": "/"})
+                r = post_login(c, {"username": user, "password": PASSWORD, "next": "/"})
                 assert r.status_code == 303, r.text
             self.clients[key] = c
         return self.clients[key]
+
+
+def post_login(c: TestClient, data: dict[str, str]) -> Any:
+    """Submit the login form as a browser does: open it first (it sets the anti-forgery cookie
+    and hidden field), then post with the value."""
+    c.get("/login")
+    return c.post("/login", data={**data, "csrf": c.cookies.get("phip_login_csrf", "")})
 
 
 USERS = {

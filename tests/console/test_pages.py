@@ -20,7 +20,7 @@ from phip.security.models import AuditEntry
 from phip.store import get_engine
 from phip.store.models import SubmissionBatch
 from phip.web.deps import csrf_token
-from tests.console.conftest import USERS, Console
+from tests.console.conftest import USERS, Console, post_login
 
 PAGES = {
     "/": {"prov", "pref", "county", "far", "stat", "ph", "fadmin"},
@@ -57,11 +57,11 @@ def test_login_is_required_and_checked(console: Console) -> None:
         "/console/data/trend?indicator=ehr_filing_rate",
     ):
         assert anon.get(path).status_code == 401
-    r = anon.post("/login", data={"username": "prov", "password": "wrong", "next": "/"})
+    r = post_login(anon, {"username": "prov", "password": "wrong", "next": "/"})
     assert r.status_code == 401 and "用户名或密码错误" in r.text
     assert "phip_session" not in r.cookies
     # only same-site paths are followed after login
-    r = anon.post("/login", data={"username": "prov", "password": "x", "next": "https://elsewhere.example/"})
+    r = post_login(anon, {"username": "prov", "password": "x", "next": "https://elsewhere.example/"})
     assert 'value="/"' in r.text
 
 

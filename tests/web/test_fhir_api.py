@@ -64,7 +64,13 @@ def test_authentication_is_required_and_checked(api: Api) -> None:
 
 
 def test_key_rotation(api: Api) -> None:
-    old = tk.issue({"kind": "staff", "sub": "prov", "role": "province_admin"}, "retired-key")
+    from phip.security import sessions
+
+    with Session(get_engine(api.settings.resolved_database_url())) as s:
+        sessions.open_session(s, "rotated-1", "staff:prov", "province_admin", 600)
+        s.commit()
+    claims = {"kind": "staff", "sub": "prov", "role": "province_admin", "jti": "rotated-1", "facility": None}
+    old = tk.issue(claims, "retired-key")
     assert api.client.get("/fhir/Patient", headers={"Authorization": f"Bearer {old}"}).status_code == 401
     api.settings.previous_secret_keys.append("retired-key")
     assert api.client.get("/fhir/Patient", headers={"Authorization": f"Bearer {old}"}).status_code == 200
@@ -80,8 +86,9 @@ def test_write_read_and_facility_isolation(api: Api) -> None:
     # another facility can neither see nor change it
     assert api.client.get("/fhir/Patient/pat-1", headers=api.h("f2-his")).status_code == 404
     assert api.client.get("/fhir/Patient", headers=api.h("f2-his")).json().get("entry") == []
-    assert put(api, "f2-his", patient("pat-1", name="篡改")).status_code == 403
-    assert api.client.delete("/fhir/Patient/pat-1", headers=api.h("f2-his")).status_code == 403
+    # neither says whose it is: the write is a conflict, the delete a not-found (as for a missing id)
+    assert put(api, "f2-his", patient("pat-1", name="篡改")).status_code == 409
+    assert api.client.delete("/fhir/Patient/pat-1", headers=api.h("f2-his")).status_code == 404
     assert api.client.get("/fhir/Patient/pat-1", headers=api.h("f1-his")).json()["name"][0]["text"] == "张丽"
 
 
@@ -95,10 +102,17 @@ def test_roles_and_scopes(api: Api) -> None:
         ).status_code
         == 201
     )
+    # statisticians and auditors read no identified record (least privilege: docs/security.md)
+    for who in ("stat", "auditor"):
+        for path in (
+            "/fhir/Patient",
+            "/fhir/Patient/pat-1",
+            "/fhir/Patient/pat-1/_history",
+            "/fhir/Patient/$export",
+        ):
+            assert api.client.get(path, headers=api.h(who)).status_code == 403, (who, path)
     allowed = {
         "prov": 2,
-        "stat": 2,
-        "auditor": 2,
         "lz-county": 1,
         "ts-county": 1,
         "doc1": 1,

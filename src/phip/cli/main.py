@@ -290,12 +290,13 @@ def serve(
 
     from phip.web.app import create_app
 
+    web = create_app()  # refuses to start (settings) before anything claims to be served
     console.print(
         f"控制台 console: http://{host}:{port}/ · FHIR: http://{host}:{port}/fhir/metadata · "
         f"API: http://{host}:{port}/docs"
     )
     # no `server: uvicorn` header: what runs behind the port is nobody's business
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning", server_header=False)
+    uvicorn.run(web, host=host, port=port, log_level="warning", server_header=False)
 
 
 accounts_app = typer.Typer(

@@ -14,7 +14,6 @@ pre-scan collects their ids), or to the store.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import os
 import re
 import uuid
@@ -35,6 +34,7 @@ from phip.store.models import IngestCheckpoint, Quarantine, Resource, Submission
 from phip.store.protect import encrypt_bytes
 from phip.store.repository import content_hash
 from phip.store.search_params import date_range, params_for, values
+from phip.store.workers import pool as workers_pool
 
 TYPE_ORDER = [
     "Organization",
@@ -320,8 +320,7 @@ class Importer:
             self.session.execute(text(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"))
         _init_worker(self.org_paths)
         if self.workers > 0 and len(self.prescan_ids) > PARALLEL_FROM:
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-            self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.org_paths,))
+            self.pool = workers_pool(self.workers, initializer=_init_worker, initargs=(self.org_paths,))
         try:
             self._files(files, summary)
         finally:

@@ -5,7 +5,6 @@ interrupted build can go on where it stopped (`resume.py`)."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import threading
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from phip.lake.dialect import quote as _quote
 from phip.lake.normal import normalise
 from phip.lake.source import Change
 from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable
+from phip.store.workers import pool as workers_pool
 
 Progress = Callable[[int, int], None]
 _FLUSH_ROWS = 50_000
@@ -81,10 +81,9 @@ def _prepared(batches: Iterable[list[Change]], workers: int) -> Iterator[Prepare
     if workers <= 1:
         yield from map(_prepare, batches)
         return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     # a bounded window of batches in the workers, in order (Pool.imap would read the whole input
     # ahead and hold every result until it is taken: memory grows with the province)
-    with ctx.Pool(workers) as pool:
+    with workers_pool(workers) as pool:
         window: deque[AsyncResult[Prepared]] = deque()
         for batch in batches:
             window.append(pool.apply_async(_prepare, (batch,)))

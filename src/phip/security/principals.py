@@ -24,6 +24,12 @@ ROLES = {
 WRITE_ROLES = frozenset({"facility_client", "clinician", "facility_admin"})
 FACILITY_ROLES = frozenset({"facility_client", "clinician", "facility_admin"})
 AUDIT_ROLES = frozenset({"auditor", "province_admin"})
+#: roles that work with aggregates (indicators, the pseudonymised lake) or with the audit log,
+#: never with identified records: least privilege, so a province-wide role that does not treat
+#: or steward anyone reads no one's record
+NO_RECORD_ROLES = frozenset({"statistician", "auditor"})
+#: a scope that matches no record
+NO_RECORDS = Scope(facility="\x00no-records")
 #: who decides on the person index (review queue, link, unlink, merge), within their scope
 STEWARD_ROLES = frozenset({"province_admin", "prefecture_admin", "county_admin", "facility_admin"})
 
@@ -36,6 +42,8 @@ class Principal:
     facility: str | None = None
     org_path: str | None = None  # for org-unit-scoped roles
     patient_ids: tuple[str, ...] = ()
+    #: the id of the token's server-side session (logout ends it)
+    session_id: str = ""
 
     @property
     def actor(self) -> str:
@@ -46,9 +54,15 @@ class Principal:
             return Scope(patient_ids=self.patient_ids or ("-",))
         if self.role in FACILITY_ROLES:
             return Scope(facility=self.facility or "-")
-        if self.role in ("province_admin", "statistician", "auditor"):
+        if self.role in NO_RECORD_ROLES:
+            return NO_RECORDS
+        if self.role == "province_admin":
             return Scope()
         return Scope(org_path=self.org_path or "-")
+
+    @property
+    def reads_records(self) -> bool:
+        return self.role not in NO_RECORD_ROLES
 
     @property
     def can_write(self) -> bool:

@@ -62,6 +62,12 @@ def reset() -> None:
     _configured.clear()
 
 
+def current_key() -> str:
+    """The data key in force in this process (hex), configured from the settings if need be."""
+    keys()
+    return _configured[0]
+
+
 def keys() -> tuple[bytes, bytes]:
     if not _configured:
         from phip.settings import get_settings

@@ -26,6 +26,8 @@ from phip.store.repository import Repository, from_stored
 Json = dict[str, Any]
 CONTROL = {"_count", "_sort", "_include", "_summary", "_cursor", "_total", "_format", "_elements", "_pretty"}
 MAX_COUNT = 1000
+#: most matches a search may sort by a date parameter
+MAX_DATE_SORT = 20_000
 PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb", "ap")
 
 
@@ -193,7 +195,13 @@ def _decode_cursor(token: str) -> list[Any]:
         data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, orjson.JSONDecodeError) as exc:
         raise InvalidSearch("invalid paging cursor") from exc
-    if not isinstance(data, list) or len(data) != 2:
+    if (
+        not isinstance(data, list)
+        or len(data) != 2
+        or not (data[0] is None or isinstance(data[0], str))
+        or not isinstance(data[1], str)
+        or len(data[1]) > 64
+    ):
         raise InvalidSearch("invalid paging cursor")
     return data
 
@@ -243,6 +251,18 @@ def search(
             f"sorting by {sort_key!r} is not supported (use _id, _lastUpdated or a date parameter)"
         )
     if sort_param is not None:
+        # sorting by a date reads every match's dates: bounded, so one request cannot hold a
+        # database for minutes (narrow the search, or page by _id / _lastUpdated)
+        matches = session.scalar(
+            select(func.count()).select_from(
+                select(Resource.res_id).where(where).limit(MAX_DATE_SORT + 1).subquery()
+            )
+        )
+        if (matches or 0) > MAX_DATE_SORT:
+            raise InvalidSearch(
+                f"sorting by {sort_key!r} is limited to {MAX_DATE_SORT:,} matches; add search parameters "
+                "or sort by _id or _lastUpdated"
+            )
         # the earliest indexed instant of the date parameter; resources without one sort first
         # ascending, last descending (coalesced to an empty string)
         key: Any = func.coalesce(
@@ -264,7 +284,12 @@ def search(
     if cursor:
         last = _decode_cursor(cursor)
         if key is not None:
-            k0: Any = datetime.fromisoformat(last[0]) if sort_key == "_lastUpdated" else last[0]
+            if last[0] is None:
+                raise InvalidSearch("invalid paging cursor")
+            try:
+                k0: Any = datetime.fromisoformat(last[0]) if sort_key == "_lastUpdated" else last[0]
+            except ValueError as exc:
+                raise InvalidSearch("invalid paging cursor") from exc
             q = q.where(
                 (key < k0) | ((key == k0) & (Resource.res_id < last[1]))
                 if desc

@@ -361,9 +361,24 @@ def reference(v: Any) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+LOWEST, HIGHEST = "0001-01-01T00:00:00", "9999-12-31T23:59:59"
+
+
 @lru_cache(maxsize=1 << 16)
 def _to_utc(s: str, end: bool) -> str:
-    """A FHIR date/dateTime/instant as an ISO UTC instant; partial dates widen to their span."""
+    """A FHIR date/dateTime/instant as an ISO UTC instant; partial dates widen to their span.
+    The ends of the calendar (year 1, year 9999) are clamped to its first and last instant."""
+    try:
+        return _utc(s, end)
+    except OverflowError:
+        return LOWEST if s[:4] < "5000" else HIGHEST
+    except ValueError:
+        if s[:4] == "9999" and len(s) in (4, 7):  # its end is past the last date there is
+            return HIGHEST if end else _utc((s + "-01-01")[:10], False)
+        raise
+
+
+def _utc(s: str, end: bool) -> str:
     if len(s) <= 10:
         y = int(s[0:4])
         if len(s) == 4:
@@ -382,7 +397,8 @@ def _to_utc(s: str, end: bool) -> str:
             dt = dt.replace(tzinfo=TZ_LOCAL)
         if end:
             dt = dt + timedelta(seconds=1)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    u = dt.astimezone(UTC)  # formatted by hand: strftime does not pad years before 1000
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
 
 
 def date_range(v: Any) -> tuple[str, str] | None:
@@ -390,8 +406,8 @@ def date_range(v: Any) -> tuple[str, str] | None:
         if isinstance(v, str):
             return _to_utc(v, False), _to_utc(v, True)
         if isinstance(v, dict) and ("start" in v or "end" in v):
-            lo = _to_utc(v["start"], False) if v.get("start") else "0001-01-01T00:00:00"
-            hi = _to_utc(v["end"], True) if v.get("end") else "9999-12-31T23:59:59"
+            lo = _to_utc(v["start"], False) if v.get("start") else LOWEST
+            hi = _to_utc(v["end"], True) if v.get("end") else HIGHEST
             return lo, hi
     except (ValueError, TypeError):
         return None

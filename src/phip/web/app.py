@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phip import __version__
 from phip.settings import Settings, get_settings
@@ -19,7 +21,15 @@ from phip.web import (
     person_router,
     quality_router,
 )
-from phip.web.outcome import ApiError, api_error_handler, store_error_handler
+from phip.web.headers import SecurityHeaders
+from phip.web.outcome import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    store_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_exception_handler(StoreError, store_error_handler)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(auth_router.router)
     app.include_router(card_router.router)
     app.include_router(person_router.router)
@@ -46,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_router.router)  # before the FHIR router: `$`-paths are not resource types
     app.include_router(fhir_router.router)
     console.install(app)
+    app.add_middleware(SecurityHeaders, settings=settings)
     return app

@@ -16,7 +16,9 @@ from phip.security import audit
 from phip.security.principals import Principal
 from phip.store.models import BulkJob, Resource
 from phip.store.repository import Repository
+from phip.web.body import read_body
 from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.headers import public_base
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/fhir", tags=["bulk"])
@@ -29,6 +31,10 @@ def _jobs_dir(request: Request) -> Path:
 def _kickoff(
     request: Request, session: Session, who: Principal, patient_ids: list[str] | None, what: str
 ) -> Response:
+    if not who.reads_records:
+        audit.record(session, who.actor, who.role, "export", what[:200], "denied")
+        session.commit()
+        raise ApiError(403, "forbidden", "this role works with aggregates; the lake is its export")
     params = request.query_params
     types = [t for t in (params.get("_type") or "").split(",") if t] or None
     since = None
@@ -40,13 +46,16 @@ def _kickoff(
     fmt = params.get("_outputFormat")
     if fmt and fmt not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
         raise ApiError(400, "not-supported", "only NDJSON output is supported")
-    job = bulk.new_job(session, "export", who.actor, str(request.url), _jobs_dir(request) / "tmp")
+    request_url = f"{public_base(request)}{request.url.path}" + (
+        f"?{request.url.query}" if request.url.query else ""
+    )
+    job = bulk.new_job(session, "export", who.actor, request_url, _jobs_dir(request) / "tmp")
     job.folder = str(_jobs_dir(request) / job.id)
     audit.record(session, who.actor, who.role, "export", what[:200], "accepted")
     session.commit()
     bulk.start(bulk.run_export, request.app.state.engine, job.id, who.scope(), types, since, patient_ids)
     return Response(
-        status_code=202, headers={"Content-Location": f"{request.base_url}fhir/$bulk-status/{job.id}"}
+        status_code=202, headers={"Content-Location": f"{public_base(request)}/fhir/$bulk-status/{job.id}"}
     )
 
 
@@ -92,7 +101,7 @@ async def import_ndjson(
         audit.record(session, who.actor, who.role, "import", "$import", "denied")
         session.commit()
         raise ApiError(403, "forbidden", "this account may not submit records")
-    body = await request.body()
+    body = await read_body(request, request.app.state.settings.max_import_bytes)
     if not body.strip():
         raise ApiError(400, "invalid", "send the records as NDJSON in the request body")
     job = bulk.new_job(session, "import", who.actor, "$import", _jobs_dir(request) / "tmp")
@@ -112,7 +121,7 @@ async def import_ndjson(
         request.app.state.settings.var_dir,
     )
     return Response(
-        status_code=202, headers={"Content-Location": f"{request.base_url}fhir/$bulk-status/{job.id}"}
+        status_code=202, headers={"Content-Location": f"{public_base(request)}/fhir/$bulk-status/{job.id}"}
     )
 
 
@@ -134,7 +143,7 @@ def status(
         )
     result = orjson.loads(job.result)
     if job.status == "failed":
-        raise ApiError(500, "exception", f"the job failed: {result.get('error', '')}")
+        raise ApiError(500, "exception", "the job failed; the operator's log has the cause")
     if job.kind == "import":
         return Response(
             orjson.dumps(
@@ -142,7 +151,7 @@ def status(
             ),
             media_type="application/json",
         )
-    base = f"{request.base_url}fhir/$bulk-file/{job.id}"
+    base = f"{public_base(request)}/fhir/$bulk-file/{job.id}"
     manifest = {
         "transactionTime": job.created_at.isoformat(),
         "request": job.request,

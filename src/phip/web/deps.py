@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from phip.security import tokens
+from phip.security import sessions, tokens
 from phip.security.principals import Principal
 from phip.web.outcome import ApiError
 
@@ -35,15 +35,24 @@ def csrf_token(token: str, secret: str) -> str:
 
 
 def verify_token(request: Request, token: str) -> Principal:
+    """The caller a token names, if its signature holds and its server-side session is live
+    (not logged out; the account still active with the same role)."""
     settings = request.app.state.settings
     claims = tokens.verify(token, [settings.secret_key, *settings.previous_secret_keys])
+    with Session(request.app.state.engine) as s:
+        try:
+            sessions.check(s, claims)
+        except sessions.SessionRevoked as exc:
+            raise tokens.TokenError(str(exc)) from exc
+    patients = claims.get("patients") or ()
     return Principal(
+        session_id=claims["jti"],
         kind=claims["kind"],
         id=claims["sub"],
         role=claims["role"],
         facility=claims.get("facility"),
         org_path=claims.get("org_path"),
-        patient_ids=tuple(claims.get("patients") or ()),
+        patient_ids=tuple(p for p in patients if isinstance(p, str)) if isinstance(patients, list) else (),
     )
 
 

@@ -3,12 +3,13 @@ and render; errors are OperationOutcomes."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -20,8 +21,10 @@ from phip.security.principals import Principal
 from phip.store.errors import NotFound, StoreError
 from phip.store.repository import Repository, Scope, from_stored
 from phip.store.search import search
+from phip.web.body import parse_json, read_body
 from phip.web.capability import capability_statement
 from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.headers import public_base
 from phip.web.outcome import FHIR_JSON, ApiError
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -39,9 +42,14 @@ def _resource_response(res: dict[str, Any], status: int = 200, location: bool = 
     return _json(res, status, headers)
 
 
-def _check_type(rtype: str) -> None:
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _check_type(rtype: str, rid: str | None = None) -> None:
     if not is_resource_type(rtype):
         raise ApiError(404, "not-supported", f"unknown resource type {rtype}")
+    if rid is not None and not _ID.fullmatch(rid):
+        raise ApiError(400, "invalid", "a resource id is 1 to 64 letters, digits, '-' or '.'")
 
 
 def _link_person(request: Request, session: Session, res: dict[str, Any], facility: str | None) -> None:
@@ -53,16 +61,39 @@ def _link_person(request: Request, session: Session, res: dict[str, Any], facili
         index_patient(session, request.app.state.settings.var_dir, res, facility)
 
 
+def _require_reader(session: Session, who: Principal, action: str, target: str) -> None:
+    """Statisticians and auditors read no identified record (they have the indicators, the
+    pseudonymised lake and the audit log): a clear, audited 403."""
+    if not who.reads_records:
+        _audit(session, who, action, target[:200], "denied")
+        raise ApiError(403, "forbidden", "this role works with aggregates, not with individual records")
+
+
 def _audit(session: Session, who: Principal, action: str, target: str, outcome: str) -> None:
     audit.record(session, who.actor, who.role, action, target, outcome)
     session.commit()
 
 
-def _body(request_body: bytes) -> Any:
-    try:
-        return orjson.loads(request_body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "structure", "the body is not valid JSON") from exc
+async def _body(request: Request) -> Any:
+    """The request's JSON body, within the size, depth and strictness limits."""
+    return parse_json(await read_body(request, request.app.state.settings.max_body_bytes))
+
+
+#: a version number or a count beyond this is nonsense (and would overflow a BIGINT)
+MAX_INT = 2**31 - 1
+
+
+def _if_match(request: Request) -> int | None:
+    """The version in `If-Match: W/"3"` (or `"3"`, `3`); anything else is a 400."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip()
+    value = value[2:] if value.startswith("W/") else value
+    value = value.strip('"')
+    if not value.isdigit() or int(value) > MAX_INT:
+        raise ApiError(400, "invalid", 'If-Match must be a version tag such as W/"3"')
+    return int(value)
 
 
 @router.get("/metadata")
@@ -78,9 +109,17 @@ async def batch_or_transaction(
     """A batch or transaction Bundle (transactions are all-or-nothing)."""
     from phip.exchange.bundles import Caller, EntryError, process
 
-    bundle = _body(await request.body())
+    bundle = await _body(request)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ApiError(400, "invalid", "the body must be a Bundle")
+    entries = bundle.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise ApiError(400, "invalid", "Bundle.entry must be a list")
+    limit = request.app.state.settings.max_bundle_entries
+    if entries and len(entries) > limit:
+        raise ApiError(413, "too-costly", f"a Bundle may hold at most {limit:,} entries")
+    if entries and not all(isinstance(e, dict) for e in entries):
+        raise ApiError(400, "invalid", "every Bundle entry must be an object")
     caller = Caller(who.scope(), who.facility if who.can_write else None, who.org_path)
 
     def audit_entry(action: str, target: str, outcome: str) -> None:
@@ -116,9 +155,14 @@ def _link_bundle_patients(
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
 def vread(
-    rtype: str, rid: str, vid: int, session: Session = SessionDep, who: Principal = PrincipalDep
+    rtype: str,
+    rid: str,
+    vid: int = Path(ge=1, le=MAX_INT),
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
 ) -> Response:
-    _check_type(rtype)
+    _check_type(rtype, rid)
+    _require_reader(session, who, "vread", f"{rtype}/{rid}")
     try:
         res = Repository(session, who.scope()).vread(rtype, rid, vid)
     except StoreError:
@@ -130,10 +174,14 @@ def vread(
 
 @router.get("/{rtype}/_history")
 def type_history(
-    rtype: str, session: Session = SessionDep, who: Principal = PrincipalDep, _count: int = 100
+    rtype: str,
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
+    _count: int = Query(100, ge=1, le=1000),
 ) -> Response:
     _check_type(rtype)
-    entries = Repository(session, who.scope()).history(rtype, None, None, min(_count, 1000))
+    _require_reader(session, who, "history", f"{rtype}/_history")
+    entries = Repository(session, who.scope()).history(rtype, None, None, _count)
     _audit(session, who, "history", f"{rtype}/_history", "ok")
     return _json(_history_bundle(entries))
 
@@ -142,7 +190,8 @@ def type_history(
 def instance_history(
     rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep
 ) -> Response:
-    _check_type(rtype)
+    _check_type(rtype, rid)
+    _require_reader(session, who, "history", f"{rtype}/{rid}")
     try:
         entries = Repository(session, who.scope()).history(rtype, rid)
     except StoreError:
@@ -171,6 +220,8 @@ def everything(
     rid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
 ) -> Response:
     """The Patient and every resource in its compartment the caller may see."""
+    _check_type("Patient", rid)
+    _require_reader(session, who, "everything", f"Patient/{rid}")
     repo = Repository(session, who.scope())
     try:
         repo.read("Patient", rid)  # the Patient itself must be visible, or 404
@@ -196,7 +247,8 @@ def everything(
 
 @router.get("/{rtype}/{rid}")
 def read(rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
-    _check_type(rtype)
+    _check_type(rtype, rid)
+    _require_reader(session, who, "read", f"{rtype}/{rid}")
     try:
         res = Repository(session, who.scope()).read(rtype, rid)
     except StoreError as exc:
@@ -213,6 +265,7 @@ def _search(
 ) -> Response:
     _check_type(rtype)
     target = f"{rtype}?{urlencode(params)}"[:200]
+    _require_reader(session, who, "search", target)
     try:
         result = search(Repository(session, who.scope()), rtype, params)
     except StoreError:
@@ -220,7 +273,7 @@ def _search(
         raise
     patients = [r for r in [*result.resources, *result.included] if r.get("resourceType") == "Patient"]
     add_links(session, Repository(session, who.scope()), patients)
-    base = str(request.base_url).rstrip("/") + f"/fhir/{rtype}"
+    base = public_base(request) + f"/fhir/{rtype}"
     links = [{"relation": "self", "url": f"{base}?{urlencode(params)}"}]
     if result.next_cursor:
         nxt = [(k, v) for k, v in params if k != "_cursor"] + [("_cursor", result.next_cursor)]
@@ -235,7 +288,7 @@ def _search(
         ]
         + [
             {
-                "fullUrl": f"{str(request.base_url).rstrip('/')}/fhir/{r['resourceType']}/{r['id']}",
+                "fullUrl": f"{public_base(request)}/fhir/{r['resourceType']}/{r['id']}",
                 "resource": r,
                 "search": {"mode": "include"},
             }
@@ -289,7 +342,7 @@ async def create(
 ) -> Response:
     _check_type(rtype)
     facility = _require_writer(session, who, "create", rtype)
-    res = _body(await request.body())
+    res = await _body(request)
     cond = request.headers.get("if-none-exist")
     if cond:
         from urllib.parse import parse_qsl
@@ -312,7 +365,7 @@ async def create(
 async def update(
     rtype: str, rid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
 ) -> Response:
-    _check_type(rtype)
+    _check_type(rtype, rid)
     facility = _require_writer(session, who, "update", f"{rtype}/{rid}")
     return await _update(rtype, rid, request, session, who, facility)
 
@@ -322,11 +375,12 @@ async def _update(
 ) -> Response:
     exists, owner = service.owner(session, rtype, rid)
     if exists and owner is not None and owner != facility:
+        # not whose it is, nor what it is: only that this id cannot be written by the caller
         _audit(session, who, "update", f"{rtype}/{rid}", "denied")
-        raise ApiError(403, "forbidden", f"{rtype}/{rid} belongs to another facility")
-    res = _validated(session, _body(await request.body()), rtype, who, "update", f"{rtype}/{rid}")
-    if_match = request.headers.get("if-match")
-    version = int(if_match.strip('W/"')) if if_match else None
+        raise ApiError(409, "conflict", f"{rtype}/{rid} cannot be written by this account; use another id")
+    body = request.state.body if hasattr(request.state, "body") else await _body(request)
+    version = _if_match(request)
+    res = _validated(session, body, rtype, who, "update", f"{rtype}/{rid}")
     written = Repository(session, Scope(facility=facility) if exists and owner else Scope()).update(
         rtype, rid, res, if_match=version, facility=facility, org_path=who.org_path
     )
@@ -348,25 +402,28 @@ async def conditional_update(
     found = search(Repository(session, who.scope()), rtype, [*params, ("_count", "2")])
     if len(found.resources) > 1:
         raise ApiError(412, "multiple-matches", "the condition matches more than one resource")
-    body = _body(await request.body())
+    body = await _body(request)
     if found.resources:
         rid = found.resources[0]["id"]
     else:
-        rid = body.get("id") if isinstance(body, dict) and body.get("id") else str(uuid.uuid4())
+        given = body.get("id") if isinstance(body, dict) else None
+        rid = given if isinstance(given, str) and given else str(uuid.uuid4())
+        _check_type(rtype, rid)
     if isinstance(body, dict):
         body["id"] = rid
-    request._body = orjson.dumps(body)
+    request.state.body = body
     return await _update(rtype, rid, request, session, who, facility)
 
 
 @router.delete("/{rtype}/{rid}")
 def delete(rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
-    _check_type(rtype)
+    _check_type(rtype, rid)
     facility = _require_writer(session, who, "delete", f"{rtype}/{rid}")
     exists, owner = service.owner(session, rtype, rid)
     if exists and owner is not None and owner != facility:
+        # answered as if it did not exist: another facility's ids are not the caller's to probe
         _audit(session, who, "delete", f"{rtype}/{rid}", "denied")
-        raise ApiError(403, "forbidden", f"{rtype}/{rid} belongs to another facility")
+        raise NotFound(f"{rtype}/{rid} not found")
     if not exists:
         _audit(session, who, "delete", f"{rtype}/{rid}", "not-found")
         raise NotFound(f"{rtype}/{rid} not found")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from phip.store.errors import StoreError
 
@@ -26,7 +29,7 @@ def outcome(
                     "expression": [path],
                 }
             )
-    else:
+    if not items:
         items.append(
             {"severity": "error" if status >= 400 else "information", "code": code, "diagnostics": text}
         )
@@ -47,9 +50,17 @@ def _fhir_code(reason: str) -> str:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, text: str, issues: list[tuple[str, str, str]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        text: str,
+        issues: list[tuple[str, str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(text)
         self.status, self.code, self.text, self.issues = status, code, text, issues
+        self.headers = headers or {}
 
 
 async def store_error_handler(_request: Request, exc: Exception) -> Response:
@@ -59,4 +70,51 @@ async def store_error_handler(_request: Request, exc: Exception) -> Response:
 
 async def api_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return outcome(exc.status, exc.code, exc.text, exc.issues)
+    response = outcome(exc.status, exc.code, exc.text, exc.issues)
+    response.headers.update(exc.headers)
+    return response
+
+
+log = logging.getLogger("phip.web")
+#: HTTP statuses and the FHIR issue codes that go with them
+_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+}
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> Response:
+    """A parameter or body that does not fit (a number too large, a string where an object
+    goes): 400 naming where, never echoing the value (it may be personal data)."""
+    assert isinstance(exc, RequestValidationError)
+    issues = []
+    for err in exc.errors()[:20]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        issues.append(("invalid", where, str(err.get("msg", "invalid value"))[:200]))
+    return outcome(400, "invalid", "the request is not valid", issues)
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods as OperationOutcomes, like every other error."""
+    assert isinstance(exc, HTTPException)
+    text = str(exc.detail) if exc.detail else "error"
+    response = outcome(exc.status_code, _CODES.get(exc.status_code, "exception"), text)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything else is the platform's fault: 500 with an OperationOutcome, no stack trace and
+    no detail sent; logged with its type and route only (the message may carry personal data)."""
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return outcome(500, "exception", "internal error; the request was not completed")

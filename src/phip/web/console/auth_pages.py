@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from phip.security import audit, sessions, tokens
 from phip.web import auth_router
 from phip.web.console.base import Ctx, context, render
 from phip.web.console.i18n import LANG_COOKIE, LOCALES
-from phip.web.deps import SESSION_COOKIE, SessionDep, csrf_token
+from phip.web.deps import SESSION_COOKIE, SessionDep, csrf_token, verify_token
 from phip.web.outcome import ApiError
 
 router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "phip_login_csrf"
 
 
 def _local(url: str) -> str:
@@ -25,26 +29,49 @@ def _local(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _secure(request: Request) -> bool:
+    """Cookies only over TLS: the request's own scheme, or a TLS-terminating proxy in front."""
+    return request.url.scheme == "https" or bool(request.app.state.settings.tls_proxy)
+
+
+def _login_form(ctx: Ctx, status: int, next_url: str, error: bool) -> Response:
+    """The login page with a fresh anti-forgery value, in the form and in a cookie (double
+    submit): another site can make a browser post the form, but not read the value."""
+    value = secrets.token_urlsafe(24)
+    resp = render(ctx, "login.html", status=status, next=_local(next_url), error=error, login_csrf=value)
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE, value, max_age=3600, httponly=True, samesite="strict", secure=_secure(ctx.request)
+    )
+    return resp
+
+
 @router.get("/login")
 def login_page(request: Request, next: str = "/", session: Session = SessionDep) -> Response:
-    return render(context(request, session), "login.html", next=_local(next), error=False)
+    return _login_form(context(request, session), 200, next, False)
 
 
 @router.post("/login")
 def login_submit(
     request: Request,
-    username: str = Form(...),
-    password: str = Form(...),
-    next: str = Form("/"),
+    username: str = Form(..., max_length=200),
+    password: str = Form(..., max_length=1024),
+    next: str = Form("/", max_length=2000),
+    csrf: str = Form("", max_length=100),
     session: Session = SessionDep,
 ) -> Response:
     ctx: Ctx = context(request, session)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf, expected):
+        return _login_form(ctx, 403, next, True)
     try:
         out = auth_router.login(auth_router.Login(username=username, password=password), request, session)
-    except ApiError:
-        return render(ctx, "login.html", status=401, next=_local(next), error=True)
+    except ApiError as exc:
+        return _login_form(ctx, 429 if exc.status == 429 else 401, next, True)
     if out.role == "resident":
-        return render(ctx, "login.html", status=403, next=_local(next), error=True)
+        claims = tokens.verify(out.access_token, [request.app.state.settings.secret_key])
+        sessions.revoke(session, claims["jti"])
+        session.commit()
+        return _login_form(ctx, 403, next, True)
     resp = RedirectResponse(_local(next), status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
@@ -52,16 +79,27 @@ def login_submit(
         max_age=out.expires_in,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
+    resp.delete_cookie(LOGIN_CSRF_COOKIE)
     return resp
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form(""), session: Session = SessionDep) -> Response:
+def logout(request: Request, csrf: str = Form("", max_length=100), session: Session = SessionDep) -> Response:
+    """End the console session on the server (the token is refused from now on), then forget
+    the cookie."""
     token = request.cookies.get(SESSION_COOKIE, "")
     resp = RedirectResponse("/login", status_code=303)
-    if token and csrf == csrf_token(token, request.app.state.settings.secret_key):
+    if token and hmac.compare_digest(csrf, csrf_token(token, request.app.state.settings.secret_key)):
+        try:
+            who = verify_token(request, token)
+        except tokens.TokenError:
+            who = None
+        if who is not None:
+            sessions.revoke(session, who.session_id)
+            audit.record(session, who.actor, who.role, "logout", "console", "ok")
+            session.commit()
         resp.delete_cookie(SESSION_COOKIE)
     return resp
 

@@ -95,6 +95,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "date": ("日期", "Date"),
     "what": ("内容", "What"),
     "audited": ("本次查看已记入审计日志。", "This view is recorded in the audit log."),
+    "care_referral": ("依据：转诊至本机构", "Ground: a referral to this facility"),
+    "care_consent": ("依据：居民授权", "Ground: the resident's consent"),
+    "care_visit": ("依据：本机构就诊记录", "Ground: a visit at this facility"),
+    "withheld": (
+        "条其他机构的档案未显示：没有诊疗关系的依据（转诊、授权或本机构就诊）。",
+        "records of other facilities are not shown: no evidence of care (referral, consent or a visit here).",
+    ),
     "name": ("姓名", "Name"),
     "sex": ("性别", "Sex"),
     "birth_date": ("出生日期", "Birth date"),

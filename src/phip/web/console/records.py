@@ -1,7 +1,8 @@
 """A resident's record for clinicians: find a resident among the patients of the clinician's
 facility, then see their cross-facility timeline (every facility's records of the same person,
-joined through the person index). Being a patient of the clinician's facility is the care
-relationship that opens the other facilities' records; every view is written to the audit log."""
+joined through the person index). The other facilities' records open only on evidence of care
+(a referral to the clinician's facility, the resident's consent, a visit there: `security.care`),
+never because the facility holds a Patient record; every view is audited with its ground."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from phip.identity import persons
 from phip.identity.models import PersonRecordRow
 from phip.orgunits.models import Facility
 from phip.security import audit
+from phip.security.care import ground
 from phip.store.errors import StoreError
 from phip.store.models import Resource
 from phip.store.repository import Repository
@@ -152,19 +154,16 @@ def record_view(request: Request, patient_id: str, session: Session = SessionDep
     records = [f"Patient/{patient_id}"]
     if row is not None and row.person_id:
         records = persons.members(session, [row.person_id]).get(row.person_id, records)
-    ids = sorted({r.split("/", 1)[1] for r in records if r.startswith("Patient/")} | {patient_id})
+    every = sorted({r.split("/", 1)[1] for r in records if r.startswith("Patient/")} | {patient_id})
+    own = _own_records(session, every, who.facility or "-")
+    # other facilities' records open only on evidence of care, never on holding a Patient record
+    care = ground(session, who.facility or "-", own, every) if len(own) < len(every) else None
+    ids = every if care is not None else own
     events = timeline(session, ids)
     facilities = sorted({e["facility"] for e in events})
     for rid in ids:
-        audit.record(
-            session,
-            who.actor,
-            who.role,
-            "read",
-            f"Patient/{rid}",
-            "ok",
-            f"record view; care: patient of {who.facility}",
-        )
+        why = care.reason() if care is not None and rid not in own else "own facility's record"
+        audit.record(session, who.actor, who.role, "read", f"Patient/{rid}", "ok", f"record view; {why}")
     session.commit()
     return render(
         ctx,
@@ -175,4 +174,15 @@ def record_view(request: Request, patient_id: str, session: Session = SessionDep
         records=ids,
         events=events,
         facilities=facilities,
+        care=care.kind if care is not None else None,
+        withheld=len(every) - len(ids),
     )
+
+
+def _own_records(session: Session, ids: list[str], facility: str) -> list[str]:
+    rows = session.scalars(
+        select(Resource.res_id).where(
+            Resource.res_type == "Patient", Resource.res_id.in_(ids), Resource.facility == facility
+        )
+    )
+    return sorted(rows)

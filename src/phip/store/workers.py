@@ -1,0 +1,31 @@
+"""Worker processes for CPU-bound batch work (import, lake build) that start clean.
+
+Workers come from a fork server (a fresh, single-threaded process), never by forking the caller:
+a server process has threads (requests, background jobs) and forking it copies their locks and
+half-used crypto contexts into the child, which can then hang or crash. The data key in force in
+the caller is handed to every worker, so they encrypt and pseudonymise with the same key.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from multiprocessing.pool import Pool
+from typing import Any
+
+from phip.store import protect
+
+
+def _start(data_key: str, init: Callable[..., None] | None, args: tuple[Any, ...]) -> None:
+    protect.configure(data_key)
+    if init is not None:
+        init(*args)
+
+
+def pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
+) -> Pool:
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    key = protect.current_key()
+    return ctx.Pool(workers, initializer=_start, initargs=(key, initializer, initargs))

@@ -1,0 +1,111 @@
+"""Finding 4: tokens can be revoked (logout, a disabled, removed or changed account, a
+deactivated client), logins are throttled and locked, and an unknown name costs one password
+hash like a known one."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from phip.security import tokens
+from phip.security.accounts import add_staff
+from phip.security.models import ApiClient, StaffUser
+from tests.web.conftest import PASSWORD, Api
+
+
+def _engine(api: Api):  # type: ignore[no-untyped-def]
+    return api.client.app.state.engine  # type: ignore[attr-defined]
+
+
+def _login(api: Api, user: str, password: str = PASSWORD) -> tuple[int, str]:
+    r = api.client.post("/api/auth/login", json={"username": user, "password": password})
+    return r.status_code, r.json().get("access_token", "") if r.status_code == 200 else ""
+
+
+def _ok(api: Api, token: str) -> int:
+    return api.client.get("/fhir/Patient", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_logout_ends_the_token(api: Api) -> None:
+    status, token = _login(api, "doc1")
+    assert status == 200 and _ok(api, token) == 200
+    other = _login(api, "doc1")[1]  # a second session of the same account
+    r = api.client.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204
+    assert _ok(api, token) == 401
+    assert _ok(api, other) == 200  # only that session ended
+    assert api.client.post("/api/auth/logout").status_code == 401  # denied without a token
+
+
+def test_disabled_removed_or_changed_accounts_lose_their_tokens(api: Api) -> None:
+    tok = {u: _login(api, u)[1] for u in ("lz-county", "ts-county", "stat")}
+    with Session(_engine(api)) as s:
+        user = s.get(StaffUser, "lz-county")
+        assert user is not None
+        user.active = False
+        ts = s.get(StaffUser, "ts-county")
+        s.delete(ts)
+        add_staff(s, "stat", PASSWORD, "province_admin", org_unit="620000")  # a role change
+        s.commit()
+    assert [_ok(api, tok[u]) for u in ("lz-county", "ts-county", "stat")] == [401, 401, 401]
+    status, fresh = _login(api, "stat")
+    assert status == 200 and _ok(api, fresh) == 200  # a new login carries the new role
+    assert _login(api, "lz-county")[0] == 401
+
+
+def test_a_deactivated_client_loses_its_token(api: Api) -> None:
+    assert _ok(api, api.tokens["f2-his"]) == 200
+    with Session(_engine(api)) as s:
+        client = s.get(ApiClient, "f2-his")
+        assert client is not None
+        client.active = False
+        s.commit()
+    assert _ok(api, api.tokens["f2-his"]) == 401
+    r = api.client.post("/api/auth/token", json={"client_id": "f2-his", "client_secret": "secret-2"})
+    assert r.status_code == 401
+
+
+def test_a_validly_signed_token_without_a_session_is_refused(api: Api) -> None:
+    forged = tokens.issue(
+        {"kind": "staff", "sub": "prov", "role": "province_admin", "jti": "made-up"}, api.settings.secret_key
+    )
+    assert _ok(api, forged) == 401
+
+
+@pytest.mark.parametrize("name", ["prov", "nobody-at-all"])
+def test_failed_logins_lock_the_name(api: Api, name: str) -> None:
+    for _ in range(5):
+        assert _login(api, name, "wrong")[0] == 401
+    r = api.client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert r.json()["resourceType"] == "OperationOutcome"
+    assert _login(api, "doc1")[0] == 200  # other names are not locked
+
+
+def test_a_success_clears_earlier_failures(api: Api) -> None:
+    for _ in range(4):
+        assert _login(api, "auditor", "wrong")[0] == 401
+    assert _login(api, "auditor")[0] == 200
+    for _ in range(4):
+        assert _login(api, "auditor", "wrong")[0] == 401
+    assert _login(api, "auditor")[0] == 200
+
+
+def test_unknown_names_cost_one_hash_like_known_ones(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phip.web import auth_router
+
+    calls: list[str] = []
+    real = auth_router.verify_secret
+
+    def counting(stored: str, secret: str) -> bool:
+        calls.append(stored[:9])
+        return real(stored, secret)
+
+    monkeypatch.setattr(auth_router, "verify_secret", counting)
+    for name in ("prov", "resident1", "no-such-user"):
+        calls.clear()
+        assert _login(api, name, "wrong")[0] == 401
+        assert len(calls) == 1 and calls[0].startswith("$argon2id"), name
+    calls.clear()
+    r = api.client.post("/api/auth/token", json={"client_id": "no-such-client", "client_secret": "x"})
+    assert r.status_code == 401 and len(calls) == 1
