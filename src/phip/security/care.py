@@ -98,9 +98,9 @@ def ground(
         elif rtype == "Encounter" and owner == facility:
             start = _instant((res.get("period") or {}).get("start"))
             subject = _refs(res.get("subject"))
-            if start is not None and now - VISIT_WINDOW <= start <= now:
-                if any(r.split("/")[-1] in own_ids for r in subject):
-                    found.setdefault("visit", Ground("visit", f"{rtype}/{rid}"))
+            recent = start is not None and now - VISIT_WINDOW <= start <= now
+            if recent and any(r.split("/")[-1] in own_ids for r in subject):
+                found.setdefault("visit", Ground("visit", f"{rtype}/{rid}"))
     for kind in ("referral", "consent", "visit"):
         if kind in found:
             return found[kind]
