@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         16 * 1024 * 1024, description="Largest FHIR request body (a resource or a Bundle) in bytes."
     )
     max_import_bytes: int = Field(512 * 1024 * 1024, description="Largest `$import` NDJSON body in bytes.")
+    bulk_retention_hours: int = Field(
+        24, description="Hours the files of a finished `$export` are kept before they are deleted."
+    )
     max_bundle_entries: int = Field(1000, description="Most entries in one batch or transaction Bundle.")
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."

@@ -9,10 +9,13 @@ survives a restart (an interrupted import resumes when kicked off again with the
 
 from __future__ import annotations
 
+import logging
+import shutil
 import threading
+import traceback
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from phip.store.models import BulkJob, Resource
 from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
 from phip.store.repository import Scope, from_stored
 
+log = logging.getLogger("phip.bulk")
 PSEUDONYM_SYSTEM = "https://phip.health/fhir/sid/pseudonym"
 
 
@@ -71,15 +75,33 @@ def _finish(engine: Engine, job_id: str, status: str, result: dict[str, Any]) ->
         job = s.get(BulkJob, job_id)
         assert job is not None
         job.status, job.result, job.finished_at = status, orjson.dumps(result).decode(), datetime.now(UTC)
+        job.progress = _RUNNING.pop(job_id, job.progress or "")[:200]
         s.commit()
 
 
-def _progress(engine: Engine, job_id: str, text: str) -> None:
-    with Session(engine) as s:
-        job = s.get(BulkJob, job_id)
-        if job is not None:
-            job.status, job.progress = "running", text
-            s.commit()
+#: progress of the jobs running in this process: kept in memory, because writing it to the
+#: database from beside an import would wait for the import's own write transaction (SQLite
+#: has one writer at a time)
+_RUNNING: dict[str, str] = {}
+
+
+def _progress(_engine: Engine, job_id: str, text: str) -> None:
+    _RUNNING[job_id] = text
+
+
+def progress_of(job: BulkJob) -> str:
+    """What a job has done so far ('' when it has not started)."""
+    return _RUNNING.get(job.id, job.progress or "")
+
+
+def _failed(engine: Engine, job_id: str, exc: Exception) -> None:
+    """A failed job: its status says so; the operator's log has the type and where it
+    happened (not the message, which may quote a record)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/phip/" in f.filename] or frames
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in ours[-4:])
+    log.error("bulk job %s failed: %s at %s", job_id, type(exc).__name__, where)
+    _finish(engine, job_id, "failed", {"error": type(exc).__name__})
 
 
 def run_export(
@@ -131,7 +153,7 @@ def run_export(
                 h.close()
         _finish(engine, job_id, "completed", {"counts": counts})
     except Exception as exc:
-        _finish(engine, job_id, "failed", {"error": str(exc)[:500]})
+        _failed(engine, job_id, exc)
 
 
 def run_import(
@@ -156,7 +178,30 @@ def run_import(
                 summary["linking"] = link_pending(s, var_dir)
         _finish(engine, job_id, "completed", summary)
     except Exception as exc:
-        _finish(engine, job_id, "failed", {"error": str(exc)[:500]})
+        _failed(engine, job_id, exc)
+    finally:
+        # the submitted body is not kept: its records are in the store, or quarantined with
+        # their raw payload encrypted
+        path.unlink(missing_ok=True)
+
+
+def purge(engine: Engine, older_than: timedelta) -> int:
+    """Delete the files of export jobs finished longer ago than `older_than` (the job row stays,
+    marked expired, so its status says so); returns how many were purged."""
+    cutoff = datetime.now(UTC) - older_than
+    done = 0
+    with Session(engine) as s:
+        jobs = s.scalars(
+            select(BulkJob).where(BulkJob.status.in_(("completed", "failed")), BulkJob.finished_at < cutoff)
+        ).all()
+        for job in jobs:
+            folder = Path(job.folder)
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+            job.status = "expired"
+            done += 1
+        s.commit()
+    return done
 
 
 def start(target: Callable[..., None], *args: Any) -> threading.Thread:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from phip.exchange import service
 from phip.exchange.structure import is_resource_type
+from phip.security.redact import url_target
 from phip.store.errors import StoreError
 from phip.store.repository import Repository, Scope
 from phip.store.search import search
@@ -201,7 +202,7 @@ def _entry(
             etag = f'W/"{current["meta"]["versionId"]}"'
             return {"resource": current, "response": {"status": "200", "etag": etag}}
         found = search(repo, rtype, query)
-        audit("search", f"{rtype}?{urlsplit(url).query}"[:200], "ok")
+        audit("search", url_target(url), "ok")
         return {
             "resource": {
                 "resourceType": "Bundle",
@@ -211,7 +212,7 @@ def _entry(
             "response": {"status": "200"},
         }
     if caller.facility is None:
-        audit(method.lower() if isinstance(method, str) else "write", url[:200], "denied")
+        audit(method.lower() if isinstance(method, str) else "write", url_target(url), "denied")
         raise EntryError(403, "this account may not write records")
     if method == "DELETE":
         if len(parts) != 2:
@@ -221,13 +222,13 @@ def _entry(
             if len(matches) > 1:
                 raise EntryError(412, "the condition matches more than one resource")
             if not matches:
-                audit("delete", f"{rtype}?{urlsplit(url).query}"[:200], "not-found")
+                audit("delete", url_target(url), "not-found")
                 return {"response": {"status": "204"}}
             parts = [rtype, matches[0]["id"]]
         exists, owner = service.owner(session, rtype, parts[1])
         if exists and owner not in (None, caller.facility):
             audit("delete", f"{rtype}/{parts[1]}", "denied")
-            raise EntryError(403, f"{rtype}/{parts[1]} belongs to another facility")
+            raise EntryError(404, f"{rtype}/{parts[1]} not found")  # as for a missing id
         repo.delete(rtype, parts[1])
         audit("delete", f"{rtype}/{parts[1]}", "ok")
         return {"response": {"status": "204"}}
@@ -260,7 +261,7 @@ def _entry(
     exists, owner = service.owner(session, rtype, res["id"])
     if exists and owner not in (None, caller.facility):
         audit("update", f"{rtype}/{res['id']}", "denied")
-        raise EntryError(403, f"{rtype}/{res['id']} belongs to another facility")
+        raise EntryError(409, f"{rtype}/{res['id']} cannot be written by this account; use another id")
     written = Repository(session).update(
         rtype, res["id"], res, facility=caller.facility, org_path=caller.org_path
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -77,6 +78,7 @@ BATCH = 2000
 #: records per transaction (a crash repeats at most this many; bigger transactions write each
 #: index page to the WAL fewer times)
 COMMIT_EVERY = 10_000
+COMMIT_SECONDS = 2.0
 #: batches handed to workers ahead of the writer
 IN_FLIGHT = 4
 #: SQLite page cache of the importing connection, in KiB (the default 2 MB thrashes on indexes)
@@ -301,6 +303,7 @@ class Importer:
             setattr(summary, name, getattr(sub, name) or 0)
         self.sub = sub
         self.uncommitted = 0
+        self.txn_started = time.monotonic()
         self.lags: Counter[int] = Counter(
             {int(k): v for k, v in orjson.loads(sub.lag_histogram or "{}").items()}
         )
@@ -388,8 +391,13 @@ class Importer:
                     self.uncommitted += len(records)
                 if last:
                     ckpt.done = True
-                if self.uncommitted >= COMMIT_EVERY:
+                # a write transaction is held at most COMMIT_SECONDS: on SQLite every other
+                # writer (a read's audit entry too) waits for it
+                if self.uncommitted >= COMMIT_EVERY or (
+                    self.uncommitted and time.monotonic() - self.txn_started > COMMIT_SECONDS
+                ):
                     self._commit(summary)
+                    self.txn_started = time.monotonic()
 
         for path in files:
             ckpt = self._checkpoint(path)

@@ -29,7 +29,7 @@ AUDIT_ROLES = frozenset({"auditor", "province_admin"})
 #: or steward anyone reads no one's record
 NO_RECORD_ROLES = frozenset({"statistician", "auditor"})
 #: a scope that matches no record
-NO_RECORDS = Scope(facility="\x00no-records")
+NO_RECORDS = Scope(facility="~no-records~")  # no facility code has a tilde
 #: who decides on the person index (review queue, link, unlink, merge), within their scope
 STEWARD_ROLES = frozenset({"province_admin", "prefecture_admin", "county_admin", "facility_admin"})
 

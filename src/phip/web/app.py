@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phip import __version__
@@ -25,6 +26,8 @@ from phip.web.headers import SecurityHeaders
 from phip.web.outcome import (
     ApiError,
     api_error_handler,
+    database_busy_handler,
+    database_data_handler,
     http_error_handler,
     store_error_handler,
     unexpected_error_handler,
@@ -49,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(OperationalError, database_busy_handler)
+    app.add_exception_handler(DataError, database_data_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(auth_router.router)
     app.include_router(card_router.router)

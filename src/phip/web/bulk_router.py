@@ -3,7 +3,8 @@ Mounted before the FHIR router so that `$`-paths are not taken for resource type
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -28,6 +29,12 @@ def _jobs_dir(request: Request) -> Path:
     return Path(request.app.state.settings.var_dir) / "bulk"
 
 
+def _purge(request: Request) -> None:
+    """Export files older than the retention period are deleted at every kick-off."""
+    hours = request.app.state.settings.bulk_retention_hours
+    bulk.purge(request.app.state.engine, timedelta(hours=hours))
+
+
 def _kickoff(
     request: Request, session: Session, who: Principal, patient_ids: list[str] | None, what: str
 ) -> Response:
@@ -49,6 +56,7 @@ def _kickoff(
     request_url = f"{public_base(request)}{request.url.path}" + (
         f"?{request.url.query}" if request.url.query else ""
     )
+    _purge(request)
     job = bulk.new_job(session, "export", who.actor, request_url, _jobs_dir(request) / "tmp")
     job.folder = str(_jobs_dir(request) / job.id)
     audit.record(session, who.actor, who.role, "export", what[:200], "accepted")
@@ -104,11 +112,14 @@ async def import_ndjson(
     body = await read_body(request, request.app.state.settings.max_import_bytes)
     if not body.strip():
         raise ApiError(400, "invalid", "send the records as NDJSON in the request body")
+    _purge(request)
     job = bulk.new_job(session, "import", who.actor, "$import", _jobs_dir(request) / "tmp")
     folder = _jobs_dir(request) / job.id
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / "submission.ndjson"
-    path.write_bytes(body)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # removed once imported
+    with os.fdopen(fd, "wb") as f:
+        f.write(body)
     job.folder = str(folder)
     audit.record(session, who.actor, who.role, "import", f"$import/{job.id}", "accepted")
     session.commit()
@@ -139,8 +150,10 @@ def status(
     job = _own_job(session, who, job_id)
     if job.status in ("queued", "running"):
         return Response(
-            status_code=202, headers={"X-Progress": job.progress or job.status, "Retry-After": "1"}
+            status_code=202, headers={"X-Progress": bulk.progress_of(job) or job.status, "Retry-After": "1"}
         )
+    if job.status == "expired":
+        raise ApiError(410, "deleted", "the job's files were deleted after the retention period")
     result = orjson.loads(job.result)
     if job.status == "failed":
         raise ApiError(500, "exception", "the job failed; the operator's log has the cause")

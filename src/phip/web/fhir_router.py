@@ -18,6 +18,7 @@ from phip.exchange.structure import is_resource_type
 from phip.identity.fhir_person import add_links
 from phip.security import audit
 from phip.security.principals import Principal
+from phip.security.redact import query_target
 from phip.store.errors import NotFound, StoreError
 from phip.store.repository import Repository, Scope, from_stored
 from phip.store.search import search
@@ -264,7 +265,7 @@ def _search(
     rtype: str, params: list[tuple[str, str]], request: Request, session: Session, who: Principal
 ) -> Response:
     _check_type(rtype)
-    target = f"{rtype}?{urlencode(params)}"[:200]
+    target = query_target(rtype, params)  # no personal value in the audit log
     _require_reader(session, who, "search", target)
     try:
         result = search(Repository(session, who.scope()), rtype, params)

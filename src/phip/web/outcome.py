@@ -113,6 +113,23 @@ async def http_error_handler(_request: Request, exc: Exception) -> Response:
     return response
 
 
+async def database_data_handler(_request: Request, exc: Exception) -> Response:
+    """A value the database cannot hold (a NUL byte, a number out of range): the request's
+    fault, so 400, without the value."""
+    return outcome(400, "invalid", "a value in the request cannot be stored or searched (e.g. a NUL byte)")
+
+
+async def database_busy_handler(request: Request, exc: Exception) -> Response:
+    """The database is busy (SQLite locked by a long write, a PostgreSQL lock or statement
+    timeout): 503 with Retry-After, so a client tries again instead of seeing a failure."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if any(w in text for w in ("locked", "timeout", "could not obtain lock", "deadlock")):
+        response = outcome(503, "transient", "the database is busy; try again shortly")
+        response.headers["Retry-After"] = "2"
+        return response
+    return await unexpected_error_handler(request, exc)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     """Anything else is the platform's fault: 500 with an OperationOutcome, no stack trace and
     no detail sent; logged with its type and route only (the message may carry personal data)."""
