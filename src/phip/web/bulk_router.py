@@ -35,13 +35,17 @@ def _purge(request: Request) -> None:
     bulk.purge(request.app.state.engine, timedelta(hours=hours))
 
 
-def _kickoff(
-    request: Request, session: Session, who: Principal, patient_ids: list[str] | None, what: str
-) -> Response:
+def _reader(session: Session, who: Principal, what: str) -> None:
     if not who.reads_records:
         audit.record(session, who.actor, who.role, "export", what[:200], "denied")
         session.commit()
         raise ApiError(403, "forbidden", "this role works with aggregates; the lake is its export")
+
+
+def _kickoff(
+    request: Request, session: Session, who: Principal, patient_ids: list[str] | None, what: str
+) -> Response:
+    _reader(session, who, what)
     params = request.query_params
     types = [t for t in (params.get("_type") or "").split(",") if t] or None
     since = None
@@ -78,6 +82,7 @@ def export_patients(
     request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
 ) -> Response:
     """Patient-level export: every Patient compartment the caller may read."""
+    _reader(session, who, "Patient/$export")
     query = (
         Repository(session, who.scope()).scoped_select(Resource.res_id).where(Resource.res_type == "Patient")
     )
@@ -90,6 +95,7 @@ def export_group(
     gid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
 ) -> Response:
     """Group-level export: the compartments of the group's Patient members."""
+    _reader(session, who, f"Group/{gid}/$export")
     group = Repository(session, who.scope()).read("Group", gid)
     ids = [
         m["entity"]["reference"].split("/")[-1]
