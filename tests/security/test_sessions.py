@@ -109,3 +109,22 @@ def test_unknown_names_cost_one_hash_like_known_ones(api: Api, monkeypatch: pyte
     calls.clear()
     r = api.client.post("/api/auth/token", json={"client_id": "no-such-client", "client_secret": "x"})
     assert r.status_code == 401 and len(calls) == 1
+
+
+def test_stale_throttle_keys_are_forgotten(api: Api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select, update
+
+    from phip.security.models import LoginThrottle
+
+    for i in range(6):
+        assert _login(api, f"sprayed-{i}", "x")[0] == 401
+    with Session(_engine(api)) as s:
+        assert s.scalar(select(func.count()).select_from(LoginThrottle)) >= 6
+        s.execute(update(LoginThrottle).values(window_start=datetime.now(UTC) - timedelta(hours=1)))
+        s.commit()
+    assert _login(api, "one-more", "x")[0] == 401
+    with Session(_engine(api)) as s:
+        keys = set(s.scalars(select(LoginThrottle.key)))
+    assert not any(k.startswith("name:sprayed-") for k in keys) and "name:one-more" in keys

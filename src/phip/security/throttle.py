@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from phip.security.models import LoginThrottle
@@ -45,6 +46,13 @@ def locked_for(session: Session, name: str, address: str) -> int:
 
 def failed(session: Session, name: str, address: str) -> None:
     now = _now()
+    # forget stale keys first, so spraying made-up names cannot grow the table without bound
+    session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.window_start < now - WINDOW,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+        )
+    )
     for key, limit in keys(name, address):
         row = session.get(LoginThrottle, key, with_for_update=True)
         if row is None:

@@ -43,6 +43,7 @@ def _issue(request: Request, session: Session, claims: dict[str, Any]) -> TokenO
     """A signed token whose id is recorded as a live session (checked on every request)."""
     s = request.app.state.settings
     jti = secrets.token_urlsafe(24)
+    sessions.purge_expired(session)  # sessions a day past their expiry are of no further use
     sessions.open_session(
         session, jti, f"{claims['kind']}:{claims['sub']}", claims["role"], s.token_ttl_seconds
     )
