@@ -8,6 +8,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phip import __version__
+from phip.lake.manifest import LakeError
 from phip.settings import Settings, get_settings
 from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
@@ -29,6 +30,7 @@ from phip.web.outcome import (
     database_busy_handler,
     database_data_handler,
     http_error_handler,
+    lake_error_handler,
     store_error_handler,
     unexpected_error_handler,
     validation_error_handler,
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(OperationalError, database_busy_handler)
     app.add_exception_handler(DataError, database_data_handler)
+    app.add_exception_handler(LakeError, lake_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(auth_router.router)
     app.include_router(card_router.router)

@@ -4,6 +4,7 @@ Mounted before the FHIR router so that `$`-paths are not taken for resource type
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -188,8 +189,11 @@ def download(
     job_id: str, name: str, session: Session = SessionDep, who: Principal = PrincipalDep
 ) -> Response:
     job = _own_job(session, who, job_id)
+    # a job's files are named <Type>.ndjson: anything else (a long or odd name) is not one
+    if not re.fullmatch(r"[A-Za-z]{1,64}\.ndjson", name):
+        raise ApiError(404, "not-found", "no such file")
     path = Path(job.folder) / name
-    if job.kind != "export" or job.status != "completed" or "/" in name or not path.is_file():
+    if job.kind != "export" or job.status != "completed" or not path.is_file():
         raise ApiError(404, "not-found", "no such file")
     audit.record(session, who.actor, who.role, "download", f"$bulk-file/{job_id}/{name}", "ok")
     session.commit()

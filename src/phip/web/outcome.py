@@ -113,6 +113,11 @@ async def http_error_handler(_request: Request, exc: Exception) -> Response:
     return response
 
 
+async def lake_error_handler(_request: Request, _exc: Exception) -> Response:
+    """Results asked for before the analytical lake is built: 404, without the server's paths."""
+    return outcome(404, "not-found", "no results yet: the analytical lake has not been built")
+
+
 async def database_data_handler(_request: Request, exc: Exception) -> Response:
     """A value the database cannot hold (a NUL byte, a number out of range): the request's
     fault, so 400, without the value."""

@@ -5,10 +5,10 @@ county administrators their subtree, a facility (its administrator or its client
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,8 @@ from phip.web.deps import PrincipalDep, SessionDep
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/api/quality", tags=["quality"])
+#: what a caller is told when there is no lake (never where the server keeps it)
+NO_LAKE = "no data-quality results yet: the analytical lake has not been built"
 AREA_ROLES = frozenset({"province_admin", "prefecture_admin", "county_admin", "statistician"})
 FACILITY_ROLES = frozenset({"facility_admin", "facility_client"})
 
@@ -102,7 +104,7 @@ def scores(
             return {"unit": unit, "level": level, "trend": trend(session, lake, level, unit)}
         rows = scorecard(session, lake, level, within=within)
     except LakeError as exc:
-        raise ApiError(404, "not-found", str(exc)) from exc
+        raise ApiError(404, "not-found", NO_LAKE) from exc
     audit.record(session, who.actor, who.role, "quality-scorecard", f"quality:{level}", "ok")
     session.commit()
     return {"level": level, "rows": rows}
@@ -154,8 +156,8 @@ def _json(obj: Any) -> bytes:
 
 
 class Acknowledge(BaseModel):
-    facility: str
-    ids: list[int]
+    facility: str = Field(max_length=24)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(max_length=10_000)
 
 
 @router.post("/acknowledge")
@@ -195,7 +197,10 @@ def metrics(
         wanted: set[str] | None = {facility}
     else:
         wanted = _units_within(session, who)
-    rows = dqr.read(request.app.state.settings.resolved_lake_dir(), wanted, flagged)
+    try:
+        rows = dqr.read(request.app.state.settings.resolved_lake_dir(), wanted, flagged)
+    except LakeError as exc:
+        raise ApiError(404, "not-found", NO_LAKE) from exc
     audit.record(session, who.actor, who.role, "quality-metrics", f"quality:{facility or '*'}", "ok")
     session.commit()
     return {"rows": rows}
