@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."
     )
+    audit_checkpoint_dir: Path | None = Field(
+        None, description="Folder of the audit log's signed checkpoints; default var_dir/audit-checkpoints."
+    )
+    audit_checkpoint_every: int = Field(
+        1000, description="Append an audit checkpoint every this many entries (0: on demand only)."
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -365,7 +365,9 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """校验审计日志 Verify the hash chain of the audit log; exit 1 if an entry was altered or removed."""
+    """校验审计日志 Verify the audit log's keyed chain, its head and its checkpoints; exit 1 if an
+    entry was altered, inserted or removed, the tail was cut, the log was wiped or a checkpoint
+    was forged."""
     from sqlalchemy.orm import Session
 
     from phip.security.audit import verify
@@ -375,16 +377,28 @@ def audit_verify() -> None:
     init_db(engine)
     with Session(engine) as s:
         result = verify(s)
-    out_console.print_json(
-        json.dumps(
-            {
-                "entries": result.entries,
-                "ok": result.ok,
-                "first_bad_seq": result.first_bad_seq,
-                "problem": result.problem,
-            }
-        )
-    )
+    out_console.print_json(json.dumps(result.as_dict()))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """审计检查点 Verify the audit log, then append a MACed checkpoint of its newest entry to the
+    checkpoint file (PHIP_AUDIT_CHECKPOINT_DIR); exit 1, writing nothing, if it does not verify."""
+    from sqlalchemy.orm import Session
+
+    from phip.security.audit import checkpoint, checkpoint_dir
+    from phip.store import get_engine, init_db
+
+    engine = get_engine()
+    init_db(engine)
+    with Session(engine) as s:
+        result, cp = checkpoint(s)
+    out: dict[str, object] = {**result.as_dict(), "checkpoint": cp}
+    if cp is not None:
+        out["file"] = str(checkpoint_dir() / "checkpoints.ndjson")
+    out_console.print_json(json.dumps(out))
     if not result.ok:
         raise typer.Exit(1)
 

@@ -50,17 +50,21 @@ class ResidentAccount(Base):
 
 
 class AuditHead(Base):
-    """The newest entry's sequence and hash: detects a truncated tail, and serialises appends."""
+    """The newest entry's sequence and hash, with their MAC: detects a truncated tail, and
+    serialises appends."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigId)
     hash: Mapped[str] = mapped_column(String(64))
+    #: HMAC-SM3 of (seq, hash) under the audit key: the head cannot be rewound without the key
+    mac: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: `hash = sha256(prev_hash + canonical entry)`."""
+    """Append-only, keyed chain: `hash = HMAC-SM3(audit key, seq + prev_hash + canonical entry)`,
+    `seq` contiguous from 1 (see `phip.security.audit`)."""
 
     __tablename__ = "audit_log"
 
