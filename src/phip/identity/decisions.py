@@ -10,6 +10,7 @@ persons (revert that one first). Manual decisions win over the model: records a 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -248,6 +249,34 @@ def decide_review(
         event.id,
     )
     return event
+
+
+# ---- reading the decisions back (who may see them is the caller's business: see `named`) -------
+def history(session: Session, person_id: str) -> list[PersonEvent]:
+    """The decisions that touched a person (reverted ones and reverts included), oldest first."""
+    found = session.scalars(
+        select(PersonEvent)
+        .where(PersonEvent.persons.contains(person_id, autoescape=True))
+        .order_by(PersonEvent.id)
+    ).all()
+    return [e for e in found if person_id in e.persons.split()]
+
+
+def named(event: PersonEvent) -> dict[str, set[str]]:
+    """The records a decision names (in its state before or after), each with the persons it
+    was in there."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for state in (event.before, event.after):
+        if not state:
+            continue
+        for rid, (pid, *_rest) in orjson.loads(state)["records"].items():
+            out[rid].add(pid or "")
+    return dict(out)
+
+
+def past_members(events: list[PersonEvent], person_id: str) -> set[str]:
+    """The records that were in the person before or after any of these decisions."""
+    return {r for e in events for r, pids in named(e).items() if person_id in pids}
 
 
 def revert(session: Session, actor: str, role: str, event_id: int, reason: str = "") -> PersonEvent:

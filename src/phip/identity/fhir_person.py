@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from phip.identity import persons
-from phip.identity.models import PersonRecordRow, PersonRow
+from phip.identity import decisions, persons
+from phip.identity.models import PersonRecordRow, PersonRow, ReviewItem
 from phip.standards import codesystems as cs
+from phip.store.models import Resource
 from phip.store.repository import Repository
 
 _GENDER = {"1": "male", "2": "female"}
@@ -32,6 +33,38 @@ class Visibility:
             rtype, _, rid = record.partition("/")
             self.seen[record] = rtype == "Patient" and self.repo.exists(rtype, rid)
         return self.seen[record]
+
+
+def _visible_record(column: InstrumentedAttribute[str], repo: Repository) -> ColumnElement[bool]:
+    """SQL: the record id in `column` is a Patient the repository's scope may see (as `Visibility`)."""
+    prefix = "Patient/"
+    seen = repo.scoped_select(Resource.res_id).where(
+        Resource.res_type == "Patient",
+        Resource.res_id == func.substr(column, len(prefix) + 1),
+        Resource.deleted.isnot(True),
+    )
+    return and_(column.startswith(prefix), seen.exists())
+
+
+def visible_items(repo: Repository) -> ColumnElement[bool]:
+    """SQL: review items both of whose records the repository's scope may see (the queue, its
+    paging and its counts hold only these)."""
+    return and_(_visible_record(ReviewItem.record_id, repo), _visible_record(ReviewItem.other_id, repo))
+
+
+def ever_members(session: Session, person_id: str) -> set[str]:
+    """The records that are or were in a person (now, or in the state before or after any
+    decision that touched it)."""
+    now = persons.members(session, [person_id]).get(person_id, [])
+    return set(now) | decisions.past_members(decisions.history(session, person_id), person_id)
+
+
+def may_see_person(session: Session, person_id: str, visible: Callable[[str], bool]) -> bool:
+    """A person (its golden record, its decisions) is for a caller who may see at least one
+    record that is or was in it; to anyone else it does not exist."""
+    if session.get(PersonRow, person_id) is None:
+        return False
+    return any(visible(r) for r in sorted(ever_members(session, person_id)))
 
 
 def add_links(session: Session, repo: Repository, patients: list[dict[str, Any]]) -> None:
@@ -82,6 +115,9 @@ def person_resource(
     if row is None:
         return None
     if row.status == "merged" and row.merged_into:
+        # a merged-away person shows (as a pointer) only to who saw one of its records
+        if not may_see_person(session, person_id, visible):
+            return None
         target = person_resource(session, row.merged_into, visible)
         if target is None:
             return None

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from phip.identity import persons
@@ -66,14 +66,28 @@ def offer(
     return added
 
 
-def items(session: Session, status: str = "open", limit: int = 50, offset: int = 0) -> list[ReviewItem]:
+#: the largest offset a listing accepts (beyond it there is nothing to page through)
+MAX_OFFSET = 1_000_000
+
+
+def items(
+    session: Session,
+    status: str = "open",
+    limit: int = 50,
+    offset: int = 0,
+    within: ColumnElement[bool] | None = None,
+) -> list[ReviewItem]:
     """Items with this status, most likely matches first; open items whose records came together
-    (or apart for good) meanwhile are marked stale on the way."""
+    (or apart for good) meanwhile are marked stale on the way. `within` (a condition on
+    `ReviewItem`, see `fhir_person.visible_items`) limits them to a caller's scope in the SQL, so
+    paging counts only what the caller may see."""
     out: list[ReviewItem] = []
+    offset = max(0, min(offset, MAX_OFFSET))
+    where = [ReviewItem.status == status] + ([within] if within is not None else [])
     while len(out) < limit:
         batch = session.scalars(
             select(ReviewItem)
-            .where(ReviewItem.status == status)
+            .where(*where)
             .order_by(ReviewItem.probability.desc(), ReviewItem.id)
             .offset(offset)
             .limit(limit)
@@ -97,11 +111,12 @@ def _stale(session: Session, item: ReviewItem) -> bool:
     return False
 
 
-def counts(session: Session) -> dict[str, int]:
-    return {
-        s: int(n)
-        for s, n in session.execute(select(ReviewItem.status, func.count()).group_by(ReviewItem.status))
-    }
+def counts(session: Session, within: ColumnElement[bool] | None = None) -> dict[str, int]:
+    """Items per status (only those `within` a caller's scope, when given)."""
+    q = select(ReviewItem.status, func.count())
+    if within is not None:
+        q = q.where(within)
+    return {s: int(n) for s, n in session.execute(q.group_by(ReviewItem.status))}
 
 
 def as_dict(item: ReviewItem) -> dict[str, Any]:

@@ -4,10 +4,10 @@ record as a FHIR Person."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/fhir", tags=["empi"])
 GRADE_EXT = "http://hl7.org/fhir/StructureDefinition/match-grade"
+MAX_COUNT = 100
 
 
 def _param(params: dict[str, Any], name: str) -> Any:
@@ -45,7 +46,10 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
     if not isinstance(res, dict) or res.get("resourceType") != "Patient":
         raise ApiError(400, "invalid", "Parameters.resource must be a Patient")
     only_certain = bool(_param(params, "onlyCertainMatches"))
-    count = _param(params, "count") or 10
+    count = _param(params, "count")
+    count = 10 if count is None else count
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ApiError(400, "invalid", f"Parameters.count must be an integer from 1 to {MAX_COUNT}")
     scorer = load_scorer(request.app.state.settings.var_dir)
     if scorer is None:
         raise ApiError(409, "not-supported", "no identity model yet: run `phip empi link-store`")
@@ -71,7 +75,7 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
                 },
             }
         )
-        if len(entries) >= int(count):
+        if len(entries) >= count:
             break
     audit.record(session, who.actor, who.role, "match", "Patient/$match", "ok", f"{len(entries)} candidates")
     session.commit()
@@ -80,9 +84,14 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
 
 
 @router.get("/Person/{person_id}")
-def read_person(person_id: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+def read_person(
+    person_id: Annotated[str, Path(max_length=64)],
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
+) -> Response:
     """The golden record of a person of the index, with links to the Patient records the caller
-    may see (404 when they see none)."""
+    may see (404 when they see none); a merged-away person (a pointer to the one it was merged
+    into) only for a caller who may see a record that was in it."""
     res = person_resource(session, person_id, Visibility(Repository(session, who.scope())))
     audit.record(session, who.actor, who.role, "read", f"Person/{person_id}", "ok" if res else "not-found")
     session.commit()

@@ -2,24 +2,26 @@
 unlink, merge and revert (unmerge), a person's golden record and its decision history.
 
 Stewards are the province, prefecture, county and facility administrators, each within their
-data scope: a queue item shows only when the caller may see both records, a decision needs a
-visible record on each side. Administrators see values masked (with the comparison levels);
-a facility administrator sees their own facility's records plainly.
+data scope: a queue item shows (and counts) only when the caller may see both records, a
+decision needs a visible record on each side. A person, its golden record and its decisions
+exist for a caller only when they may see a record that is or was in it; a decision only when
+they may see a record it names. Anything else answers exactly as what does not exist (404, the
+same words), so ids outside the caller's scope are no oracle. Administrators see values masked
+(with the comparison levels); a facility administrator sees their own facility's records plainly.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.identity import decisions, persons, review
 from phip.identity.display import golden_view, pair_levels, record_view
-from phip.identity.fhir_person import Visibility
+from phip.identity.fhir_person import Visibility, may_see_person, visible_items
 from phip.identity.models import PersonEvent, PersonRecordRow, PersonRow, ReviewItem
 from phip.identity.realtime import load_features
 from phip.security import audit
@@ -29,6 +31,9 @@ from phip.web.deps import PrincipalDep, SessionDep
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/api/empi", tags=["person index"])
+#: ids are 64-bit in the database: anything larger is no id (422 before any query)
+MAX_ID = 2**63 - 1
+STATUSES = "^(open|match|no-match|stale)$"
 
 
 class LinkIn(BaseModel):
@@ -74,6 +79,10 @@ def _view(session: Session, record: str, masked: bool) -> dict[str, Any]:
     return record_view(load_features(row.features), row.person_id, row.link_status, row.link_prob, masked)
 
 
+def _visibility(session: Session, who: Principal) -> Visibility:
+    return Visibility(Repository(session, who.scope()))
+
+
 def _run(session: Session, who: Principal, action: str, fn: Any, *args: Any) -> dict[str, Any]:
     try:
         event = fn(session, who.actor, who.role, *args)
@@ -81,16 +90,25 @@ def _run(session: Session, who: Principal, action: str, fn: Any, *args: Any) -> 
         session.rollback()
         raise ApiError(exc.status, exc.code, str(exc)) from exc
     session.commit()
-    return _event(event)
+    return _event(event, _visibility(session, who))
 
 
-def _event(e: PersonEvent) -> dict[str, Any]:
+def _event(e: PersonEvent, visible: Callable[[str], bool]) -> dict[str, Any]:
+    """A decision as the caller may see it: the records it names that they may see and the
+    persons those records were in (records and persons outside the caller's scope are left out,
+    not even counted)."""
+    named = decisions.named(e)
+    seen = sorted(r for r in named if visible(r))
+    theirs = {p for r in seen for p in named[r]}
+    touched = e.persons.split()
+    shown = [p for p in touched if p in theirs]
     return {
         "decision": e.id,
         "action": e.action,
         "actor": e.actor,
         "at": e.at.isoformat(),
-        "persons": e.persons.split(),
+        "persons": shown,
+        "records": seen,
         "reason": e.reason,
         "reverted_by": e.reverted_by,
         "reverts": e.reverts,
@@ -101,57 +119,76 @@ def _records_of(session: Session, person: str) -> list[str]:
     return persons.members(session, [person]).get(person, [])
 
 
-def _deny(session: Session, who: Principal, action: str, target: str) -> None:
+def _not_found(session: Session, who: Principal, action: str, target: str, text: str) -> None:
+    """Out of scope answers as not found (the same words as for what does not exist); the audit
+    log says it was refused."""
     audit.record(session, who.actor, who.role, action, target[:200], "denied")
     session.commit()
-    raise ApiError(403, "forbidden", "outside your data scope")
+    raise ApiError(404, "not-found", text)
 
 
-def _need(session: Session, who: Principal, visible: Visibility, records: list[str], action: str) -> None:
-    """At least one of these records must be in the caller's scope."""
-    if not any(visible(r) for r in records):
-        _deny(session, who, action, " ".join(records))
+def _need_record(session: Session, who: Principal, visible: Visibility, record: str, action: str) -> None:
+    if not visible(record):
+        _not_found(session, who, action, record, f"no record {record} in your scope")
+
+
+def _need_person(session: Session, who: Principal, visible: Visibility, person: str, action: str) -> None:
+    """The person must have a record now that the caller may see (decisions change what is). One
+    the caller saw before (merged away, emptied) is a conflict; any other is not found."""
+    if any(visible(r) for r in _records_of(session, person)):
+        return
+    if may_see_person(session, person, visible):
+        audit.record(session, who.actor, who.role, action, person, "conflict")
+        session.commit()
+        row = session.get(PersonRow, person)
+        now = (
+            f"was merged into {row.merged_into}"
+            if row and row.merged_into
+            else "has no records in your scope now"
+        )
+        raise ApiError(409, "conflict", f"{person} {now}")
+    _not_found(session, who, action, person, f"no person {person} in your scope")
 
 
 # ---- the review queue ---------------------------------------------------------------------------
 @router.get("/review")
 def review_queue(
-    status: str = "open",
-    limit: int = 20,
-    offset: int = 0,
+    status: str = Query("open", pattern=STATUSES),
+    limit: int = Query(20, ge=1, le=200),
+    offset: int = Query(0, ge=0, le=review.MAX_OFFSET),
     session: Session = SessionDep,
     who: Principal = PrincipalDep,
 ) -> dict[str, Any]:
-    """Possible matches, most likely first, both records side by side with comparison levels."""
+    """Possible matches, most likely first, both records side by side with comparison levels;
+    `counts` are items per status within the caller's scope."""
     _steward(session, who, "empi-review-list")
-    visible, masked = Visibility(Repository(session, who.scope())), _masked(who)
+    limit, offset = max(1, min(limit, 200)), max(0, min(offset, review.MAX_OFFSET))
+    masked = _masked(who)
+    within = visible_items(Repository(session, who.scope()))
     out = []
-    for item in review.items(session, status, limit=max(1, min(limit, 200)) * 5, offset=offset):
-        if not (visible(item.record_id) and visible(item.other_id)):
-            continue
+    for item in review.items(session, status, limit=limit, offset=offset, within=within):
         a, b = _view(session, item.record_id, masked), _view(session, item.other_id, masked)
         ra, rb = session.get(PersonRecordRow, item.record_id), session.get(PersonRecordRow, item.other_id)
         assert ra is not None and rb is not None
         levels = pair_levels(load_features(ra.features), load_features(rb.features))
         out.append({**review.as_dict(item), "left": a, "right": b, "levels": levels})
-        if len(out) >= limit:
-            break
     audit.record(session, who.actor, who.role, "empi-review-list", "person-index", "ok", f"{len(out)} items")
     session.commit()
-    return {"counts": review.counts(session), "items": out}
+    return {"counts": review.counts(session, within), "items": out}
 
 
 @router.post("/review/{item_id}")
 def decide(
-    item_id: int, body: DecideIn, session: Session = SessionDep, who: Principal = PrincipalDep
+    item_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: DecideIn,
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
 ) -> dict[str, Any]:
     _steward(session, who, "empi-review")
-    item = session.get(ReviewItem, item_id)
-    if item is None:
-        raise ApiError(404, "not-found", f"no review item {item_id}")
-    visible = Visibility(Repository(session, who.scope()))
-    if not (visible(item.record_id) and visible(item.other_id)):
-        _deny(session, who, "empi-review", f"review/{item_id}")
+    item = session.get(ReviewItem, item_id) if 0 < item_id <= MAX_ID else None
+    visible = _visibility(session, who)
+    if item is None or not (visible(item.record_id) and visible(item.other_id)):
+        _not_found(session, who, "empi-review", f"review/{item_id}", f"no review item {item_id}")
     return _run(session, who, "review", decisions.decide_review, item_id, body.decision, body.reason)
 
 
@@ -159,67 +196,79 @@ def decide(
 @router.post("/link")
 def link(body: LinkIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
     _steward(session, who, "empi-link")
-    visible = Visibility(Repository(session, who.scope()))
-    _need(session, who, visible, [body.record], "empi-link")
-    _need(session, who, visible, _records_of(session, body.person), "empi-link")
+    visible = _visibility(session, who)
+    _need_record(session, who, visible, body.record, "empi-link")
+    _need_person(session, who, visible, body.person, "empi-link")
     return _run(session, who, "link", decisions.link, body.record, body.person, body.reason)
 
 
 @router.post("/unlink")
 def unlink(body: UnlinkIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
     _steward(session, who, "empi-unlink")
-    _need(session, who, Visibility(Repository(session, who.scope())), [body.record], "empi-unlink")
+    _need_record(session, who, _visibility(session, who), body.record, "empi-unlink")
     return _run(session, who, "unlink", decisions.unlink, body.record, body.reason)
 
 
 @router.post("/merge")
 def merge(body: MergeIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
     _steward(session, who, "empi-merge")
-    visible = Visibility(Repository(session, who.scope()))
+    visible = _visibility(session, who)
     for person in (body.source, body.target):
-        _need(session, who, visible, _records_of(session, person), "empi-merge")
+        _need_person(session, who, visible, person, "empi-merge")
     return _run(session, who, "merge", decisions.merge, body.source, body.target, body.reason)
 
 
 @router.post("/decisions/{event_id}/revert")
 def revert(
-    event_id: int, body: RevertIn, session: Session = SessionDep, who: Principal = PrincipalDep
+    event_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: RevertIn,
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
 ) -> dict[str, Any]:
-    """Undo a decision exactly; reverting a merge is the unmerge."""
+    """Undo a decision exactly; reverting a merge is the unmerge. A decision naming no record
+    the caller may see does not exist for them."""
     _steward(session, who, "empi-revert")
-    event = session.get(PersonEvent, event_id)
-    if event is None:
-        raise ApiError(404, "not-found", f"no decision {event_id}")
-    touched = sorted(orjson.loads(event.after)["records"])
-    _need(session, who, Visibility(Repository(session, who.scope())), touched, "empi-revert")
+    event = session.get(PersonEvent, event_id) if 0 < event_id <= MAX_ID else None
+    visible = _visibility(session, who)
+    if event is None or not any(visible(r) for r in sorted(decisions.named(event))):
+        _not_found(session, who, "empi-revert", f"decision/{event_id}", f"no decision {event_id}")
     return _run(session, who, "revert", decisions.revert, event_id, body.reason)
 
 
 # ---- persons -----------------------------------------------------------------------------------
 @router.get("/persons/{person_id}")
-def person(person_id: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
-    """A person's golden record (values with provenance), records and decisions, within scope."""
+def person(
+    person_id: Annotated[str, Path(max_length=64)],
+    session: Session = SessionDep,
+    who: Principal = PrincipalDep,
+) -> dict[str, Any]:
+    """A person's golden record (values with provenance from the records the caller may see),
+    those records and the decisions naming them. A person (merged-away and emptied ones too)
+    exists for a caller who may see a record that is or was in it."""
     _steward(session, who, "empi-person")
     row = session.get(PersonRow, person_id)
-    visible, masked = Visibility(Repository(session, who.scope())), _masked(who)
+    visible, masked = _visibility(session, who), _masked(who)
+    events = decisions.history(session, person_id) if row is not None else []
     records = _records_of(session, person_id)
-    shown = [r for r in records if visible(r)]
-    if row is None or (records and not shown) or (not records and row.status != "merged"):
+    ever = set(records) | decisions.past_members(events, person_id)
+    if row is None or not any(visible(r) for r in sorted(ever)):
         audit.record(session, who.actor, who.role, "empi-person", person_id, "not-found")
         session.commit()
         raise ApiError(404, "not-found", f"no person {person_id} in your scope")
+    shown = [r for r in records if visible(r)]
     golden = persons.golden_record(session, person_id) or {}
-    events = session.scalars(
-        select(PersonEvent).where(PersonEvent.persons.contains(person_id)).order_by(PersonEvent.id)
-    ).all()
-    audit.record(session, who.actor, who.role, "empi-person", person_id, "ok")
-    session.commit()
-    return {
+    out: dict[str, Any] = {
         "person": person_id,
         "status": row.status,
         "merged_into": row.merged_into,
         "golden": golden_view(golden, set(shown), masked),
         "records": [_view(session, r, masked) for r in sorted(shown)],
-        "hidden_records": len(records) - len(shown),
-        "decisions": [_event(e) for e in events],
+        "decisions": [
+            _event(e, visible) for e in events if any(visible(r) for r in sorted(decisions.named(e)))
+        ],
     }
+    if who.scope().clause() is None:  # province-wide: nothing is outside the caller's scope
+        out["hidden_records"] = len(records) - len(shown)
+    audit.record(session, who.actor, who.role, "empi-person", person_id, "ok")
+    session.commit()
+    return out
