@@ -90,7 +90,7 @@ class Page:
         self.page.wait_for_load_state("networkidle")
 
     def wait_map(self) -> None:
-        self.page.wait_for_function("document.body.dataset.mapReady === '1'", timeout=20000)
+        self.page.wait_for_function("() => document.body.dataset.mapReady === '1'", timeout=20000)
 
     def shot(self, name: str) -> None:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -186,7 +186,7 @@ def test_county_sees_only_its_county_and_exports(browser: Any, server: str, cons
         before = tab.page.evaluate(settled)
         tab.page.select_option("#ex-breakdown", "sex")
         tab.page.wait_for_function(
-            f"{settled} > {before} && document.querySelectorAll('#explorer-table th').length === 5"
+            f"() => {settled} > {before} && document.querySelectorAll('#explorer-table th').length === 5"
         )
         tab.shot("county-explorer")
         with tab.page.expect_download() as dl:
