@@ -65,6 +65,41 @@ def test_a_deactivated_client_loses_its_token(api: Api) -> None:
     assert r.status_code == 401
 
 
+def test_the_operator_disables_an_account_and_its_tokens_stop_at_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from phip.cli.main import app
+    from phip.security.models import AuditEntry
+    from phip.settings import get_settings
+
+    settings = api.client.app.state.settings  # type: ignore[attr-defined]
+    monkeypatch.setenv("PHIP_DATABASE_URL", settings.resolved_database_url())
+    monkeypatch.setenv("PHIP_DATA_KEY", settings.data_key)
+    get_settings.cache_clear()
+    token = _login(api, "doc1")[1]
+    assert _ok(api, token) == 200 and _ok(api, api.tokens["f2-his"]) == 200
+    runner = CliRunner()
+    try:
+        done = runner.invoke(app, ["accounts", "disable", "doc1"])
+        assert done.exit_code == 0, done.output
+        # the fixture's own login of doc1 and this one
+        assert "2 sessions ended" in done.stdout
+        client = runner.invoke(app, ["accounts", "disable", "f2-his", "--kind", "facility"])
+        assert client.exit_code == 0, client.output
+        missing = runner.invoke(app, ["accounts", "disable", "nobody"])
+        wrong_kind = runner.invoke(app, ["accounts", "disable", "doc1", "--kind", "robot"])
+    finally:
+        get_settings.cache_clear()
+    assert (missing.exit_code, wrong_kind.exit_code) == (1, 2)
+    assert _ok(api, token) == 401 and _ok(api, api.tokens["f2-his"]) == 401
+    assert _login(api, "doc1")[0] == 401
+    with Session(_engine(api)) as s:
+        entries = s.query(AuditEntry).filter(AuditEntry.action == "account-disable").all()
+        assert sorted(e.target for e in entries) == ["facility:f2-his", "staff:doc1"]
+
+
 def test_a_validly_signed_token_without_a_session_is_refused(api: Api) -> None:
     forged = tokens.issue(
         {"kind": "staff", "sub": "prov", "role": "province_admin", "jti": "made-up"}, api.settings.secret_key

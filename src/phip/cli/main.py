@@ -21,6 +21,7 @@ from rich.table import Table
 
 from phip import __version__
 from phip.cli import bench as bench_cmd
+from phip.cli.accounts import accounts_app, audit_app
 from phip.cli.empi import empi_app
 from phip.cli.indicators import indicators_app
 from phip.cli.lake import lake_app
@@ -40,6 +41,8 @@ app.add_typer(sof_app, name="sof")
 app.add_typer(lake_app, name="lake")
 app.add_typer(indicators_app, name="indicators")
 app.add_typer(quality_app, name="quality")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 out_console = Console()
 
@@ -297,157 +300,6 @@ def serve(
     )
     # no `server: uvicorn` header: what runs behind the port is nobody's business
     uvicorn.run(web, host=host, port=port, log_level="warning", server_header=False)
-
-
-accounts_app = typer.Typer(
-    help="账号 Facility clients, staff users and resident accounts.", no_args_is_help=True
-)
-app.add_typer(accounts_app, name="accounts")
-
-
-@accounts_app.command("client")
-def accounts_client(
-    client_id: Annotated[str, typer.Argument(help="Client id.")],
-    facility: Annotated[str, typer.Option(help="Facility code the client writes as.")],
-    secret: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Client secret.")],
-) -> None:
-    """添加机构客户端 Create or reset a facility client (client credentials)."""
-    from sqlalchemy.orm import Session
-
-    from phip.security.accounts import add_client
-    from phip.store import get_engine, init_db
-
-    engine = get_engine()
-    init_db(engine)
-    with Session(engine) as s:
-        add_client(s, client_id, secret, facility)
-        s.commit()
-    out_console.print("ok")
-
-
-@accounts_app.command("staff")
-def accounts_staff(
-    username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[
-        str,
-        typer.Option(
-            help="clinician, facility_admin, county_admin, prefecture_admin, "
-            "province_admin, statistician, public_health or auditor"
-        ),
-    ],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Password.")],
-    org_unit: Annotated[
-        str | None, typer.Option(help="Org unit code (administrators, public health).")
-    ] = None,
-    facility: Annotated[str | None, typer.Option(help="Facility code (clinicians, facility admins).")] = None,
-) -> None:
-    """添加工作人员 Create or reset a staff user."""
-    from sqlalchemy.orm import Session
-
-    from phip.security.accounts import add_staff
-    from phip.store import get_engine, init_db
-
-    engine = get_engine()
-    init_db(engine)
-    with Session(engine) as s:
-        try:
-            add_staff(s, username, password, role, org_unit, facility)
-        except ValueError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
-        s.commit()
-    out_console.print("ok")
-
-
-audit_app = typer.Typer(help="审计 The audit log.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """校验审计日志 Verify the audit log's keyed chain, its head and its checkpoints; exit 1 if an
-    entry was altered, inserted or removed, the tail was cut, the log was wiped or a checkpoint
-    was forged."""
-    from sqlalchemy.orm import Session
-
-    from phip.security.audit import verify
-    from phip.store import get_engine, init_db
-
-    engine = get_engine()
-    init_db(engine)
-    with Session(engine) as s:
-        result = verify(s)
-    out_console.print_json(json.dumps(result.as_dict()))
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-@audit_app.command("checkpoint")
-def audit_checkpoint() -> None:
-    """审计检查点 Verify the audit log, then append a MACed checkpoint of its newest entry to the
-    checkpoint file (PHIP_AUDIT_CHECKPOINT_DIR); exit 1, writing nothing, if it does not verify."""
-    from sqlalchemy.orm import Session
-
-    from phip.security.audit import checkpoint, checkpoint_dir
-    from phip.store import get_engine, init_db
-
-    engine = get_engine()
-    init_db(engine)
-    with Session(engine) as s:
-        result, cp = checkpoint(s)
-    out: dict[str, object] = {**result.as_dict(), "checkpoint": cp}
-    if cp is not None:
-        out["file"] = str(checkpoint_dir() / "checkpoints.ndjson")
-    out_console.print_json(json.dumps(out))
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-@accounts_app.command("demo")
-def accounts_demo(
-    registry: Annotated[Path, typer.Argument(help="The registry folder of a synthetic province.")],
-) -> None:
-    """演示账号 Create one demo login per role (demo mode only) and print them."""
-    import csv as _csv
-
-    from sqlalchemy.orm import Session
-
-    from phip.security.accounts import add_client, add_staff
-    from phip.settings import demo_secrets, get_settings
-    from phip.store import get_engine, init_db
-
-    settings = get_settings()
-    if not settings.demo:
-        console.print("[red]demo accounts exist only in demo mode (PHIP_DEMO=true)[/red]")
-        raise typer.Exit(2)
-    with open(registry / "facilities.csv", encoding="utf-8") as f:
-        facilities = [r for r in _csv.DictReader(f) if r["connected"] == "1"]
-    hospital = next(r for r in facilities if r["tier"] == "hospital")
-    engine = get_engine()
-    init_db(engine)
-    # generated at the demo's first run, kept with its other secrets: never a published password
-    password = demo_secrets(settings.var_dir)["password"]
-    rows = [
-        ("province", "province_admin", settings.province, None),
-        ("prefecture", "prefecture_admin", hospital["prefecture_code"], None),
-        ("county", "county_admin", hospital["county_code"], None),
-        ("statistician", "statistician", settings.province, None),
-        ("publichealth", "public_health", hospital["county_code"], None),
-        ("auditor", "auditor", settings.province, None),
-        ("clinician", "clinician", None, hospital["code"]),
-        ("facilityadmin", "facility_admin", None, hospital["code"]),
-    ]
-    table = Table(title=f"演示账号 demo logins (password: {password})")
-    for col in ("username", "role", "scope"):
-        table.add_column(col)
-    with Session(engine) as s:
-        for username, role, unit, fac in rows:
-            add_staff(s, username, password, role, org_unit=unit, facility=fac)
-            table.add_row(username, role, unit or fac or "")
-        add_client(s, "demo-his", password, hospital["code"])
-        table.add_row("demo-his (client)", "facility_client", hospital["code"])
-        s.commit()
-    out_console.print(table)
 
 
 def main() -> None:

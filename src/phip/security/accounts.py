@@ -48,3 +48,27 @@ def add_resident(session: Session, username: str, password: str, patient_ids: li
     acct.password_hash, acct.patient_ids, acct.active = hash_secret(password), " ".join(patient_ids), True
     session.add(acct)
     return acct
+
+
+KINDS = {"staff": StaffUser, "resident": ResidentAccount, "facility": ApiClient}
+
+
+def disable(session: Session, kind: str, name: str, operator: str = "operator:cli") -> int | None:
+    """Disable an account and end its sessions at once: the next request with any of its tokens
+    is refused. None when there is no such account; else how many live sessions were ended.
+    Audited as the operator's action."""
+    from phip.security import audit
+    from phip.security.sessions import revoke_actor
+
+    model = KINDS.get(kind)
+    if model is None:
+        raise ValueError(f"unknown account kind {kind!r}; one of {', '.join(KINDS)}")
+    account = session.get(model, name)
+    if account is None:
+        return None
+    account.active = False
+    ended = revoke_actor(session, f"{kind}:{name}")
+    audit.record(
+        session, operator, "operator", "account-disable", f"{kind}:{name}", "ok", f"{ended} sessions ended"
+    )
+    return ended

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phip import __version__
 from phip.lake.manifest import LakeError
+from phip.security import audit
 from phip.settings import Settings, get_settings
 from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = get_engine(settings.resolved_database_url())
     init_db(engine)
     protect.configure(settings.data_key)
+    audit.configure_from(settings)
     app.state.settings = settings
     app.state.engine = engine
     app.add_exception_handler(StoreError, store_error_handler)
