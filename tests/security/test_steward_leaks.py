@@ -169,7 +169,7 @@ def test_decisions_leave_out_records_and_persons_outside_scope(
     assert fac["decisions"][0]["records"] == ["Patient/f1-wjg"] and "f2-wjg" not in str(fac)
     # the province sees everything, with its (province-wide) hidden count
     prov = _get(api, "prov", f"/api/empi/persons/{a}").json()
-    assert prov["hidden_records"] == 0 and prov["decisions"][0]["records"] == [
+    assert "hidden_records" not in prov and prov["decisions"][0]["records"] == [
         "Patient/f1-wjg",
         "Patient/f2-wjg",
     ]

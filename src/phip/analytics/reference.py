@@ -36,7 +36,10 @@ def markdown() -> str:
         "clinics); `sex`, `age_group` (0, 1-6, 7-17, 18-44, 45-64, 65+: age at the event, or at the",
         "period's end for states), `ethnicity` (GB/T 3304 code) and `poverty` (registered poverty",
         "household) come from the person index's golden attributes in the lake's `person` table.",
-        "Every output leaving the platform suppresses cells that rest on 1-4 records.",
+        "Every output leaving the platform suppresses cells that rest on 1-4 records, and then,",
+        "in every published group (org units under their parent, categories under their total,",
+        "days in months and weeks, months in quarters, quarters in years) that has one hidden",
+        "cell, its smallest shown cell too, so no hidden cell is the difference of shown ones.",
         "",
     ]
     for ind in catalogue().values():

@@ -267,8 +267,6 @@ def person(
             _event(e, visible) for e in events if any(visible(r) for r in sorted(decisions.named(e)))
         ],
     }
-    if who.scope().clause() is None:  # province-wide: nothing is outside the caller's scope
-        out["hidden_records"] = len(records) - len(shown)
     audit.record(session, who.actor, who.role, "empi-person", person_id, "ok")
     session.commit()
     return out
