@@ -127,16 +127,16 @@ def test_a_success_clears_earlier_failures(api: Api) -> None:
 
 
 def test_unknown_names_cost_one_hash_like_known_ones(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from phip.web import auth_router
+    from phip.security import logins
 
     calls: list[str] = []
-    real = auth_router.verify_secret
+    real = logins.verify_secret
 
     def counting(stored: str, secret: str) -> bool:
         calls.append(stored[:9])
         return real(stored, secret)
 
-    monkeypatch.setattr(auth_router, "verify_secret", counting)
+    monkeypatch.setattr(logins, "verify_secret", counting)
     for name in ("prov", "resident1", "no-such-user"):
         calls.clear()
         assert _login(api, name, "wrong")[0] == 401

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from phip.security.access import policy
 from phip.security.models import ApiClient, ResidentAccount, StaffUser
 from phip.security.passwords import hash_secret
-from phip.security.principals import ROLES
 
 
 def add_client(session: Session, client_id: str, secret: str, facility: str) -> ApiClient:
@@ -25,11 +25,13 @@ def add_staff(
     facility: str | None = None,
     display_name: str = "",
 ) -> StaffUser:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if role in ("clinician", "facility_admin") and not facility:
+    staff = policy().roles_of("staff")
+    if role not in staff:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(staff)}")
+    needs = policy().roles[role].needs
+    if needs == "facility" and not facility:
         raise ValueError(f"role {role} needs a facility")
-    if role in ("county_admin", "prefecture_admin", "public_health") and not org_unit:
+    if needs == "org_unit" and not org_unit:
         raise ValueError(f"role {role} needs an org unit")
     user = session.get(StaffUser, username) or StaffUser(username=username)
     user.password_hash, user.role, user.org_unit, user.facility = (
@@ -50,7 +52,11 @@ def add_resident(session: Session, username: str, password: str, patient_ids: li
     return acct
 
 
-KINDS = {"staff": StaffUser, "resident": ResidentAccount, "facility": ApiClient}
+KINDS: dict[str, type[StaffUser] | type[ResidentAccount] | type[ApiClient]] = {
+    "staff": StaffUser,
+    "resident": ResidentAccount,
+    "facility": ApiClient,
+}
 
 
 def disable(session: Session, kind: str, name: str, operator: str = "operator:cli") -> int | None:
@@ -63,7 +69,7 @@ def disable(session: Session, kind: str, name: str, operator: str = "operator:cl
     model = KINDS.get(kind)
     if model is None:
         raise ValueError(f"unknown account kind {kind!r}; one of {', '.join(KINDS)}")
-    account = session.get(model, name)
+    account: StaffUser | ResidentAccount | ApiClient | None = session.get(model, name)  # type: ignore[assignment]
     if account is None:
         return None
     account.active = False

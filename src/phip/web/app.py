@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from phip import __version__
+from phip import __version__, security
 from phip.lake.manifest import LakeError
-from phip.security import audit
+from phip.security.access import Denied
 from phip.settings import Settings, get_settings
 from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
@@ -24,17 +25,32 @@ from phip.web import (
     person_router,
     quality_router,
 )
+from phip.web.deps import route_action
 from phip.web.headers import SecurityHeaders
 from phip.web.outcome import (
     ApiError,
     api_error_handler,
     database_busy_handler,
     database_data_handler,
+    denied_handler,
     http_error_handler,
     lake_error_handler,
     store_error_handler,
     unexpected_error_handler,
     validation_error_handler,
+)
+
+#: the API's routers, in mounting order: the `$`-operations and `Patient/$match` come before the
+#: FHIR router's `{rtype}` paths, so they are not taken for resource types
+ROUTERS = (
+    auth_router,
+    card_router,
+    person_router,
+    indicator_router,
+    quality_router,
+    empi_router,
+    bulk_router,
+    fhir_router,
 )
 
 
@@ -49,25 +65,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = get_engine(settings.resolved_database_url())
     init_db(engine)
     protect.configure(settings.data_key)
-    audit.configure_from(settings)
+    security.configure(settings)
     app.state.settings = settings
     app.state.engine = engine
     app.add_exception_handler(StoreError, store_error_handler)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(Denied, denied_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(OperationalError, database_busy_handler)
     app.add_exception_handler(DataError, database_data_handler)
     app.add_exception_handler(LakeError, lake_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
-    app.include_router(auth_router.router)
-    app.include_router(card_router.router)
-    app.include_router(person_router.router)
-    app.include_router(indicator_router.router)
-    app.include_router(quality_router.router)
-    app.include_router(empi_router.router)  # before the FHIR router too
-    app.include_router(bulk_router.router)  # before the FHIR router: `$`-paths are not resource types
-    app.include_router(fhir_router.router)
+    for module in ROUTERS:
+        publish_actions(module.router)
+        app.include_router(module.router)
     console.install(app)
     app.add_middleware(SecurityHeaders, settings=settings)
     return app
+
+
+def publish_actions(router: APIRouter) -> None:
+    """Every API operation names, in the OpenAPI, the access-policy action it demands
+    (`x-phip-action`)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            action = route_action(route.dependant)
+            if action:
+                route.openapi_extra = {**(route.openapi_extra or {}), "x-phip-action": action}

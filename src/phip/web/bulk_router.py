@@ -11,15 +11,12 @@ from pathlib import Path
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy.orm import Session
 
 from phip.exchange import bulk
-from phip.security import audit
-from phip.security.principals import Principal
+from phip.security.access import Access
 from phip.store.models import BulkJob, Resource
-from phip.store.repository import Repository
 from phip.web.body import read_body
-from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.deps import allow
 from phip.web.headers import public_base
 from phip.web.outcome import ApiError
 
@@ -36,17 +33,11 @@ def _purge(request: Request) -> None:
     bulk.purge(request.app.state.engine, timedelta(hours=hours))
 
 
-def _reader(session: Session, who: Principal, what: str) -> None:
-    if not who.reads_records:
-        audit.record(session, who.actor, who.role, "export", what[:200], "denied")
-        session.commit()
-        raise ApiError(403, "forbidden", "this role works with aggregates; the lake is its export")
+EXPORT = "records.export"
 
 
-def _kickoff(
-    request: Request, session: Session, who: Principal, patient_ids: list[str] | None, what: str
-) -> Response:
-    _reader(session, who, what)
+def _kickoff(request: Request, access: Access, patient_ids: list[str] | None, what: str) -> Response:
+    session = access.session
     params = request.query_params
     types = [t for t in (params.get("_type") or "").split(",") if t] or None
     since = None
@@ -62,65 +53,52 @@ def _kickoff(
         f"?{request.url.query}" if request.url.query else ""
     )
     _purge(request)
-    job = bulk.new_job(session, "export", who.actor, request_url, _jobs_dir(request) / "tmp")
+    job = bulk.new_job(session, "export", access.actor, request_url, _jobs_dir(request) / "tmp")
     job.folder = str(_jobs_dir(request) / job.id)
-    audit.record(session, who.actor, who.role, "export", what[:200], "accepted")
+    access.log("export", what, "accepted")
     session.commit()
-    bulk.start(bulk.run_export, request.app.state.engine, job.id, who.scope(), types, since, patient_ids)
+    bulk.start(bulk.run_export, request.app.state.engine, job.id, access.records(), types, since, patient_ids)
     return Response(
         status_code=202, headers={"Content-Location": f"{public_base(request)}/fhir/$bulk-status/{job.id}"}
     )
 
 
 @router.get("/$export")
-def export_system(request: Request, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+def export_system(request: Request, access: Access = allow(EXPORT, "export")) -> Response:
     """System-level export of everything the caller may read."""
-    return _kickoff(request, session, who, None, "$export")
+    return _kickoff(request, access, None, "$export")
 
 
 @router.get("/Patient/$export")
-def export_patients(
-    request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+def export_patients(request: Request, access: Access = allow(EXPORT, "export")) -> Response:
     """Patient-level export: every Patient compartment the caller may read."""
-    _reader(session, who, "Patient/$export")
-    query = (
-        Repository(session, who.scope()).scoped_select(Resource.res_id).where(Resource.res_type == "Patient")
-    )
-    ids = [r[0] for r in session.execute(query)]
-    return _kickoff(request, session, who, ids, "Patient/$export")
+    query = access.repo().scoped_select(Resource.res_id).where(Resource.res_type == "Patient")
+    ids = [r[0] for r in access.session.execute(query)]
+    return _kickoff(request, access, ids, "Patient/$export")
 
 
 @router.get("/Group/{gid}/$export")
-def export_group(
-    gid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+def export_group(gid: str, request: Request, access: Access = allow(EXPORT, "export")) -> Response:
     """Group-level export: the compartments of the group's Patient members."""
-    _reader(session, who, f"Group/{gid}/$export")
-    group = Repository(session, who.scope()).read("Group", gid)
+    group = access.repo().read("Group", gid)
     ids = [
         m["entity"]["reference"].split("/")[-1]
         for m in group.get("member") or []
         if str((m.get("entity") or {}).get("reference", "")).startswith("Patient/")
     ]
-    return _kickoff(request, session, who, ids, f"Group/{gid}/$export")
+    return _kickoff(request, access, ids, f"Group/{gid}/$export")
 
 
 @router.post("/$import")
-async def import_ndjson(
-    request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+async def import_ndjson(request: Request, access: Access = allow("records.import", "import")) -> Response:
     """Asynchronous import of an NDJSON body as the caller's facility (the same validation,
     quarantine and idempotence as `phip ingest`)."""
-    if not who.can_write:
-        audit.record(session, who.actor, who.role, "import", "$import", "denied")
-        session.commit()
-        raise ApiError(403, "forbidden", "this account may not submit records")
+    session = access.session
     body = await read_body(request, request.app.state.settings.max_import_bytes)
     if not body.strip():
         raise ApiError(400, "invalid", "send the records as NDJSON in the request body")
     _purge(request)
-    job = bulk.new_job(session, "import", who.actor, "$import", _jobs_dir(request) / "tmp")
+    job = bulk.new_job(session, "import", access.actor, "$import", _jobs_dir(request) / "tmp")
     folder = _jobs_dir(request) / job.id
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / "submission.ndjson"
@@ -128,14 +106,14 @@ async def import_ndjson(
     with os.fdopen(fd, "wb") as f:
         f.write(body)
     job.folder = str(folder)
-    audit.record(session, who.actor, who.role, "import", f"$import/{job.id}", "accepted")
+    access.log("import", f"$import/{job.id}", "accepted")
     session.commit()
     bulk.start(
         bulk.run_import,
         request.app.state.engine,
         job.id,
         path,
-        who.facility,
+        access.writes_as,
         request.app.state.settings.var_dir,
     )
     return Response(
@@ -143,18 +121,16 @@ async def import_ndjson(
     )
 
 
-def _own_job(session: Session, who: Principal, job_id: str) -> BulkJob:
-    job = session.get(BulkJob, job_id)
-    if job is None or job.owner != who.actor:
+def _own_job(access: Access, job_id: str) -> BulkJob:
+    job = access.session.get(BulkJob, job_id)
+    if job is None or job.owner != access.actor:
         raise ApiError(404, "not-found", "no such job")
     return job
 
 
 @router.get("/$bulk-status/{job_id}")
-def status(
-    job_id: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
-    job = _own_job(session, who, job_id)
+def status(job_id: str, request: Request, access: Access = allow("bulk.jobs", "bulk-status")) -> Response:
+    job = _own_job(access, job_id)
     if job.status in ("queued", "running"):
         return Response(
             status_code=202, headers={"X-Progress": bulk.progress_of(job) or job.status, "Retry-After": "1"}
@@ -185,16 +161,14 @@ def status(
 
 
 @router.get("/$bulk-file/{job_id}/{name}")
-def download(
-    job_id: str, name: str, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
-    job = _own_job(session, who, job_id)
+def download(job_id: str, name: str, access: Access = allow("bulk.jobs", "download")) -> Response:
+    job = _own_job(access, job_id)
     # a job's files are named <Type>.ndjson: anything else (a long or odd name) is not one
     if not re.fullmatch(r"[A-Za-z]{1,64}\.ndjson", name):
         raise ApiError(404, "not-found", "no such file")
     path = Path(job.folder) / name
     if job.kind != "export" or job.status != "completed" or not path.is_file():
         raise ApiError(404, "not-found", "no such file")
-    audit.record(session, who.actor, who.role, "download", f"$bulk-file/{job_id}/{name}", "ok")
-    session.commit()
+    access.log("download", f"$bulk-file/{job_id}/{name}")
+    access.session.commit()
     return FileResponse(path, media_type="application/fhir+ndjson")

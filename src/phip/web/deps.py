@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from phip.security import sessions, tokens
+from phip.security.access import Access
 from phip.security.principals import Principal
 from phip.web.outcome import ApiError
 
@@ -78,3 +80,33 @@ def get_principal(request: Request) -> Principal:
 
 SessionDep = Depends(get_session)
 PrincipalDep = Depends(get_principal)
+
+
+def get_access(request: Request, session: Session = SessionDep, who: Principal = PrincipalDep) -> Access:
+    return Access(who, session, request.app.state.settings.province)
+
+
+AccessDep = Depends(get_access)
+
+
+def allow(action: str, verb: str | None = None) -> Any:
+    """A route dependency: the caller's `Access`, after `require(action)` (403 and an audit
+    entry otherwise). The action is the route's entry in the access policy; the app publishes
+    it in the OpenAPI as `x-phip-action`."""
+
+    def dep(request: Request, session: Session = SessionDep, who: Principal = PrincipalDep) -> Access:
+        access = Access(who, session, request.app.state.settings.province)
+        access.require(action, verb, f"{request.method} {request.url.path}")
+        return access
+
+    dep.phip_action = action  # type: ignore[attr-defined]
+    return Depends(dep)
+
+
+def route_action(dependant: Any) -> str | None:
+    """The access-policy action a route's dependencies demand (None: a public route)."""
+    for sub in dependant.dependencies:
+        action = getattr(sub.call, "phip_action", None) or route_action(sub)
+        if action:
+            return str(action)
+    return None

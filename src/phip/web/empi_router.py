@@ -9,18 +9,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from phip.identity.features import from_patient
 from phip.identity.fhir_person import Visibility, person_resource
 from phip.identity.person import derive
 from phip.identity.realtime import PersonIndex
 from phip.identity.store_link import load_scorer
-from phip.security import audit
-from phip.security.principals import Principal
+from phip.security.access import Access
 from phip.store.errors import StoreError
-from phip.store.repository import Repository
-from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.deps import allow
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/fhir", tags=["empi"])
@@ -36,7 +33,7 @@ def _param(params: dict[str, Any], name: str) -> Any:
 
 
 @router.post("/Patient/$match")
-async def match(request: Request, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+async def match(request: Request, access: Access = allow("records.read", "match")) -> Response:
     """Parameters: `resource` (a Patient), optional `onlyCertainMatches`, `count`."""
     try:
         params = orjson.loads(await request.body())
@@ -54,7 +51,7 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
     if scorer is None:
         raise ApiError(409, "not-supported", "no identity model yet: run `phip empi link-store`")
     person = derive(from_patient({**res, "id": res.get("id") or "incoming"}))
-    repo = Repository(session, who.scope())
+    session, repo = access.session, access.repo()
     entries = []
     for cand in PersonIndex(session, scorer).match(person):
         if only_certain and cand.grade != "certain":
@@ -77,7 +74,7 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
         )
         if len(entries) >= count:
             break
-    audit.record(session, who.actor, who.role, "match", "Patient/$match", "ok", f"{len(entries)} candidates")
+    access.log("match", "Patient/$match", "ok", f"{len(entries)} candidates")
     session.commit()
     body = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
     return Response(orjson.dumps(body), media_type="application/fhir+json")
@@ -86,15 +83,14 @@ async def match(request: Request, session: Session = SessionDep, who: Principal 
 @router.get("/Person/{person_id}")
 def read_person(
     person_id: Annotated[str, Path(max_length=64)],
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow("records.read", "read"),
 ) -> Response:
     """The golden record of a person of the index, with links to the Patient records the caller
     may see (404 when they see none); a merged-away person (a pointer to the one it was merged
     into) only for a caller who may see a record that was in it."""
-    res = person_resource(session, person_id, Visibility(Repository(session, who.scope())))
-    audit.record(session, who.actor, who.role, "read", f"Person/{person_id}", "ok" if res else "not-found")
-    session.commit()
+    res = person_resource(access.session, person_id, Visibility(access.repo()))
+    access.log("read", f"Person/{person_id}", "ok" if res else "not-found")
+    access.session.commit()
     if res is None:
         raise ApiError(404, "not-found", f"Person/{person_id} not found")
     return Response(orjson.dumps(res), media_type="application/fhir+json")

@@ -16,19 +16,19 @@ from sqlalchemy.orm import Session
 from phip.exchange import service
 from phip.exchange.structure import is_resource_type
 from phip.identity.fhir_person import add_links
-from phip.security import audit
-from phip.security.principals import Principal
+from phip.security.access import Access
 from phip.security.redact import query_target
 from phip.store.errors import NotFound, StoreError
 from phip.store.repository import Repository, Scope, from_stored
 from phip.store.search import search
 from phip.web.body import parse_json, read_body
 from phip.web.capability import capability_statement
-from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.deps import allow
 from phip.web.headers import public_base
 from phip.web.outcome import FHIR_JSON, ApiError
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
+READ, WRITE = "records.read", "records.write"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -62,17 +62,9 @@ def _link_person(request: Request, session: Session, res: dict[str, Any], facili
         index_patient(session, request.app.state.settings.var_dir, res, facility)
 
 
-def _require_reader(session: Session, who: Principal, action: str, target: str) -> None:
-    """Statisticians and auditors read no identified record (they have the indicators, the
-    pseudonymised lake and the audit log): a clear, audited 403."""
-    if not who.reads_records:
-        _audit(session, who, action, target[:200], "denied")
-        raise ApiError(403, "forbidden", "this role works with aggregates, not with individual records")
-
-
-def _audit(session: Session, who: Principal, action: str, target: str, outcome: str) -> None:
-    audit.record(session, who.actor, who.role, action, target, outcome)
-    session.commit()
+def _audit(access: Access, action: str, target: str, outcome: str) -> None:
+    access.log(action, target, outcome)
+    access.session.commit()
 
 
 async def _body(request: Request) -> Any:
@@ -104,11 +96,12 @@ def metadata() -> Response:
 
 
 @router.post("")
-async def batch_or_transaction(
-    request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
-    """A batch or transaction Bundle (transactions are all-or-nothing)."""
+async def batch_or_transaction(request: Request, access: Access = allow(READ, "transaction")) -> Response:
+    """A batch or transaction Bundle (transactions are all-or-nothing). Reading callers may send
+    one; each write in it needs `records.write` (checked per entry against the caller's facility)."""
     from phip.exchange.bundles import Caller, EntryError, process
+
+    session = access.session
 
     bundle = await _body(request)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -121,17 +114,17 @@ async def batch_or_transaction(
         raise ApiError(413, "too-costly", f"a Bundle may hold at most {limit:,} entries")
     if entries and not all(isinstance(e, dict) for e in entries):
         raise ApiError(400, "invalid", "every Bundle entry must be an object")
-    caller = Caller(who.scope(), who.facility if who.can_write else None, who.org_path)
+    caller = Caller(access.records(), access.writes_as, access.org_path)
 
     def audit_entry(action: str, target: str, outcome: str) -> None:
-        audit.record(session, who.actor, who.role, action, target, outcome)
+        access.log(action, target, outcome)
 
     try:
         status, body = process(session, bundle, caller, audit_entry)
     except EntryError as exc:
         raise ApiError(exc.status, "processing", exc.text, exc.issues) from exc
     if status != 200:  # a failed transaction: nothing stored, but the attempt is audited
-        _audit(session, who, "transaction", "Bundle", "failed")
+        _audit(access, "transaction", "Bundle", "failed")
     else:
         session.commit()
         _link_bundle_patients(request, session, body, caller.facility)
@@ -159,46 +152,39 @@ def vread(
     rtype: str,
     rid: str,
     vid: int = Path(ge=1, le=MAX_INT),
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(READ, "vread"),
 ) -> Response:
     _check_type(rtype, rid)
-    _require_reader(session, who, "vread", f"{rtype}/{rid}")
     try:
-        res = Repository(session, who.scope()).vread(rtype, rid, vid)
+        res = access.repo().vread(rtype, rid, vid)
     except StoreError:
-        _audit(session, who, "vread", f"{rtype}/{rid}/_history/{vid}", "not-found")
+        _audit(access, "vread", f"{rtype}/{rid}/_history/{vid}", "not-found")
         raise
-    _audit(session, who, "vread", f"{rtype}/{rid}/_history/{vid}", "ok")
+    _audit(access, "vread", f"{rtype}/{rid}/_history/{vid}", "ok")
     return _resource_response(res)
 
 
 @router.get("/{rtype}/_history")
 def type_history(
     rtype: str,
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(READ, "history"),
     _count: int = Query(100, ge=1, le=1000),
 ) -> Response:
     _check_type(rtype)
-    _require_reader(session, who, "history", f"{rtype}/_history")
-    entries = Repository(session, who.scope()).history(rtype, None, None, _count)
-    _audit(session, who, "history", f"{rtype}/_history", "ok")
+    entries = access.repo().history(rtype, None, None, _count)
+    _audit(access, "history", f"{rtype}/_history", "ok")
     return _json(_history_bundle(entries))
 
 
 @router.get("/{rtype}/{rid}/_history")
-def instance_history(
-    rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+def instance_history(rtype: str, rid: str, access: Access = allow(READ, "history")) -> Response:
     _check_type(rtype, rid)
-    _require_reader(session, who, "history", f"{rtype}/{rid}")
     try:
-        entries = Repository(session, who.scope()).history(rtype, rid)
+        entries = access.repo().history(rtype, rid)
     except StoreError:
-        _audit(session, who, "history", f"{rtype}/{rid}", "not-found")
+        _audit(access, "history", f"{rtype}/{rid}", "not-found")
         raise
-    _audit(session, who, "history", f"{rtype}/{rid}", "ok")
+    _audit(access, "history", f"{rtype}/{rid}", "ok")
     return _json(_history_bundle(entries))
 
 
@@ -217,17 +203,15 @@ def _history_bundle(entries: list[tuple[Any, str, str, int, bool]]) -> dict[str,
 
 
 @router.get("/Patient/{rid}/$everything")
-def everything(
-    rid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+def everything(rid: str, request: Request, access: Access = allow(READ, "everything")) -> Response:
     """The Patient and every resource in its compartment the caller may see."""
     _check_type("Patient", rid)
-    _require_reader(session, who, "everything", f"Patient/{rid}")
-    repo = Repository(session, who.scope())
+    session = access.session
+    repo = access.repo()
     try:
         repo.read("Patient", rid)  # the Patient itself must be visible, or 404
     except StoreError:
-        _audit(session, who, "everything", f"Patient/{rid}", "not-found")
+        _audit(access, "everything", f"Patient/{rid}", "not-found")
         raise
     compartment = Repository(
         session, Scope(org_path=repo.scope.org_path, facility=repo.scope.facility, patient_ids=(rid,))
@@ -242,38 +226,36 @@ def everything(
     )
     entries = [{"resource": from_stored(*r)} for r in rows]
     entries.sort(key=lambda e: e["resource"]["resourceType"] != "Patient")
-    _audit(session, who, "everything", f"Patient/{rid}", "ok")
+    _audit(access, "everything", f"Patient/{rid}", "ok")
     return _json({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
 
 
 @router.get("/{rtype}/{rid}")
-def read(rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+def read(rtype: str, rid: str, access: Access = allow(READ, "read")) -> Response:
     _check_type(rtype, rid)
-    _require_reader(session, who, "read", f"{rtype}/{rid}")
+    session = access.session
     try:
-        res = Repository(session, who.scope()).read(rtype, rid)
+        res = access.repo().read(rtype, rid)
     except StoreError as exc:
-        _audit(session, who, "read", f"{rtype}/{rid}", "gone" if exc.status == 410 else "not-found")
+        _audit(access, "read", f"{rtype}/{rid}", "gone" if exc.status == 410 else "not-found")
         raise
     if rtype == "Patient":
-        add_links(session, Repository(session, who.scope()), [res])
-    _audit(session, who, "read", f"{rtype}/{rid}", "ok")
+        add_links(session, access.repo(), [res])
+    _audit(access, "read", f"{rtype}/{rid}", "ok")
     return _resource_response(res)
 
 
-def _search(
-    rtype: str, params: list[tuple[str, str]], request: Request, session: Session, who: Principal
-) -> Response:
+def _search(rtype: str, params: list[tuple[str, str]], request: Request, access: Access) -> Response:
     _check_type(rtype)
     target = query_target(rtype, params)  # no personal value in the audit log
-    _require_reader(session, who, "search", target)
+    session = access.session
     try:
-        result = search(Repository(session, who.scope()), rtype, params)
+        result = search(access.repo(), rtype, params)
     except StoreError:
-        _audit(session, who, "search", target, "error")
+        _audit(access, "search", target, "error")
         raise
     patients = [r for r in [*result.resources, *result.included] if r.get("resourceType") == "Patient"]
-    add_links(session, Repository(session, who.scope()), patients)
+    add_links(session, access.repo(), patients)
     base = public_base(request) + f"/fhir/{rtype}"
     links = [{"relation": "self", "url": f"{base}?{urlencode(params)}"}]
     if result.next_cursor:
@@ -298,109 +280,98 @@ def _search(
     }
     if result.total is not None:
         bundle["total"] = result.total
-    _audit(session, who, "search", target, "ok")
+    _audit(access, "search", target, "ok")
     return _json(bundle)
 
 
 @router.get("/{rtype}")
-def search_get(
-    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
-    return _search(rtype, list(request.query_params.multi_items()), request, session, who)
+def search_get(rtype: str, request: Request, access: Access = allow(READ, "search")) -> Response:
+    return _search(rtype, list(request.query_params.multi_items()), request, access)
 
 
 @router.post("/{rtype}/_search")
-async def search_post(
-    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+async def search_post(rtype: str, request: Request, access: Access = allow(READ, "search")) -> Response:
     form = await request.form()
     params = [(k, str(v)) for k, v in form.multi_items()] + list(request.query_params.multi_items())
-    return _search(rtype, params, request, session, who)
+    return _search(rtype, params, request, access)
 
 
-def _require_writer(session: Session, who: Principal, action: str, target: str) -> str:
-    if not who.can_write or who.facility is None:
-        _audit(session, who, action, target, "denied")
-        raise ApiError(403, "forbidden", "this account may not write records")
-    return who.facility
+def _writer(access: Access) -> str:
+    """The facility the caller writes as (`allow(WRITE)` made sure there is one)."""
+    facility = access.writes_as
+    assert facility is not None
+    return facility
 
 
-def _validated(
-    session: Session, res: Any, rtype: str, who: Principal, action: str, target: str
-) -> dict[str, Any]:
+def _validated(access: Access, res: Any, rtype: str, action: str, target: str) -> dict[str, Any]:
     if not isinstance(res, dict) or res.get("resourceType") != rtype:
         raise ApiError(400, "invalid", f"the body must be a {rtype} resource")
-    issues = service.validate(session, res, scope=who.scope(), facility=who.facility)
+    issues = service.validate(access.session, res, scope=access.records(), facility=access.writes_as)
     if issues:
-        _audit(session, who, action, target, "invalid")
+        _audit(access, action, target, "invalid")
         raise ApiError(422, "processing", "the resource is not valid", issues)
     return res
 
 
 @router.post("/{rtype}")
-async def create(
-    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+async def create(rtype: str, request: Request, access: Access = allow(WRITE, "create")) -> Response:
     _check_type(rtype)
-    facility = _require_writer(session, who, "create", rtype)
+    session, facility = access.session, _writer(access)
     res = await _body(request)
     cond = request.headers.get("if-none-exist")
     if cond:
         from urllib.parse import parse_qsl
 
-        found = search(Repository(session, who.scope()), rtype, [*parse_qsl(cond), ("_count", "2")])
+        found = search(access.repo(), rtype, [*parse_qsl(cond), ("_count", "2")])
         if len(found.resources) > 1:
             raise ApiError(412, "duplicate", "If-None-Exist matches more than one resource")
         if found.resources:
-            _audit(session, who, "create", f"{rtype}/{found.resources[0]['id']}", "exists")
+            _audit(access, "create", f"{rtype}/{found.resources[0]['id']}", "exists")
             return _resource_response(found.resources[0], 200)
-    res = _validated(session, res, rtype, who, "create", rtype)
+    res = _validated(access, res, rtype, "create", rtype)
     res["id"] = str(uuid.uuid4())  # the server assigns ids on create
-    written = Repository(session, who.scope()).create(res, facility=facility, org_path=who.org_path)
-    _link_person(request, session, written.resource, who.facility)
-    _audit(session, who, "create", f"{rtype}/{res['id']}", "ok")
+    written = access.repo().create(res, facility=facility, org_path=access.org_path)
+    _link_person(request, session, written.resource, facility)
+    _audit(access, "create", f"{rtype}/{res['id']}", "ok")
     return _resource_response(written.resource, 201, location=True)
 
 
 @router.put("/{rtype}/{rid}")
-async def update(
-    rtype: str, rid: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
-) -> Response:
+async def update(rtype: str, rid: str, request: Request, access: Access = allow(WRITE, "update")) -> Response:
     _check_type(rtype, rid)
-    facility = _require_writer(session, who, "update", f"{rtype}/{rid}")
-    return await _update(rtype, rid, request, session, who, facility)
+    facility = _writer(access)
+    return await _update(rtype, rid, request, access, facility)
 
 
-async def _update(
-    rtype: str, rid: str, request: Request, session: Session, who: Principal, facility: str
-) -> Response:
+async def _update(rtype: str, rid: str, request: Request, access: Access, facility: str) -> Response:
+    session = access.session
     exists, owner = service.owner(session, rtype, rid)
     if exists and owner is not None and owner != facility:
         # not whose it is, nor what it is: only that this id cannot be written by the caller
-        _audit(session, who, "update", f"{rtype}/{rid}", "denied")
+        _audit(access, "update", f"{rtype}/{rid}", "denied")
         raise ApiError(409, "conflict", f"{rtype}/{rid} cannot be written by this account; use another id")
     body = request.state.body if hasattr(request.state, "body") else await _body(request)
     version = _if_match(request)
-    res = _validated(session, body, rtype, who, "update", f"{rtype}/{rid}")
+    res = _validated(access, body, rtype, "update", f"{rtype}/{rid}")
     written = Repository(session, Scope(facility=facility) if exists and owner else Scope()).update(
-        rtype, rid, res, if_match=version, facility=facility, org_path=who.org_path
+        rtype, rid, res, if_match=version, facility=facility, org_path=access.org_path
     )
     if written.outcome != "unchanged":
-        _link_person(request, session, written.resource, who.facility)
-    _audit(session, who, "update", f"{rtype}/{rid}", written.outcome)
+        _link_person(request, session, written.resource, facility)
+    _audit(access, "update", f"{rtype}/{rid}", written.outcome)
     return _resource_response(written.resource, 201 if written.resource["meta"]["versionId"] == "1" else 200)
 
 
 @router.put("/{rtype}")
 async def conditional_update(
-    rtype: str, request: Request, session: Session = SessionDep, who: Principal = PrincipalDep
+    rtype: str, request: Request, access: Access = allow(WRITE, "update")
 ) -> Response:
     _check_type(rtype)
-    facility = _require_writer(session, who, "update", rtype)
+    facility = _writer(access)
     params = list(request.query_params.multi_items())
     if not params:
         raise ApiError(400, "invalid", "a conditional update needs search parameters")
-    found = search(Repository(session, who.scope()), rtype, [*params, ("_count", "2")])
+    found = search(access.repo(), rtype, [*params, ("_count", "2")])
     if len(found.resources) > 1:
         raise ApiError(412, "multiple-matches", "the condition matches more than one resource")
     body = await _body(request)
@@ -413,21 +384,21 @@ async def conditional_update(
     if isinstance(body, dict):
         body["id"] = rid
     request.state.body = body
-    return await _update(rtype, rid, request, session, who, facility)
+    return await _update(rtype, rid, request, access, facility)
 
 
 @router.delete("/{rtype}/{rid}")
-def delete(rtype: str, rid: str, session: Session = SessionDep, who: Principal = PrincipalDep) -> Response:
+def delete(rtype: str, rid: str, access: Access = allow(WRITE, "delete")) -> Response:
     _check_type(rtype, rid)
-    facility = _require_writer(session, who, "delete", f"{rtype}/{rid}")
+    session, facility = access.session, _writer(access)
     exists, owner = service.owner(session, rtype, rid)
     if exists and owner is not None and owner != facility:
         # answered as if it did not exist: another facility's ids are not the caller's to probe
-        _audit(session, who, "delete", f"{rtype}/{rid}", "denied")
+        _audit(access, "delete", f"{rtype}/{rid}", "denied")
         raise NotFound(f"{rtype}/{rid} not found")
     if not exists:
-        _audit(session, who, "delete", f"{rtype}/{rid}", "not-found")
+        _audit(access, "delete", f"{rtype}/{rid}", "not-found")
         raise NotFound(f"{rtype}/{rid} not found")
-    Repository(session, who.scope()).delete(rtype, rid)
-    _audit(session, who, "delete", f"{rtype}/{rid}", "ok")
+    access.repo().delete(rtype, rid)
+    _audit(access, "delete", f"{rtype}/{rid}", "ok")
     return Response(status_code=204)

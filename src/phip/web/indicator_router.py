@@ -7,52 +7,33 @@ import io
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.orm import Session
 
 from phip.analytics import results
 from phip.analytics.catalogue import BREAKDOWNS, LEVELS, PERIODS, catalogue
 from phip.lake.manifest import LakeError
-from phip.security import audit
-from phip.security.principals import Principal
-from phip.web.deps import PrincipalDep, SessionDep
+from phip.security.access import Access
+from phip.web.deps import allow
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/api/indicators", tags=["indicators"])
-READ_ROLES = frozenset(
-    {
-        "province_admin",
-        "prefecture_admin",
-        "county_admin",
-        "facility_admin",
-        "statistician",
-        "public_health",
-    }
-)
 MAX_JSON_ROWS = 50_000
+READ = "indicators.read"
 
 
-def _allowed(session: Session, who: Principal, action: str) -> None:
-    if who.role not in READ_ROLES:
-        audit.record(session, who.actor, who.role, action, "indicators", "denied")
-        session.commit()
-        raise ApiError(403, "forbidden", "indicators are for administrators, statisticians and public health")
-
-
-def scope_of(who: Principal) -> tuple[str | None, str | None]:
+def scope_of(access: Access) -> tuple[str | None, str | None]:
     """(org unit, facility) the caller may see; (None, None) = the whole province."""
-    if who.role == "facility_admin":
-        return None, who.facility or "-"
-    if who.role in ("province_admin", "statistician"):
+    area = access.area()
+    if area.kind == "facility":
+        return None, area.facility
+    if area.kind == "province":
         return None, None
-    path = (who.org_path or "-").strip("/")
-    return path.rsplit("/", 1)[-1], None
+    return area.unit or "-", None
 
 
 @router.get("/catalogue")
-def list_catalogue(session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
+def list_catalogue(access: Access = allow(READ, "indicator-catalogue")) -> dict[str, Any]:
     """Every indicator: names and definitions (zh, en), numerator, denominator, factor, levels,
     periods, breakdowns and target."""
-    _allowed(session, who, "indicator-catalogue")
     return {"indicators": [i.to_json() for i in catalogue().values()]}
 
 
@@ -68,14 +49,12 @@ def indicators(
     breakdown: str = "",
     format: str = "json",
     lang: str | None = None,
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(READ, "indicators"),
 ) -> Any:
     """Indicator values (numerator, denominator, value) filtered by indicator, level, org unit
     (or the children of `parent`), period type and period; `breakdown` = sex / age_group /
     ethnicity / poverty / facility_type for a breakdown, `all` for every row, empty for totals.
     Cells resting on 1-4 records are suppressed. `format` = json, csv or xlsx."""
-    _allowed(session, who, "indicators")
     if indicator is not None and indicator not in catalogue():
         raise ApiError(400, "invalid", f"unknown indicator {indicator}")
     if level is not None and level not in LEVELS:
@@ -86,7 +65,7 @@ def indicators(
         raise ApiError(400, "invalid", f"breakdown must be empty, all or one of {', '.join(BREAKDOWNS)}")
     if format not in ("json", "csv", "xlsx"):
         raise ApiError(400, "invalid", "format must be json, csv or xlsx")
-    unit, facility = scope_of(who)
+    unit, facility = scope_of(access)
     filt = results.Filter(
         indicator,
         level,
@@ -106,8 +85,8 @@ def indicators(
         meta = results.current(settings.resolved_lake_dir())
     except LakeError as exc:
         raise ApiError(404, "not-found", str(exc)) from exc
-    audit.record(session, who.actor, who.role, "indicators", f"indicators:{indicator or '*'}", "ok", format)
-    session.commit()
+    access.log("indicators", f"indicators:{indicator or '*'}", "ok", format)
+    access.session.commit()
     if format == "csv":
         buf = io.StringIO()
         results.write_csv(rows, buf)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from phip.security.access import Denied
 from phip.store.errors import StoreError
 
 FHIR_JSON = "application/fhir+json"
@@ -140,3 +141,9 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     no detail sent; logged with its type and route only (the message may carry personal data)."""
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return outcome(500, "exception", "internal error; the request was not completed")
+
+
+async def denied_handler(_request: Request, exc: Exception) -> Response:
+    """The access policy said no (the denial is already in the audit log)."""
+    assert isinstance(exc, Denied)
+    return outcome(403, "forbidden", exc.detail)

@@ -24,10 +24,8 @@ from phip.identity.display import golden_view, pair_levels, record_view
 from phip.identity.fhir_person import Visibility, may_see_person, visible_items
 from phip.identity.models import PersonEvent, PersonRecordRow, PersonRow, ReviewItem
 from phip.identity.realtime import load_features
-from phip.security import audit
-from phip.security.principals import STEWARD_ROLES, Principal
-from phip.store.repository import Repository
-from phip.web.deps import PrincipalDep, SessionDep
+from phip.security.access import Access
+from phip.web.deps import allow
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/api/empi", tags=["person index"])
@@ -62,15 +60,7 @@ class RevertIn(BaseModel):
     reason: str = ""
 
 
-def _steward(session: Session, who: Principal, action: str) -> None:
-    if who.role not in STEWARD_ROLES:
-        audit.record(session, who.actor, who.role, action, "person-index", "denied")
-        session.commit()
-        raise ApiError(403, "forbidden", "only administrators decide on the person index")
-
-
-def _masked(who: Principal) -> bool:
-    return who.role != "facility_admin"
+STEWARD = "person_index.steward"
 
 
 def _view(session: Session, record: str, masked: bool) -> dict[str, Any]:
@@ -79,18 +69,19 @@ def _view(session: Session, record: str, masked: bool) -> dict[str, Any]:
     return record_view(load_features(row.features), row.person_id, row.link_status, row.link_prob, masked)
 
 
-def _visibility(session: Session, who: Principal) -> Visibility:
-    return Visibility(Repository(session, who.scope()))
+def _visibility(access: Access) -> Visibility:
+    return Visibility(access.repo())
 
 
-def _run(session: Session, who: Principal, action: str, fn: Any, *args: Any) -> dict[str, Any]:
+def _run(access: Access, fn: Any, *args: Any) -> dict[str, Any]:
+    session = access.session
     try:
-        event = fn(session, who.actor, who.role, *args)
+        event = fn(session, access.actor, access.role_name, *args)
     except decisions.DecisionError as exc:
         session.rollback()
         raise ApiError(exc.status, exc.code, str(exc)) from exc
     session.commit()
-    return _event(event, _visibility(session, who))
+    return _event(event, _visibility(access))
 
 
 def _event(e: PersonEvent, visible: Callable[[str], bool]) -> dict[str, Any]:
@@ -119,26 +110,27 @@ def _records_of(session: Session, person: str) -> list[str]:
     return persons.members(session, [person]).get(person, [])
 
 
-def _not_found(session: Session, who: Principal, action: str, target: str, text: str) -> None:
+def _not_found(access: Access, action: str, target: str, text: str) -> None:
     """Out of scope answers as not found (the same words as for what does not exist); the audit
     log says it was refused."""
-    audit.record(session, who.actor, who.role, action, target[:200], "denied")
-    session.commit()
+    access.log(action, target, "denied")
+    access.session.commit()
     raise ApiError(404, "not-found", text)
 
 
-def _need_record(session: Session, who: Principal, visible: Visibility, record: str, action: str) -> None:
+def _need_record(access: Access, visible: Visibility, record: str, action: str) -> None:
     if not visible(record):
-        _not_found(session, who, action, record, f"no record {record} in your scope")
+        _not_found(access, action, record, f"no record {record} in your scope")
 
 
-def _need_person(session: Session, who: Principal, visible: Visibility, person: str, action: str) -> None:
+def _need_person(access: Access, visible: Visibility, person: str, action: str) -> None:
     """The person must have a record now that the caller may see (decisions change what is). One
     the caller saw before (merged away, emptied) is a conflict; any other is not found."""
+    session = access.session
     if any(visible(r) for r in _records_of(session, person)):
         return
     if may_see_person(session, person, visible):
-        audit.record(session, who.actor, who.role, action, person, "conflict")
+        access.log(action, person, "conflict")
         session.commit()
         row = session.get(PersonRow, person)
         now = (
@@ -147,7 +139,7 @@ def _need_person(session: Session, who: Principal, visible: Visibility, person: 
             else "has no records in your scope now"
         )
         raise ApiError(409, "conflict", f"{person} {now}")
-    _not_found(session, who, action, person, f"no person {person} in your scope")
+    _not_found(access, action, person, f"no person {person} in your scope")
 
 
 # ---- the review queue ---------------------------------------------------------------------------
@@ -156,15 +148,14 @@ def review_queue(
     status: str = Query("open", pattern=STATUSES),
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=review.MAX_OFFSET),
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(STEWARD, "empi-review-list"),
 ) -> dict[str, Any]:
     """Possible matches, most likely first, both records side by side with comparison levels;
     `counts` are items per status within the caller's scope."""
-    _steward(session, who, "empi-review-list")
+    session = access.session
     limit, offset = max(1, min(limit, 200)), max(0, min(offset, review.MAX_OFFSET))
-    masked = _masked(who)
-    within = visible_items(Repository(session, who.scope()))
+    masked = access.masked
+    within = visible_items(access.repo())
     out = []
     for item in review.items(session, status, limit=limit, offset=offset, within=within):
         a, b = _view(session, item.record_id, masked), _view(session, item.other_id, masked)
@@ -172,7 +163,7 @@ def review_queue(
         assert ra is not None and rb is not None
         levels = pair_levels(load_features(ra.features), load_features(rb.features))
         out.append({**review.as_dict(item), "left": a, "right": b, "levels": levels})
-    audit.record(session, who.actor, who.role, "empi-review-list", "person-index", "ok", f"{len(out)} items")
+    access.log("empi-review-list", "person-index", "ok", f"{len(out)} items")
     session.commit()
     return {"counts": review.counts(session, within), "items": out}
 
@@ -181,78 +172,70 @@ def review_queue(
 def decide(
     item_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: DecideIn,
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(STEWARD, "empi-review"),
 ) -> dict[str, Any]:
-    _steward(session, who, "empi-review")
-    item = session.get(ReviewItem, item_id) if 0 < item_id <= MAX_ID else None
-    visible = _visibility(session, who)
+    item = access.session.get(ReviewItem, item_id) if 0 < item_id <= MAX_ID else None
+    visible = _visibility(access)
     if item is None or not (visible(item.record_id) and visible(item.other_id)):
-        _not_found(session, who, "empi-review", f"review/{item_id}", f"no review item {item_id}")
-    return _run(session, who, "review", decisions.decide_review, item_id, body.decision, body.reason)
+        _not_found(access, "empi-review", f"review/{item_id}", f"no review item {item_id}")
+    return _run(access, decisions.decide_review, item_id, body.decision, body.reason)
 
 
 # ---- manual decisions --------------------------------------------------------------------------
 @router.post("/link")
-def link(body: LinkIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
-    _steward(session, who, "empi-link")
-    visible = _visibility(session, who)
-    _need_record(session, who, visible, body.record, "empi-link")
-    _need_person(session, who, visible, body.person, "empi-link")
-    return _run(session, who, "link", decisions.link, body.record, body.person, body.reason)
+def link(body: LinkIn, access: Access = allow(STEWARD, "empi-link")) -> dict[str, Any]:
+    visible = _visibility(access)
+    _need_record(access, visible, body.record, "empi-link")
+    _need_person(access, visible, body.person, "empi-link")
+    return _run(access, decisions.link, body.record, body.person, body.reason)
 
 
 @router.post("/unlink")
-def unlink(body: UnlinkIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
-    _steward(session, who, "empi-unlink")
-    _need_record(session, who, _visibility(session, who), body.record, "empi-unlink")
-    return _run(session, who, "unlink", decisions.unlink, body.record, body.reason)
+def unlink(body: UnlinkIn, access: Access = allow(STEWARD, "empi-unlink")) -> dict[str, Any]:
+    _need_record(access, _visibility(access), body.record, "empi-unlink")
+    return _run(access, decisions.unlink, body.record, body.reason)
 
 
 @router.post("/merge")
-def merge(body: MergeIn, session: Session = SessionDep, who: Principal = PrincipalDep) -> dict[str, Any]:
-    _steward(session, who, "empi-merge")
-    visible = _visibility(session, who)
+def merge(body: MergeIn, access: Access = allow(STEWARD, "empi-merge")) -> dict[str, Any]:
+    visible = _visibility(access)
     for person in (body.source, body.target):
-        _need_person(session, who, visible, person, "empi-merge")
-    return _run(session, who, "merge", decisions.merge, body.source, body.target, body.reason)
+        _need_person(access, visible, person, "empi-merge")
+    return _run(access, decisions.merge, body.source, body.target, body.reason)
 
 
 @router.post("/decisions/{event_id}/revert")
 def revert(
     event_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: RevertIn,
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(STEWARD, "empi-revert"),
 ) -> dict[str, Any]:
     """Undo a decision exactly; reverting a merge is the unmerge. A decision naming no record
     the caller may see does not exist for them."""
-    _steward(session, who, "empi-revert")
-    event = session.get(PersonEvent, event_id) if 0 < event_id <= MAX_ID else None
-    visible = _visibility(session, who)
+    event = access.session.get(PersonEvent, event_id) if 0 < event_id <= MAX_ID else None
+    visible = _visibility(access)
     if event is None or not any(visible(r) for r in sorted(decisions.named(event))):
-        _not_found(session, who, "empi-revert", f"decision/{event_id}", f"no decision {event_id}")
-    return _run(session, who, "revert", decisions.revert, event_id, body.reason)
+        _not_found(access, "empi-revert", f"decision/{event_id}", f"no decision {event_id}")
+    return _run(access, decisions.revert, event_id, body.reason)
 
 
 # ---- persons -----------------------------------------------------------------------------------
 @router.get("/persons/{person_id}")
 def person(
     person_id: Annotated[str, Path(max_length=64)],
-    session: Session = SessionDep,
-    who: Principal = PrincipalDep,
+    access: Access = allow(STEWARD, "empi-person"),
 ) -> dict[str, Any]:
     """A person's golden record (values with provenance from the records the caller may see),
     those records and the decisions naming them. A person (merged-away and emptied ones too)
     exists for a caller who may see a record that is or was in it."""
-    _steward(session, who, "empi-person")
+    session = access.session
     row = session.get(PersonRow, person_id)
-    visible, masked = _visibility(session, who), _masked(who)
+    visible, masked = _visibility(access), access.masked
     events = decisions.history(session, person_id) if row is not None else []
     records = _records_of(session, person_id)
     ever = set(records) | decisions.past_members(events, person_id)
     if row is None or not any(visible(r) for r in sorted(ever)):
-        audit.record(session, who.actor, who.role, "empi-person", person_id, "not-found")
+        access.log("empi-person", person_id, "not-found")
         session.commit()
         raise ApiError(404, "not-found", f"no person {person_id} in your scope")
     shown = [r for r in records if visible(r)]
@@ -267,6 +250,6 @@ def person(
             _event(e, visible) for e in events if any(visible(r) for r in sorted(decisions.named(e)))
         ],
     }
-    audit.record(session, who.actor, who.role, "empi-person", person_id, "ok")
+    access.log("empi-person", person_id)
     session.commit()
     return out

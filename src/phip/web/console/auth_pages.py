@@ -10,12 +10,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from phip.security import audit, sessions, tokens
-from phip.web import auth_router
+from phip.security import logins, tokens
 from phip.web.console.base import Ctx, context, render
 from phip.web.console.i18n import LANG_COOKIE, LOCALES
 from phip.web.deps import SESSION_COOKIE, SessionDep, csrf_token, verify_token
-from phip.web.outcome import ApiError
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "phip_login_csrf"
@@ -63,19 +61,15 @@ def login_submit(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf, expected):
         return _login_form(ctx, 403, next, True)
+    address = request.client.host if request.client else "-"
     try:
-        out = auth_router.login(auth_router.Login(username=username, password=password), request, session)
-    except ApiError as exc:
-        return _login_form(ctx, 429 if exc.status == 429 else 401, next, True)
-    if out.role == "resident":
-        claims = tokens.verify(out.access_token, [request.app.state.settings.secret_key])
-        sessions.revoke(session, claims["jti"])
-        session.commit()
-        return _login_form(ctx, 403, next, True)
+        out = logins.staff_login(session, request.app.state.settings, username, password, address, "console")
+    except logins.LoginRefused as exc:
+        return _login_form(ctx, exc.status, next, True)
     resp = RedirectResponse(_local(next), status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
-        out.access_token,
+        out.token,
         max_age=out.expires_in,
         httponly=True,
         samesite="strict",
@@ -97,9 +91,7 @@ def logout(request: Request, csrf: str = Form("", max_length=100), session: Sess
         except tokens.TokenError:
             who = None
         if who is not None:
-            sessions.revoke(session, who.session_id)
-            audit.record(session, who.actor, who.role, "logout", "console", "ok")
-            session.commit()
+            logins.logout(session, who, "console")
         resp.delete_cookie(SESSION_COOKIE)
     return resp
 

@@ -13,25 +13,24 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from phip.orgunits.models import Facility, OrgUnit
-from phip.security import audit, tokens
-from phip.security.principals import ROLES, STEWARD_ROLES, Principal
+from phip.security import tokens
+from phip.security.access import Access
+from phip.security.principals import Principal
 from phip.settings import Settings
 from phip.web.console.i18n import LANG_COOKIE, Translator, pick_locale
 from phip.web.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token, verify_token
-from phip.web.indicator_router import READ_ROLES as INDICATOR_ROLES
-from phip.web.quality_router import AREA_ROLES
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
-#: page id → (path, roles that may open it)
-PAGES: dict[str, tuple[str, frozenset[str]]] = {
-    "overview": ("/", INDICATOR_ROLES),
-    "explorer": ("/explorer", INDICATOR_ROLES),
-    "connection": ("/connection", AREA_ROLES),
-    "quality": ("/quality", AREA_ROLES | {"facility_admin"}),
-    "identity": ("/identity", STEWARD_ROLES),
-    "records": ("/records", frozenset({"clinician"})),
+#: page id → its path; opening page `p` is the access-policy action `console.p`
+PAGES: dict[str, str] = {
+    "overview": "/",
+    "explorer": "/explorer",
+    "connection": "/connection",
+    "quality": "/quality",
+    "identity": "/identity",
+    "records": "/records",
 }
 
 
@@ -57,51 +56,50 @@ class Ctx:
     t: Translator
     who: Principal | None = None
     token: str = ""
+    access_: Access | None = None
+
+    @property
+    def access(self) -> Access:
+        """The logged-in caller's access (pages that need one are behind `page_context`)."""
+        assert self.access_ is not None
+        return self.access_
 
     @property
     def csrf(self) -> str:
         return csrf_token(self.token, self.settings.secret_key) if self.token else ""
 
     def nav(self) -> list[tuple[str, str]]:
-        if self.who is None:
+        if self.access_ is None:
             return []
-        return [(page, path) for page, (path, roles) in PAGES.items() if self.who.role in roles]
+        return [(page, path) for page, path in PAGES.items() if self.access_.allows(f"console.{page}")]
 
     def role_name(self) -> str:
-        if self.who is None:
-            return ""
-        pair = ROLES.get(self.who.role, (self.who.role, self.who.role))
-        return pair[0] if self.t.lang == "zh" else pair[1]
+        return self.access_.role_label(self.t.lang) if self.access_ is not None else ""
+
+    def facility_view(self) -> str | None:
+        """The facility a caller whose area is one facility sees (None for area roles)."""
+        if self.access_ is None:
+            return None
+        area = self.access_.area()
+        return area.facility if area.kind == "facility" else None
 
     def home_unit(self) -> str | None:
         """The org unit whose subtree the caller sees (None for facility roles)."""
-        who = self.who
-        if who is None or who.role in ("facility_admin", "clinician", "facility_client"):
+        if self.access_ is None:
             return None
-        if who.role in ("province_admin", "statistician", "auditor"):
-            return self.settings.province
-        return (who.org_path or "-").strip("/").rsplit("/", 1)[-1]
+        area = self.access_.area()
+        return area.unit if area.kind in ("province", "subtree") else None
 
     def unit_in_scope(self, code: str) -> OrgUnit | None:
         """The org unit if the caller may see it (it lies in their subtree)."""
-        home = self.home_unit()
-        unit = self.session.get(OrgUnit, code)
-        if unit is None or home is None:
+        if self.access_ is None or not self.access_.sees_unit(code):
             return None
-        home_row = self.session.get(OrgUnit, home)
-        if home_row is None or not unit.path.startswith(home_row.path):
-            return None
-        return unit
+        return self.session.get(OrgUnit, code)
 
     def facility_in_scope(self, code: str) -> Facility | None:
-        fac = self.session.get(Facility, code)
-        if fac is None or self.who is None:
+        if self.access_ is None or not self.access_.sees_facility(code):
             return None
-        if self.who.role in ("facility_admin", "clinician"):
-            return fac if fac.code == self.who.facility else None
-        home = self.home_unit()
-        home_row = self.session.get(OrgUnit, home) if home else None
-        return fac if home_row is not None and fac.path.startswith(home_row.path) else None
+        return self.session.get(Facility, code)
 
     def check_csrf(self) -> None:
         """A console POST must carry the page's anti-forgery value (HTMX sends it as a header)."""
@@ -110,9 +108,8 @@ class Ctx:
             raise self.deny("console-csrf", self.request.url.path, "missing or wrong anti-forgery token")
 
     def deny(self, action: str, target: str, detail: str = "") -> Forbidden:
-        who = self.who
-        if who is not None:
-            audit.record(self.session, who.actor, who.role, action, target[:200], "denied")
+        if self.access_ is not None:
+            self.access_.log(action, target, "denied")
             self.session.commit()
         return Forbidden(self, detail)
 
@@ -125,6 +122,7 @@ def context(request: Request, session: Session) -> Ctx:
     if token:
         try:
             ctx.who, ctx.token = verify_token(request, token), token
+            ctx.access_ = Access(ctx.who, session, settings.province)
         except tokens.TokenError:
             ctx.who = None
     return ctx
@@ -135,7 +133,7 @@ def page_context(request: Request, session: Session, page: str) -> Ctx:
     ctx = context(request, session)
     if ctx.who is None or ctx.who.kind != "staff":
         raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
-    if ctx.who.role not in PAGES[page][1]:
+    if not ctx.access.allows(f"console.{page}"):
         raise ctx.deny(f"console-{page}", "console", ctx.t("forbidden_text"))
     return ctx
 

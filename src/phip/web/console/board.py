@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from phip.orgunits.models import OrgUnit
 from phip.quality import connection
-from phip.security import audit
 from phip.standards.facility import BY_CODE
 from phip.web.console.base import page_context, render
 from phip.web.deps import SessionDep
@@ -28,11 +27,7 @@ def connection_board(request: Request, only_lagging: bool = False, session: Sess
     board = connection.board(session, statuses, ctx.t.lang)
     listed = [s for s in statuses if not only_lagging or not s.connected or s.last_submission is None]
     types = {code: (t.name_zh if ctx.t.lang == "zh" else t.name_en) for code, t in BY_CODE.items()}
-    who = ctx.who
-    assert who is not None
-    audit.record(
-        session, who.actor, who.role, "console-connection", f"org-unit:{home.code if home else '-'}", "ok"
-    )
+    ctx.access.log("console-connection", f"org-unit:{home.code if home else '-'}")
     session.commit()
     return render(
         ctx,

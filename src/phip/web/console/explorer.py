@@ -15,7 +15,6 @@ from phip.analytics import results
 from phip.analytics.catalogue import LEVELS, catalogue
 from phip.lake.manifest import LakeError
 from phip.orgunits.models import OrgUnit
-from phip.security import audit
 from phip.web.console.base import Ctx, page_context, render
 from phip.web.console.overview import DEFAULT_INDICATOR, period_type_for
 from phip.web.deps import SessionDep
@@ -28,9 +27,7 @@ MAX_ROWS = 2000
 def _levels(ctx: Ctx, indicator: str) -> list[str]:
     """The indicator's levels the caller can see (theirs and below)."""
     levels = list(catalogue()[indicator].levels)
-    who = ctx.who
-    assert who is not None
-    if who.role == "facility_admin":
+    if ctx.facility_view() is not None:
         return [lv for lv in levels if lv == "facility"]
     home = ctx.session.get(OrgUnit, ctx.home_unit() or "")
     if home is None:
@@ -68,8 +65,7 @@ def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
 
 
 def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
-    assert ctx.who is not None
-    scope_unit, scope_facility = scope_of(ctx.who)
+    scope_unit, scope_facility = scope_of(ctx.access)
     rows: list[dict[str, Any]] = []
     if c["level"] and c["period"]:
         filt = results.Filter(
@@ -143,7 +139,5 @@ def explorer_table(request: Request, session: Session = SessionDep) -> Response:
 
 
 def _audit(ctx: Ctx, c: dict[str, Any]) -> None:
-    who = ctx.who
-    assert who is not None
-    audit.record(ctx.session, who.actor, who.role, "console-explorer", f"indicators:{c['indicator']}", "ok")
+    ctx.access.log("console-explorer", f"indicators:{c['indicator']}")
     ctx.session.commit()

@@ -17,9 +17,7 @@ from phip.lake.manifest import LakeError
 from phip.orgunits import geo
 from phip.orgunits.models import Facility, OrgUnit, Population
 from phip.quality import connection
-from phip.security import audit
-from phip.security.principals import Principal
-from phip.web.console.base import PAGES, Ctx, context, page_context, render
+from phip.web.console.base import Ctx, context, page_context, render
 from phip.web.deps import SessionDep
 from phip.web.indicator_router import scope_of
 
@@ -39,24 +37,18 @@ def period_type_for(indicator: str, wanted: str | None = None) -> str:
     return wanted if wanted in types else types[-1]
 
 
-def _who(ctx: Ctx) -> Principal:
-    assert ctx.who is not None
-    return ctx.who
-
-
 def key_figures(ctx: Ctx, unit: OrgUnit | None) -> dict[str, Any]:
     """Residents (the statistics bureau's latest year), facilities connected by tier, and records
     received this month, within the caller's area (or their facility)."""
     s = ctx.session
-    who = ctx.who
-    assert who is not None
+    own = ctx.facility_view()
     path = unit.path if unit is not None else None
     fac_q = select(Facility.tier, func.count(), func.sum(case((Facility.connected, 1), else_=0)))
     residents = None
     codes: list[str] | None = None
-    if who.role == "facility_admin":
-        fac_q = fac_q.where(Facility.code == who.facility)
-        codes = [who.facility or "-"]
+    if own is not None:
+        fac_q = fac_q.where(Facility.code == own)
+        codes = [own]
     elif path is not None:
         fac_q = fac_q.where(Facility.path.startswith(path, autoescape=True))
         if unit is not None and unit.level != "province":
@@ -100,7 +92,7 @@ def overview(
     session: Session = SessionDep,
 ) -> Response:
     ctx = context(request, session)
-    if ctx.who is not None and ctx.who.kind == "staff" and ctx.who.role not in PAGES["overview"][1]:
+    if ctx.who is not None and ctx.who.kind == "staff" and not ctx.access.allows("console.overview"):
         pages = ctx.nav()
         if pages:  # a clinician's or steward's home is their first page
             return RedirectResponse(pages[0][1], status_code=303)
@@ -116,10 +108,8 @@ def overview(
             row = ctx.session.get(OrgUnit, code)
             if row is not None:
                 trail.append(row)
-    who = ctx.who
-    assert who is not None
-    target = f"org-unit:{area.code if area else who.facility}"
-    audit.record(session, who.actor, who.role, "console-overview", target, "ok")
+    target = f"org-unit:{area.code if area else ctx.facility_view()}"
+    ctx.access.log("console-overview", target)
     session.commit()
     return render(
         ctx,
@@ -162,7 +152,7 @@ def map_data(
         available = []
     chosen = period if period in available else (available[0] if available else None)
     level = CHILD.get(area.level)
-    scope_unit, scope_facility = scope_of(_who(ctx))
+    scope_unit, scope_facility = scope_of(ctx.access)
     regions = geo.regions(ctx.settings.province, area.code)
     region_level = regions["features"][0]["properties"]["level"] if regions["features"] else level
     if region_level == "county" and area.level == "county":
@@ -207,9 +197,10 @@ def trend_data(
     ind = _indicator(indicator)
     cat = catalogue()[ind]
     ptype = next((p for p in ("month", "quarter", "year") if p in cat.periods), cat.periods[-1])
-    scope_unit, scope_facility = scope_of(_who(ctx))
-    if ctx.who is not None and ctx.who.role == "facility_admin":
-        filt = results.Filter(ind, "facility", ctx.who.facility, None, ptype, None, "", None, scope_facility)
+    scope_unit, scope_facility = scope_of(ctx.access)
+    own = ctx.facility_view()
+    if own is not None:
+        filt = results.Filter(ind, "facility", own, None, ptype, None, "", None, scope_facility)
     else:
         area = _unit(ctx, unit)
         assert area is not None

@@ -16,10 +16,8 @@ from phip.orgunits.models import OrgUnit
 from phip.quality.catalogue import DIMENSIONS
 from phip.quality.report import facility_findings
 from phip.quality.scorecard import LEVELS, scorecard, trend
-from phip.security import audit
 from phip.web.console.base import Ctx, page_context, render
 from phip.web.deps import SessionDep
-from phip.web.quality_router import _units_within
 
 router = APIRouter(include_in_schema=False)
 DIMENSION_EN = {
@@ -38,9 +36,7 @@ def _dimensions(ctx: Ctx) -> list[tuple[str, str]]:
 
 def _levels(ctx: Ctx) -> list[str]:
     """Levels from the caller's own down to facilities."""
-    who = ctx.who
-    assert who is not None
-    if who.role == "facility_admin":
+    if ctx.facility_view() is not None:
         return ["facility"]
     home = ctx.session.get(OrgUnit, ctx.home_unit() or "")
     order = list(reversed(LEVELS))  # province … facility
@@ -51,16 +47,14 @@ def _levels(ctx: Ctx) -> list[str]:
 @router.get("/quality")
 def quality_page(request: Request, level: str | None = None, session: Session = SessionDep) -> Response:
     ctx = page_context(request, session, "quality")
-    who = ctx.who
-    assert who is not None
     levels = _levels(ctx)
     chosen = level if level in levels else (levels[1] if len(levels) > 1 else levels[0])
-    within = _units_within(session, who)
+    within = ctx.access.units()
     try:
         rows = scorecard(session, ctx.settings.resolved_lake_dir(), chosen, within=within)
     except LakeError:
         rows = []
-    audit.record(session, who.actor, who.role, "console-quality", f"quality:{chosen}", "ok")
+    ctx.access.log("console-quality", f"quality:{chosen}")
     session.commit()
     return render(ctx, "quality.html", levels=levels, level=chosen, rows=rows, dimensions=_dimensions(ctx))
 
@@ -69,11 +63,9 @@ def quality_page(request: Request, level: str | None = None, session: Session = 
 def quality_unit(request: Request, unit: str, level: str, session: Session = SessionDep) -> Response:
     """A unit's score over the rounds (its trend); a facility's page also lists its findings."""
     ctx = page_context(request, session, "quality")
-    who = ctx.who
-    assert who is not None
     if level not in LEVELS:
         level = "county"
-    within = _units_within(session, who)
+    within = ctx.access.units()
     if within is not None and unit not in within and not (level == "province" and unit == ctx.home_unit()):
         raise ctx.deny("console-quality", f"quality:{unit}", ctx.t("forbidden_text"))
     lake = ctx.settings.resolved_lake_dir()
@@ -98,7 +90,7 @@ def quality_unit(request: Request, unit: str, level: str, session: Session = Ses
         "unit": "",
         "name": ctx.t("score"),
     }
-    audit.record(session, who.actor, who.role, "console-quality-report", f"quality:{unit}", "ok")
+    ctx.access.log("console-quality-report", f"quality:{unit}")
     session.commit()
     statuses: dict[str, int] = {}
     for f in findings:

@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session
 from phip.identity import persons
 from phip.identity.models import PersonRecordRow
 from phip.orgunits.models import Facility
-from phip.security import audit
 from phip.security.care import ground
 from phip.store.errors import StoreError
 from phip.store.models import Resource
-from phip.store.repository import Repository
 from phip.store.search import InvalidSearch, search
 from phip.web.console.base import page_context, render
 from phip.web.deps import SessionDep
@@ -117,11 +115,10 @@ def _name(res: dict[str, Any]) -> str:
 @router.get("/records")
 def records_search(request: Request, q: str = "", session: Session = SessionDep) -> Response:
     ctx = page_context(request, session, "records")
-    who = ctx.who
-    assert who is not None
+    ctx.access.require("records.read", "search", "Patient")
     found: list[dict[str, Any]] = []
     if q.strip():
-        repo = Repository(session, who.scope())
+        repo = ctx.access.repo()
         try:
             hits = search(repo, "Patient", [("name", q.strip()), ("_count", "50")]).resources
         except InvalidSearch:
@@ -135,7 +132,7 @@ def records_search(request: Request, q: str = "", session: Session = SessionDep)
             }
             for r in hits
         ]
-        audit.record(session, who.actor, who.role, "search", "Patient", "ok", f"{len(found)} found")
+        ctx.access.log("search", "Patient", "ok", f"{len(found)} found")
         session.commit()
     return render(ctx, "records.html", q=q, found=found)
 
@@ -143,9 +140,9 @@ def records_search(request: Request, q: str = "", session: Session = SessionDep)
 @router.get("/records/patient/{patient_id}")
 def record_view(request: Request, patient_id: str, session: Session = SessionDep) -> Response:
     ctx = page_context(request, session, "records")
-    who = ctx.who
-    assert who is not None
-    repo = Repository(session, who.scope())
+    access = ctx.access
+    access.require("records.read", "read", f"Patient/{patient_id}")
+    repo = access.repo()
     try:
         patient = repo.read("Patient", patient_id)
     except StoreError as exc:
@@ -155,15 +152,17 @@ def record_view(request: Request, patient_id: str, session: Session = SessionDep
     if row is not None and row.person_id:
         records = persons.members(session, [row.person_id]).get(row.person_id, records)
     every = sorted({r.split("/", 1)[1] for r in records if r.startswith("Patient/")} | {patient_id})
-    own = _own_records(session, every, who.facility or "-")
+    facility = access.area().facility or "-"
+    own = _own_records(session, every, facility)
     # other facilities' records open only on evidence of care, never on holding a Patient record
-    care = ground(session, who.facility or "-", own, every) if len(own) < len(every) else None
+    cared = access.care and len(own) < len(every)
+    care = ground(session, facility, own, every) if cared else None
     ids = every if care is not None else own
     events = timeline(session, ids)
     facilities = sorted({e["facility"] for e in events})
     for rid in ids:
         why = care.reason() if care is not None and rid not in own else "own facility's record"
-        audit.record(session, who.actor, who.role, "read", f"Patient/{rid}", "ok", f"record view; {why}")
+        access.log("read", f"Patient/{rid}", "ok", f"record view; {why}")
     session.commit()
     return render(
         ctx,
