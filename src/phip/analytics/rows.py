@@ -28,7 +28,7 @@ from phip.analytics.shape import (
     where_of,
 )
 from phip.analytics.states import resident_states
-from phip.lake.dialect import quote as _q
+from phip.engines.dialects import quote as _q
 from phip.standards.agegroups import ymd_sql
 
 __all__ = ["BREAKDOWN_PERIODS", "ORG", "Rows", "Shape", "attributes", "base_sql", "can_fuse"]
