@@ -47,6 +47,15 @@ class Dialect(ABC):
 
         return sqlglot.transpile(sql, read=DuckDB.sqlglot, write=self.sqlglot)[0]
 
+    def output_columns(self, sql: str) -> tuple[str, ...]:
+        """The names of the columns a query in this dialect gives (read from its text)."""
+        import sqlglot
+
+        tree = sqlglot.parse_one(sql, read=self.sqlglot)
+        if not isinstance(tree, sqlglot.exp.Query):
+            raise ValueError("not a query")
+        return tuple(tree.named_selects)
+
     # ---- types ----
     @abstractmethod
     def type_name(self, kind: str) -> str:
