@@ -6,8 +6,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from phip.engines import DuckDBEngine, Engine, SparkEngine
 from phip.identity.compare import compare
-from phip.identity.engine import DuckDBEngine, LinkEngine, SparkEngine
 from phip.identity.features import feature_rows, patients_in, shared_phones
 from phip.identity.linkage import TABLE, _load, feature_schema, link, pairwise_scores, read_truth
 from phip.identity.person import PersonRecord
@@ -22,9 +22,9 @@ def spark() -> SparkEngine:
     return SparkEngine()
 
 
-def _levels(engine: LinkEngine, records: list[PersonRecord], pairs: list[tuple[str, str]]) -> dict:  # type: ignore[type-arg]
+def _levels(engine: Engine, records: list[PersonRecord], pairs: list[tuple[str, str]]) -> dict:  # type: ignore[type-arg]
     _load(engine, records)
-    engine.load("pairs", pa.table({"a": [a for a, _ in pairs], "b": [b for _, b in pairs]}))
+    engine.register("pairs", pa.table({"a": [a for a, _ in pairs], "b": [b for _, b in pairs]}))
     sql = level_sql(engine.dialect)
     cols = []
     for attr, levels in sql.items():

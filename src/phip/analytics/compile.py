@@ -1,20 +1,19 @@
 """The catalogue compiled to SQL: one query per indicator computes it at every level, period and
 breakdown at once (GROUPING SETS), numerator and denominator side by side. Written in DuckDB's
-dialect and turned into Spark SQL by sqlglot, so both engines run the same definition.
+dialect and translated by the engine's dialect (sqlglot), so every engine runs the same definition.
 
 A measure's rows (`rows`) are placed in periods and, when they add up, first added up per
 period, org unit and attributes; the grouping sets then add up those far fewer rows."""
 
 from __future__ import annotations
 
-import sqlglot
-
 from phip.analytics import rows as R
 from phip.analytics.catalogue import Indicator, sources
 from phip.analytics.facts import fact_table
 from phip.analytics.rows import BREAKDOWN_PERIODS, Rows, Shape, attributes, can_fuse, source_columns
 from phip.analytics.shape import unit_map
-from phip.lake.dialect import quote as _q
+from phip.engines.dialects import Dialect, dialect
+from phip.engines.dialects import quote as _q
 
 __all__ = ["base_sql", "base_table", "grouped", "indicator_sql", "passes", "source_columns"]
 
@@ -99,10 +98,9 @@ def base_table(source: str) -> str:
     return f"lake_base_{source}"
 
 
-def base_sql(source: str, dialect: str = "duckdb") -> str:
+def base_sql(source: str, sql_dialect: Dialect | str = "duckdb") -> str:
     """A source's rows with org units and every attribute, as any measure of it may read them."""
-    sql = R.base_sql(sources()[source])
-    return sql if dialect == "duckdb" else sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    return dialect(sql_dialect).transpile(R.base_sql(sources()[source]))
 
 
 def passes(indicators: list[Indicator], fuse: bool = True) -> dict[str, int]:
@@ -118,7 +116,7 @@ def passes(indicators: list[Indicator], fuse: bool = True) -> dict[str, int]:
 
 def indicator_sql(
     ind: Indicator,
-    dialect: str = "duckdb",
+    sql_dialect: Dialect | str = "duckdb",
     fuse: bool = True,
     shared: frozenset[str] = frozenset(),
     facts: frozenset[str] = frozenset(),
@@ -133,10 +131,8 @@ def indicator_sql(
     with only the attributes this indicator needs. The sources in `facts` are read from their
     analytics table in the lake (`facts.fact_table`), written with every attribute."""
     tables = {n: base_table(n) for n in shared} | {n: fact_table(n) for n in facts}
-    sql = _indicator_sql(ind, dialect, fuse, tables)
-    if dialect == "duckdb":
-        return sql
-    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    d = dialect(sql_dialect)
+    return d.transpile(_indicator_sql(ind, d, fuse, tables))
 
 
 def _shape(ind: Indicator, source: str, tables: dict[str, str], name: str) -> Shape:
@@ -165,11 +161,11 @@ def _stages(ind: Indicator, name: str, rows: Rows, sh: Shape, keep: str) -> list
     ]
 
 
-def _indicator_sql(ind: Indicator, dialect: str, fuse: bool, tables: dict[str, str]) -> str:
-    """The indicator's query in DuckDB's dialect (`dialect` only decides on materialisation)."""
-    # on DuckDB a common table expression read twice is kept (materialised), not computed twice;
-    # Spark reuses the exchange
-    keep = " MATERIALIZED" if dialect == "duckdb" else ""
+def _indicator_sql(ind: Indicator, d: Dialect, fuse: bool, tables: dict[str, str]) -> str:
+    """The indicator's query in DuckDB's dialect (`d` only decides on materialisation)."""
+    # a common table expression read twice is kept (materialised) where the engine needs to be
+    # told, not computed twice
+    keep = d.materialized
     keys = ", ".join(KEYS)
     factor = repr(ind.factor)
     num_sh = _shape(ind, ind.numerator.source, tables, "num")

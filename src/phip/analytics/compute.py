@@ -1,12 +1,11 @@
-"""Computing the catalogue over the lake on DuckDB (embedded, the default) or Spark: one query
-per indicator, every level, period and breakdown in it; the results as one Arrow table."""
+"""Computing the catalogue over the lake on an engine (DuckDB embedded, the default, or Spark):
+one query per indicator, every level, period and breakdown in it; the results as one Arrow table."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
@@ -14,8 +13,9 @@ from phip.analytics.calendar import calendar, calendar_periods
 from phip.analytics.catalogue import Indicator, catalogue
 from phip.analytics.compile import base_sql, base_table, indicator_sql, passes
 from phip.analytics.facts import current_facts
+from phip.engines import Engine, engine_for
 from phip.lake.manifest import Manifest, require_manifest
-from phip.lake.reader import open_duckdb, open_spark
+from phip.lake.reader import open_lake
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -81,14 +81,14 @@ Progress = Callable[[str, float], None]
 
 def compute(
     lake: Path,
-    engine: str = "duckdb",
+    engine: Engine | str | None = "duckdb",
     indicators: Iterable[str] | None = None,
     progress: Progress | None = None,
-    threads: int | None = None,
     use_facts: bool = True,
 ) -> pa.Table:
     """Every selected indicator at every level, period and breakdown it supports (from the
-    lake's analytics tables where they are current, unless `use_facts` is false)."""
+    lake's analytics tables where they are current, unless `use_facts` is false), on `engine`
+    (by name, None for the `PHIP_ENGINE` setting, or an engine object, left open)."""
     chosen = _select(indicators)
     manifest = require_manifest(lake)
     cal = calendar(*covered_years(manifest))
@@ -99,50 +99,28 @@ def compute(
     # sources the lake keeps as analytics tables are read from there
     facts = current_facts(manifest) if use_facts else frozenset()
     shared = frozenset(n for n, k in passes(chosen).items() if k > 1 and n not in facts)
-    if engine == "duckdb":
-        con, _ = open_duckdb(lake, manifest=manifest)
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        con.register("lake_calendar", cal)
-        con.register("lake_periods", periods)
+    own = not isinstance(engine, Engine)
+    runner = engine_for(engine)
+    try:
+        open_lake(runner, lake, manifest)
+        runner.register("lake_calendar", cal)
+        runner.register("lake_periods", periods)
         for name in sorted(shared):
             started = time.perf_counter()
-            con.execute(f"CREATE TEMP TABLE {base_table(name)} AS {base_sql(name)}")
+            runner.materialize(base_table(name), base_sql(name, runner.dialect))
             if progress:
                 progress(f"source {name}", time.perf_counter() - started)
         for ind in chosen:
             started = time.perf_counter()
-            sql = indicator_sql(ind, "duckdb", shared=shared, facts=facts)
-            parts.append(con.sql(sql).to_arrow_table().cast(RESULT_SCHEMA))
+            sql = indicator_sql(ind, runner.dialect, shared=shared, facts=facts)
+            parts.append(runner.query(sql).cast(RESULT_SCHEMA))
             if progress:
                 progress(ind.id, time.perf_counter() - started)
-        con.close()
-    elif engine == "spark":
-        from phip.engines.spark import session
-
-        spark = session()
-        open_spark(lake, spark, manifest)
-        spark.createDataFrame(cal.to_pylist()).createOrReplaceTempView("lake_calendar")
-        spark.createDataFrame(periods.to_pylist()).createOrReplaceTempView("lake_periods")
-        cached = []
         for name in sorted(shared):
-            frame = spark.sql(base_sql(name, "spark")).cache()
-            frame.createOrReplaceTempView(base_table(name))
-            cached.append(frame)
-        for ind in chosen:
-            started = time.perf_counter()
-            rows = spark.sql(indicator_sql(ind, "spark", shared=shared, facts=facts)).collect()
-            parts.append(_from_rows([r.asDict() for r in rows]))
-            if progress:
-                progress(ind.id, time.perf_counter() - started)
-        for frame in cached:
-            frame.unpersist()
-    else:
-        raise ValueError(f"unknown engine {engine!r}: duckdb or spark")
+            runner.drop(base_table(name))
+    finally:
+        if own:
+            runner.close()
     if not parts:
         return RESULT_SCHEMA.empty_table()
     return pa.concat_tables(parts)
-
-
-def _from_rows(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)

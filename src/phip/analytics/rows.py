@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import sqlglot
-
 from phip.analytics.catalogue import BREAKDOWNS, Indicator, Measure, Source, sources
 from phip.analytics.shape import (
     BREAKDOWN_PERIODS,
@@ -28,7 +26,8 @@ from phip.analytics.shape import (
     where_of,
 )
 from phip.analytics.states import resident_states
-from phip.lake.dialect import quote as _q
+from phip.engines.dialects import DuckDB
+from phip.engines.dialects import quote as _q
 from phip.standards.agegroups import ymd_sql
 
 __all__ = ["BREAKDOWN_PERIODS", "ORG", "Rows", "Shape", "attributes", "base_sql", "can_fuse"]
@@ -51,10 +50,10 @@ class Rows:
 @cache
 def source_columns(name: str) -> tuple[str, ...]:
     """The columns a source's query gives (read from its SQL, no engine needed)."""
-    tree = sqlglot.parse_one(sources()[name].sql, read="duckdb")
-    if not isinstance(tree, sqlglot.exp.Query):
-        raise ValueError(f"source {name} is not a query")
-    return tuple(tree.named_selects)
+    try:
+        return DuckDB().output_columns(sources()[name].sql)
+    except ValueError:
+        raise ValueError(f"source {name} is not a query") from None
 
 
 def _mentions(m: Measure | None, words: tuple[str, ...]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from phip.analytics.catalogue import Measure
-from phip.lake.dialect import quote as _q
+from phip.engines.dialects import quote as _q
 from phip.standards.agegroups import age_group_ymd_sql, day_ymd_sql
 
 ORG = ("province_code", "prefecture_code", "county_code", "township_code", "facility_code")

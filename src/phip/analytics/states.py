@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from phip.analytics.catalogue import Measure
 from phip.analytics.shape import WITHIN_YEAR, Shape, age_group, aged_columns, cols, where_of
-from phip.lake.dialect import quote as _q
+from phip.engines.dialects import quote as _q
 
 #: the month and day (MMDD) periods of each type end on
 _ENDS = {

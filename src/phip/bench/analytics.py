@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from phip.engines import Engine
 
 RNG_SEED = 20261126
 
@@ -122,7 +125,7 @@ def fixed_changes(changes: Changes, seq: int) -> Callable[[int], tuple[Any, int]
     return changes_since
 
 
-def _compute(lake: Path, engine: str) -> tuple[float, int]:
+def _compute(lake: Path, engine: Engine | str) -> tuple[float, int]:
     from phip.analytics.compute import compute
 
     started = time.perf_counter()
@@ -262,10 +265,10 @@ def run(
         }
         if spark:
             # one run (the session is started before it): the whole catalogue takes minutes there
-            from phip.engines.spark import session as spark_session
+            from phip.engines import engine_for
 
-            spark_session()
-            seconds, rows = _compute(lake, "spark")
+            with engine_for("spark") as on_spark:
+                seconds, rows = _compute(lake, on_spark)
             out["catalogue_spark"] = {
                 "seconds": round(seconds, 2),
                 "result_rows": rows,

@@ -27,8 +27,10 @@ def _records(path: Path) -> list[PersonRecord]:
 
 
 def _check_engine(engine: str | None) -> None:
-    if engine not in (None, "duckdb", "spark"):
-        console.print(f"[red]--engine must be duckdb or spark, not {engine}[/red]")
+    from phip.engines import ENGINES
+
+    if engine is not None and engine not in ENGINES:
+        console.print(f"[red]--engine must be {' or '.join(ENGINES)}, not {engine}[/red]")
         raise typer.Exit(2)
 
 

@@ -40,12 +40,13 @@ def compute_cmd(
     and keep the results for the API; prints a JSON summary."""
     from phip.analytics import results
     from phip.analytics.compute import compute
+    from phip.engines import ENGINES
     from phip.lake.manifest import LakeError
     from phip.settings import get_settings
 
     chosen = engine or get_settings().engine
-    if chosen not in ("duckdb", "spark"):
-        console.print(f"[red]--engine must be duckdb or spark, not {chosen}[/red]")
+    if chosen not in ENGINES:
+        console.print(f"[red]--engine must be {' or '.join(ENGINES)}, not {chosen}[/red]")
         raise typer.Exit(2)
     if out is not None and out.suffix.lower() not in (".csv", ".xlsx"):
         console.print("[red]--out must name a .csv or .xlsx file[/red]")

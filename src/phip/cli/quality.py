@@ -24,11 +24,12 @@ EngineOpt = Annotated[str | None, typer.Option(help="duckdb or spark (default: t
 
 
 def _engine(engine: str | None) -> str:
+    from phip.engines import ENGINES
     from phip.settings import get_settings
 
     chosen = engine or get_settings().engine
-    if chosen not in ("duckdb", "spark"):
-        console.print(f"[red]--engine must be duckdb or spark, not {chosen}[/red]")
+    if chosen not in ENGINES:
+        console.print(f"[red]--engine must be {' or '.join(ENGINES)}, not {chosen}[/red]")
         raise typer.Exit(2)
     return chosen
 

@@ -22,12 +22,13 @@ def run_cmd(
     engine: Annotated[str, typer.Option(help="duckdb or spark")] = "duckdb",
 ) -> None:
     """运行视图 Run a ViewDefinition over NDJSON resources and write its rows as CSV."""
+    from phip.engines import ENGINES
     from phip.lake.compile import ViewError
     from phip.lake.fhirpath import FHIRPathError
     from phip.lake.sof import read_ndjson, run_view, write_csv
 
-    if engine not in ("duckdb", "spark"):
-        console.print(f"[red]--engine must be duckdb or spark, not {engine}[/red]")
+    if engine not in ENGINES:
+        console.print(f"[red]--engine must be {' or '.join(ENGINES)}, not {engine}[/red]")
         raise typer.Exit(2)
     try:
         definition = json.loads(view.read_text(encoding="utf-8"))

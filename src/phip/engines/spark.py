@@ -1,4 +1,5 @@
-"""The process's Spark session (local mode by default), with Splink's similarity functions."""
+"""Apache Spark: the process's session (local mode by default, a cluster through
+`PHIP_SPARK_MASTER`), with Splink's similarity functions, and the engine over it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+
+from phip.engines.dialects import Spark
+from phip.engines.engine import Column, Engine, QueryError
 
 _session: list[Any] = []
 
@@ -54,3 +62,86 @@ def stop() -> None:
         _session.clear()
         spark.stop()
         shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    """What Spark raises for a statement it refuses or fails (its own classes, or the JVM's
+    error when it has none for it)."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return (PySparkException, Py4JJavaError)
+
+
+class SparkEngine(Engine):
+    """Over the process's Spark session (`session()`) or a given one. Tables are temporary views;
+    `close` drops the ones this object made and releases what it cached."""
+
+    name = "spark"
+
+    def __init__(self, spark: Any = None):
+        self.dialect = Spark()
+        self.spark = spark if spark is not None else session()
+        self._views: set[str] = set()
+        self._cached: dict[str, Any] = {}
+
+    def _sql(self, sql: str) -> Any:
+        try:
+            return self.spark.sql(sql)
+        except _errors() as exc:
+            raise QueryError(str(exc)) from exc
+
+    def _view(self, name: str, frame: Any) -> None:
+        self._uncache(name)
+        frame.createOrReplaceTempView(name)
+        self._views.add(name)
+
+    def _uncache(self, name: str) -> None:
+        frame = self._cached.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+
+    def load_arrow(self, name: str, table: pa.Table) -> None:
+        self._view(name, self.spark.createDataFrame(table))
+
+    def read_parquet(self, name: str, files: Sequence[Path], columns: Sequence[Column] = ()) -> None:
+        if files:
+            frame = self.spark.read.parquet(*[str(Path(f).resolve()) for f in files])
+        else:
+            schema = ", ".join(f"`{n}` {self.dialect.from_duckdb_type(t)}" for n, t in columns)
+            frame = self.spark.createDataFrame([], schema)
+        self._view(name, frame)
+
+    def materialize(self, name: str, sql: str) -> None:
+        frame = self._sql(sql).cache()
+        self._view(name, frame)
+        self._cached[name] = frame
+
+    def drop(self, name: str) -> None:
+        self._uncache(name)
+        self._views.discard(name)
+        self.spark.catalog.dropTempView(name)
+
+    def _collect(self, frame: Any, how: str) -> Any:
+        try:
+            return frame.toArrow() if how == "arrow" else frame.collect()
+        except _errors() as exc:
+            raise QueryError(str(exc)) from exc
+
+    def query(self, sql: str) -> pa.Table:
+        return self._collect(self._sql(sql), "arrow")
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._collect(self._sql(sql), "rows")]
+
+    def execute(self, sql: str) -> None:
+        self._sql(sql)  # a statement runs when it is issued
+
+    def splink_api(self) -> Any:
+        from splink import SparkAPI
+
+        return SparkAPI(spark_session=self.spark)
+
+    def close(self) -> None:
+        for name in list(self._views):
+            self.drop(name)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phip.engines import Engine, engine_for
 from phip.identity import splink_model
-from phip.identity.engine import LinkEngine, engine_for
 from phip.identity.features import feature_rows
 from phip.identity.person import Person, PersonRecord
 from phip.identity.scorer import term_frequencies
@@ -63,11 +63,11 @@ def feature_schema() -> Any:
 
 
 def _load(con: Any, records: list[PersonRecord]) -> list[Person]:
-    """Derive the records and load their feature table (into a LinkEngine or a DuckDB connection)."""
+    """Derive the records and load their feature table (into an engine or a DuckDB connection)."""
     import pyarrow as pa
 
     people, rows = feature_rows(records)
-    splink_model._engine(con).load(TABLE, pa.Table.from_pylist(rows, schema=feature_schema()))
+    splink_model._engine(con).register(TABLE, pa.Table.from_pylist(rows, schema=feature_schema()))
     return people
 
 
@@ -75,12 +75,12 @@ def link(
     records: list[PersonRecord],
     model: dict[str, Any] | None = None,
     tf: dict[str, dict[str, float]] | None = None,
-    engine: LinkEngine | str | None = None,
+    engine: Engine | str | None = None,
 ) -> LinkResult:
     """Cluster `records` into persons; trains a model on them when none is given. A given model
     comes with the term frequencies it was trained with (`tf`). `engine`: duckdb (default) or
     spark, by name or instance; None follows the `PHIP_ENGINE` setting."""
-    con = engine if isinstance(engine, LinkEngine) else engine_for(engine)
+    con = engine_for(engine)
     people = _load(con, records)
     if model is None or tf is None:
         tf = term_frequencies(people, TF_COLUMNS)

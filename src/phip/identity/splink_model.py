@@ -1,6 +1,7 @@
-"""The batch linkage model on Splink 5 (DuckDB): comparisons with the levels of `compare.py`
-written as SQL over the feature table, blocking rules, training (u by random sampling, m by EM),
-prediction and clustering. A parity test checks that every SQL level equals the Python level.
+"""The batch linkage model on Splink 5 (DuckDB or Spark): comparisons with the levels of
+`compare.py` written as SQL over the feature table (in the engine's dialect), blocking rules,
+training (u by random sampling, m by EM), prediction and clustering. A parity test checks that
+every SQL level equals the Python level.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from phip.engines import DuckDBEngine, Engine
+from phip.engines.dialects import Dialect, DuckDB, dialect
 from phip.identity.compare import ADDRESS_SIMILAR, LEVELS, MISSING, PINYIN_CLOSE
-from phip.identity.engine import LinkEngine
 
 #: both identifiers are of another kind than a resident identity number (`compare.other_identifier`)
 OTHER_IDENTIFIER_SQL = (
@@ -19,91 +21,106 @@ OTHER_IDENTIFIER_SQL = (
     " AND length(id_raw_l) NOT IN (15, 18) AND length(id_raw_r) NOT IN (15, 18)"
 )
 
-#: SQL condition of every level, in the order of `compare.LEVELS` (the last is ELSE)
-LEVEL_SQL: dict[str, list[tuple[str, str]]] = {
-    "id_number": [
-        (MISSING, "id_raw_l IS NULL OR id_raw_r IS NULL"),
-        ("exact", "id_raw_l = id_raw_r"),
-        ("equivalent_15_18", "id18_l = id18_r"),
-        (
-            "one_edit",
-            "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
-            " OR len(list_intersect(string_split(id_repairs_l, '|'), string_split(id_repairs_r, '|'))) > 0"
-            f" OR ({OTHER_IDENTIFIER_SQL} AND damerau_levenshtein(id_raw_l, id_raw_r) <= 1)",
-        ),
-        ("different", "ELSE"),
-    ],
-    "name": [
-        (MISSING, "name_l IS NULL OR name_r IS NULL"),
-        ("exact", "name_l = name_r"),
-        ("minority_variant", "(minority_l OR minority_r) AND name_nodot_l = name_nodot_r"),
-        ("same_pinyin", "pinyin_l = pinyin_r"),
-        (
-            "one_char",
-            "hanzi_l = hanzi_r AND greatest(length(name_l), length(name_r)) >= 3"
-            " AND damerau_levenshtein(name_l, name_r) <= 1",
-        ),
-        ("pinyin_close", f"jaro_winkler_similarity(pinyin_l, pinyin_r) >= {PINYIN_CLOSE}"),
-        (
-            "minority_partial",
-            "(minority_l OR minority_r) AND"
-            " (list_has_all(name_parts_l, name_parts_r) OR list_has_all(name_parts_r, name_parts_l))",
-        ),
-        ("same_surname", "surname_l = surname_r"),
-        ("different", "ELSE"),
-    ],
-    "birth_date": [
-        (MISSING, "birth_l IS NULL OR birth_r IS NULL"),
-        ("exact", "birth_l = birth_r"),
-        (
-            "day_month_swapped",
-            "substr(birth_l, 1, 4) = substr(birth_r, 1, 4) AND substr(birth_l, 6, 2) = substr(birth_r, 9, 2)"
-            " AND substr(birth_l, 9, 2) = substr(birth_r, 6, 2)",
-        ),
-        ("one_digit", "hamming(replace(birth_l, '-', ''), replace(birth_r, '-', '')) = 1"),
-        ("within_31_days", "abs(date_diff('day', CAST(birth_l AS DATE), CAST(birth_r AS DATE))) <= 31"),
-        ("same_year", "substr(birth_l, 1, 4) = substr(birth_r, 1, 4)"),
-        ("different", "ELSE"),
-    ],
-    "sex": [
-        (MISSING, "sex_l IS NULL OR sex_r IS NULL"),
-        ("agree", "sex_l = sex_r"),
-        ("disagree", "ELSE"),
-    ],
-    "phone": [
-        (MISSING, "phone_l IS NULL OR phone_r IS NULL"),
-        ("exact", "phone_l = phone_r AND NOT phone_shared_l"),
-        ("exact_shared", "phone_l = phone_r"),
-        (
-            "one_digit",
-            "length(phone_l) = length(phone_r) AND"
-            " (hamming(phone_l, phone_r) = 1 OR damerau_levenshtein(phone_l, phone_r) = 1)",
-        ),
-        ("different", "ELSE"),
-    ],
-    "address": [
-        (
-            MISSING,
-            "NOT ((division_l IS NOT NULL AND division_r IS NOT NULL)"
-            " OR (address_l IS NOT NULL AND address_r IS NOT NULL))",
-        ),
-        (
-            "same_village",
-            "length(division_l) >= 12 AND substr(division_l, 1, 12) = substr(division_r, 1, 12)",
-        ),
-        (
-            "same_township",
-            "length(division_l) >= 9 AND length(division_r) >= 9"
-            " AND substr(division_l, 1, 9) = substr(division_r, 1, 9)",
-        ),
-        (
-            "same_county",
-            "substr(division_l, 1, 6) = substr(division_r, 1, 6) AND substr(division_l, 5, 2) <> '00'",
-        ),
-        ("text_similar", f"jaro_winkler_similarity(address_l, address_r) >= {ADDRESS_SIMILAR}"),
-        ("different", "ELSE"),
-    ],
-}
+
+def _levels(d: Dialect) -> dict[str, list[tuple[str, str]]]:
+    """The SQL condition of every level in dialect `d`, in the order of `compare.LEVELS` (the last
+    is ELSE). The similarity functions on Spark come from Splink's jar (`engines.spark`)."""
+    dl, jw = d.damerau_levenshtein, d.jaro_winkler
+    repairs = d.intersect(d.split("id_repairs_l", "|"), d.split("id_repairs_r", "|"))
+    return {
+        "id_number": [
+            (MISSING, "id_raw_l IS NULL OR id_raw_r IS NULL"),
+            ("exact", "id_raw_l = id_raw_r"),
+            ("equivalent_15_18", "id18_l = id18_r"),
+            (
+                "one_edit",
+                "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
+                f" OR {d.length(repairs)} > 0"
+                f" OR ({OTHER_IDENTIFIER_SQL} AND {dl('id_raw_l', 'id_raw_r')} <= 1)",
+            ),
+            ("different", "ELSE"),
+        ],
+        "name": [
+            (MISSING, "name_l IS NULL OR name_r IS NULL"),
+            ("exact", "name_l = name_r"),
+            ("minority_variant", "(minority_l OR minority_r) AND name_nodot_l = name_nodot_r"),
+            ("same_pinyin", "pinyin_l = pinyin_r"),
+            (
+                "one_char",
+                "hanzi_l = hanzi_r AND greatest(length(name_l), length(name_r)) >= 3"
+                f" AND {dl('name_l', 'name_r')} <= 1",
+            ),
+            ("pinyin_close", f"{jw('pinyin_l', 'pinyin_r')} >= {PINYIN_CLOSE}"),
+            (
+                "minority_partial",
+                "(minority_l OR minority_r) AND"
+                f" ({d.contains_all('name_parts_l', 'name_parts_r')}"
+                f" OR {d.contains_all('name_parts_r', 'name_parts_l')})",
+            ),
+            ("same_surname", "surname_l = surname_r"),
+            ("different", "ELSE"),
+        ],
+        "birth_date": [
+            (MISSING, "birth_l IS NULL OR birth_r IS NULL"),
+            ("exact", "birth_l = birth_r"),
+            (
+                "day_month_swapped",
+                "substr(birth_l, 1, 4) = substr(birth_r, 1, 4)"
+                " AND substr(birth_l, 6, 2) = substr(birth_r, 9, 2)"
+                " AND substr(birth_l, 9, 2) = substr(birth_r, 6, 2)",
+            ),
+            # dates are written alike (YYYY-MM-DD), so of equal length
+            ("one_digit", d.one_substitution("replace(birth_l, '-', '')", "replace(birth_r, '-', '')")),
+            (
+                "within_31_days",
+                f"abs({d.days_between('CAST(birth_l AS DATE)', 'CAST(birth_r AS DATE)')}) <= 31",
+            ),
+            ("same_year", "substr(birth_l, 1, 4) = substr(birth_r, 1, 4)"),
+            ("different", "ELSE"),
+        ],
+        "sex": [
+            (MISSING, "sex_l IS NULL OR sex_r IS NULL"),
+            ("agree", "sex_l = sex_r"),
+            ("disagree", "ELSE"),
+        ],
+        "phone": [
+            (MISSING, "phone_l IS NULL OR phone_r IS NULL"),
+            ("exact", "phone_l = phone_r AND NOT phone_shared_l"),
+            ("exact_shared", "phone_l = phone_r"),
+            (
+                "one_digit",
+                "length(phone_l) = length(phone_r) AND"
+                f" ({d.one_substitution('phone_l', 'phone_r')} OR {dl('phone_l', 'phone_r')} = 1)",
+            ),
+            ("different", "ELSE"),
+        ],
+        "address": [
+            (
+                MISSING,
+                "NOT ((division_l IS NOT NULL AND division_r IS NOT NULL)"
+                " OR (address_l IS NOT NULL AND address_r IS NOT NULL))",
+            ),
+            (
+                "same_village",
+                "length(division_l) >= 12 AND substr(division_l, 1, 12) = substr(division_r, 1, 12)",
+            ),
+            (
+                "same_township",
+                "length(division_l) >= 9 AND length(division_r) >= 9"
+                " AND substr(division_l, 1, 9) = substr(division_r, 1, 9)",
+            ),
+            (
+                "same_county",
+                "substr(division_l, 1, 6) = substr(division_r, 1, 6) AND substr(division_l, 5, 2) <> '00'",
+            ),
+            ("text_similar", f"{jw('address_l', 'address_r')} >= {ADDRESS_SIMILAR}"),
+            ("different", "ELSE"),
+        ],
+    }
+
+
+#: the levels in DuckDB's dialect (the one the parity tests read)
+LEVEL_SQL = _levels(DuckDB())
 
 #: levels whose weight is adjusted by how common the value is (a common name agreeing says less)
 TF_LEVELS = {("name", "exact"): "name", ("name", "same_pinyin"): "pinyin", ("birth_date", "exact"): "birth"}
@@ -159,56 +176,25 @@ def level_sql_consistent() -> None:
             raise AssertionError(f"{attr}: SQL levels {names} differ from {levels}")
 
 
-#: the levels whose DuckDB SQL uses functions Spark SQL lacks or names differently (Splink's jar
-#: gives Spark `jaro_winkler` and `damerau_levenshtein`; a Hamming distance of 1 between strings of
-#: equal length is a Levenshtein distance of 1; list functions become array functions)
-SPARK_SQL: dict[tuple[str, str], str] = {
-    ("id_number", "one_edit"): (
-        "contains(coalesce(id_repairs_r, ''), id18_l) OR contains(coalesce(id_repairs_l, ''), id18_r)"
-        " OR size(array_intersect(split(id_repairs_l, '[|]'), split(id_repairs_r, '[|]'))) > 0"
-        f" OR ({OTHER_IDENTIFIER_SQL} AND damerau_levenshtein(id_raw_l, id_raw_r) <= 1)"
-    ),
-    ("name", "pinyin_close"): f"jaro_winkler(pinyin_l, pinyin_r) >= {PINYIN_CLOSE}",
-    ("name", "minority_partial"): (
-        "(minority_l OR minority_r) AND"
-        " (size(array_except(name_parts_r, name_parts_l)) = 0"
-        " OR size(array_except(name_parts_l, name_parts_r)) = 0)"
-    ),
-    ("birth_date", "one_digit"): "levenshtein(replace(birth_l, '-', ''), replace(birth_r, '-', '')) = 1",
-    ("birth_date", "within_31_days"): "abs(datediff(CAST(birth_l AS DATE), CAST(birth_r AS DATE))) <= 31",
-    ("phone", "one_digit"): (
-        "length(phone_l) = length(phone_r) AND"
-        " (levenshtein(phone_l, phone_r) = 1 OR damerau_levenshtein(phone_l, phone_r) = 1)"
-    ),
-    ("address", "text_similar"): f"jaro_winkler(address_l, address_r) >= {ADDRESS_SIMILAR}",
-}
+def level_sql(sql_dialect: Dialect | str = "duckdb") -> dict[str, list[tuple[str, str]]]:
+    """The comparison levels as SQL of a dialect (by name or object)."""
+    return _levels(dialect(sql_dialect))
 
 
-def level_sql(dialect: str = "duckdb") -> dict[str, list[tuple[str, str]]]:
-    """The comparison levels as SQL of `dialect` (duckdb or spark)."""
-    if dialect == "duckdb":
-        return LEVEL_SQL
-    if dialect != "spark":
-        raise ValueError(f"no comparison SQL for {dialect}")
-    return {
-        attr: [(name, SPARK_SQL.get((attr, name), sql)) for name, sql in levels]
-        for attr, levels in LEVEL_SQL.items()
-    }
-
-
-def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
-    """A trained model with its comparison and blocking SQL in `dialect` (a model trained on
+def for_dialect(model: dict[str, Any], sql_dialect: Dialect | str) -> dict[str, Any]:
+    """A trained model with its comparison and blocking SQL in a dialect (a model trained on
     DuckDB runs on Spark and back; parameters are untouched)."""
     import copy
 
+    d = dialect(sql_dialect)
     out = copy.deepcopy(model)
-    if out.get("sql_dialect", "duckdb") == dialect:
+    if out.get("sql_dialect", DuckDB.name) == d.name:
         return out
-    sql = level_sql(dialect)
-    out["sql_dialect"] = dialect
+    sql = level_sql(d)
+    out["sql_dialect"] = d.name
     for rule in out.get("blocking_rules_to_generate_predictions") or []:
         if isinstance(rule, dict):
-            rule["sql_dialect"] = dialect
+            rule["sql_dialect"] = d.name
     for comp in out.get("comparisons") or []:
         conditions = dict(sql[comp["output_column_name"]])
         for lvl in comp["comparison_levels"]:
@@ -217,10 +203,10 @@ def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
     return out
 
 
-def comparisons(dialect: str = "duckdb") -> list[dict[str, Any]]:
+def comparisons(sql_dialect: Dialect | str = "duckdb") -> list[dict[str, Any]]:
     level_sql_consistent()
     out = []
-    for attr, levels in level_sql(dialect).items():
+    for attr, levels in level_sql(sql_dialect).items():
         out_levels = []
         for name, sql in levels:
             lvl: dict[str, Any] = {"sql_condition": sql, "label_for_charts": name}
@@ -235,40 +221,39 @@ def comparisons(dialect: str = "duckdb") -> list[dict[str, Any]]:
     return out
 
 
-def settings(dialect: str = "duckdb") -> dict[str, Any]:
+def settings(sql_dialect: Dialect | str = "duckdb") -> dict[str, Any]:
+    d = dialect(sql_dialect)
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "unique_id",
-        "sql_dialect": dialect,
-        "comparisons": comparisons(dialect),
+        "sql_dialect": d.name,
+        "comparisons": comparisons(d),
         "blocking_rules_to_generate_predictions": [
-            {"blocking_rule": b, "sql_dialect": dialect} for b in BLOCKING_RULES
+            {"blocking_rule": b, "sql_dialect": d.name} for b in BLOCKING_RULES
         ],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": False,
     }
 
 
-def _engine(con: Any) -> LinkEngine:
-    """A LinkEngine, or a bare DuckDB connection made one."""
-    if isinstance(con, LinkEngine):
+def _engine(con: Any) -> Engine:
+    """An engine, or a bare DuckDB connection made one."""
+    if isinstance(con, Engine):
         return con
-    from phip.identity.engine import DuckDBEngine
-
     return DuckDBEngine(con)
 
 
-def _linker(engine: LinkEngine, table: str, model: dict[str, Any] | None) -> Any:
+def _linker(engine: Engine, table: str, model: dict[str, Any] | None) -> Any:
     from splink import Linker
 
-    db_api = engine.api()
+    db_api = engine.splink_api()
     sdf = db_api.register(table)
     chosen = for_dialect(model, engine.dialect) if model else settings(engine.dialect)
     return Linker(sdf, chosen, log_level=logging.ERROR)
 
 
 def train(con: Any, table: str, seed: int = 42, max_pairs: float = 2e6) -> dict[str, Any]:
-    """Train on the records in table `table` (of a LinkEngine, or a DuckDB connection): λ from
+    """Train on the records in table `table` (of an engine, or a DuckDB connection): λ from
     deterministic rules, u by random sampling, m by EM over several blockings. Returns the model
     (Splink settings JSON)."""
     engine = _engine(con)
@@ -296,12 +281,12 @@ class TrainingError(ValueError):
     """The records give no basis to train a model on (link them with a trained one)."""
 
 
-def count_pairs(engine: LinkEngine, table: str, rule: str) -> int:
+def count_pairs(engine: Engine, table: str, rule: str) -> int:
     sql = f"SELECT count(*) FROM {table} l JOIN {table} r ON l.unique_id < r.unique_id AND ({rule})"
     return int(engine.rows(sql)[0][0])
 
 
-def training_rules(engine: LinkEngine, table: str) -> tuple[list[str], list[str]]:
+def training_rules(engine: Engine, table: str) -> tuple[list[str], list[str]]:
     """(deterministic rules for λ, EM blockings): the preferred ones when the records have pairs
     for them, else the fallbacks. Two EM blockings are needed, each training what the other fixes."""
     counts = {r: count_pairs(engine, table, r) for r in {*TRAINING_BLOCKS, *FALLBACK_TRAINING_BLOCKS}}
@@ -338,7 +323,7 @@ def predict(
     linker = _linker(engine, table, model)
     for col, freqs in (tf or {}).items():
         name = f"phip_tf_{col}"
-        engine.load(
+        engine.register(
             name,
             pa.table(
                 {

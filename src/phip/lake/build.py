@@ -23,8 +23,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from phip.engines.dialects import quote as _quote
 from phip.lake import resume
-from phip.lake.dialect import quote as _quote
 from phip.lake.loading import (
     ENGINE_THREADS,
     IN_FLIGHT,

@@ -1,4 +1,5 @@
-"""SQL-on-FHIR v2 ViewDefinitions compiled to one SQL query per engine (`dialect.py`).
+"""SQL-on-FHIR v2 ViewDefinitions compiled to one SQL query per engine (the SQL primitives of
+each engine come from its dialect, `phip.engines.dialects`).
 
 Each resource row becomes a list of output rows (structs) built by composing list functions:
 a `select` gives one row from its columns, crossed with the rows of its nested selects and its
@@ -12,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from phip.engines import dialects
+from phip.engines.dialects import Dialect
 from phip.lake import fhirpath as fp
-from phip.lake.dialect import Dialect, dialect_for
+from phip.lake.boundary import complete_date, complete_time
 
 
 class ViewError(ValueError):
@@ -40,12 +43,27 @@ class _Ctx:
 
 _REPEAT_DEPTH = 8  # `repeat` follows paths this many levels down
 
+#: FHIR types whose values are integers (a view column of any type not named here is a string,
+#: or a number or boolean as its type says)
+_INTEGER = {"integer", "positiveInt", "unsignedInt", "integer64"}
+
+
+def kind(fhir_type: str) -> str:
+    """The portable column kind (`phip.engines.dialects.KINDS`) of a view column's FHIR type."""
+    if fhir_type in _INTEGER:
+        return "bigint"
+    return {"decimal": "double", "boolean": "boolean"}.get(fhir_type, "string")
+
 
 class Compiler:
     def __init__(self, dialect: Dialect):
         self.d = dialect
         self.n = 0
         self.type_hint = "string"  # the FHIR type of the column being compiled
+
+    def as_sql(self, x: str, fhir_type: str) -> str:
+        """A JSON scalar as an SQL value of the column type."""
+        return self.d.json_value(x, kind(fhir_type))
 
     def var(self) -> str:
         self.n += 1
@@ -55,10 +73,9 @@ class Compiler:
     def coll(self, e: _Expr) -> str:
         if e.kind == "coll":
             return e.sql
-        kind = {"bool": "boolean", "num": "number", "str": "string"}[e.kind]
         return (
             f"(CASE WHEN ({e.sql}) IS NULL THEN {self.d.empty_json_list()} "
-            f"ELSE {self.d.json_list([self.d.to_json(e.sql, kind)])} END)"
+            f"ELSE {self.d.json_list([self.d.to_json(e.sql)])} END)"
         )
 
     def first(self, e: _Expr) -> str:
@@ -69,18 +86,18 @@ class Compiler:
         if e.kind == "bool":
             return e.sql
         if e.kind == "coll":
-            return f"{self.d.as_sql(self.first(e), 'boolean')}"
+            return f"{self.as_sql(self.first(e), 'boolean')}"
         raise ViewError("expected a boolean expression")
 
     def number(self, e: _Expr) -> str:
         if e.kind == "num":
             return e.sql
-        return self.d.as_sql(self.first(e), "decimal")
+        return self.as_sql(self.first(e), "decimal")
 
     def string(self, e: _Expr) -> str:
         if e.kind == "str":
             return e.sql
-        return self.d.as_sql(self.first(e), "string")
+        return self.as_sql(self.first(e), "string")
 
     # ---- expressions ----
     def expr(self, node: Any, ctx: _Ctx) -> _Expr:
@@ -108,10 +125,10 @@ class Compiler:
                 names.insert(0, target.name)
                 target = target.target
             if isinstance(target, fp.This):  # a path from the context: one navigation
-                return _Expr(d.path(ctx.this, names), "coll")
+                return _Expr(d.json_items(ctx.this, names), "coll")
             base = self.coll(self.expr(target, ctx))
             x = self.var()
-            return _Expr(d.flatten(d.transform(base, [x], d.path(x, names))), "coll")
+            return _Expr(d.flatten(d.transform(base, [x], d.json_items(x, names))), "coll")
         if isinstance(node, fp.Index):
             base = self.coll(self.expr(node.target, ctx))
             i = self.number(self.expr(node.index, ctx))
@@ -159,8 +176,8 @@ class Compiler:
         numeric = f"({d.json_kind(a)} = 'number' AND {d.json_kind(b)} = 'number')"
         return (
             f"(CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL "
-            f"WHEN {numeric} THEN {d.as_sql(a, 'decimal')} {sql_op} {d.as_sql(b, 'decimal')} "
-            f"ELSE {d.as_sql(a, 'string')} {sql_op} {d.as_sql(b, 'string')} END)"
+            f"WHEN {numeric} THEN {self.as_sql(a, 'decimal')} {sql_op} {self.as_sql(b, 'decimal')} "
+            f"ELSE {self.as_sql(a, 'string')} {sql_op} {self.as_sql(b, 'string')} END)"
         )
 
     def call(self, node: fp.Call, ctx: _Ctx) -> _Expr:
@@ -173,21 +190,21 @@ class Compiler:
                 fp.Member(node.target.target, node.target.name + type_name[0].upper() + type_name[1:]), ctx
             )
         if name == "getResourceKey":
-            rtype = d.as_sql(self._get(ctx.resource, "resourceType"), "string")
-            return _Expr(f"({rtype} || '/' || {d.as_sql(self._get(ctx.resource, 'id'), 'string')})", "str")
+            rtype = self.as_sql(self._get(ctx.resource, "resourceType"), "string")
+            return _Expr(f"({rtype} || '/' || {self.as_sql(self._get(ctx.resource, 'id'), 'string')})", "str")
         target = self.expr(node.target, ctx)
         base = self.coll(target)
         if name == "getReferenceKey":
             # every reference's key (`Type/id`), only those of the given type when one is named
             x, r, k = self.var(), self.var(), self.var()
-            refs = d.flatten(d.transform(base, [x], d.child(x, "reference")))
+            refs = d.flatten(d.transform(base, [x], d.json_items(x, ["reference"])))
             pattern = "([A-Za-z]+/[^/]+)(/_history/.*)?$"
-            key = f"nullif(regexp_extract({d.as_sql(r, 'string')}, '{pattern}', 1), '')"
+            key = f"nullif(regexp_extract({self.as_sql(r, 'string')}, '{pattern}', 1), '')"
             if args:
                 if not isinstance(args[0], fp.Member):
                     raise ViewError("getReferenceKey() takes a resource type name")
                 key = f"(CASE WHEN {key} LIKE '{args[0].name}/%' THEN {key} END)"
-            keys = d.transform(refs, [r], d.to_json(key, "string"))
+            keys = d.transform(refs, [r], d.to_json(key))
             return _Expr(d.filter(keys, k, f"{k} IS NOT NULL"), "coll")
         if name in ("lowBoundary", "highBoundary"):
             return self.boundary(node, target, name == "lowBoundary")
@@ -211,13 +228,13 @@ class Compiler:
         if name == "join":
             sep = self.string(self.expr(args[0], ctx)) if args else "''"
             x = self.var()
-            return _Expr(f"coalesce({d.string_join(base, x, d.as_sql(x, 'string'), sep)}, '')", "str")
+            return _Expr(f"coalesce({d.string_join(base, x, self.as_sql(x, 'string'), sep)}, '')", "str")
         if name == "extension":
             if len(args) != 1 or not isinstance(args[0], fp.Literal):
                 raise ViewError("extension() takes a url")
             x, y = self.var(), self.var()
-            exts = d.flatten(d.transform(base, [x], d.child(x, "extension")))
-            url = d.as_sql(self._get(y, "url"), "string")
+            exts = d.flatten(d.transform(base, [x], d.json_items(x, ["extension"])))
+            url = self.as_sql(self._get(y, "url"), "string")
             return _Expr(d.filter(exts, y, f"{url} = {fp_quote(args[0].value)}"), "coll")
         raise ViewError(f"unsupported function {name}()")
 
@@ -229,22 +246,22 @@ class Compiler:
         if isinstance(node.target, fp.Call) and node.target.name == "ofType" and node.target.args:
             fhir_type = getattr(node.target.args[0], "name", fhir_type)
         item = self.first(target)
-        text = d.as_sql(item, "string")
+        text = self.as_sql(item, "string")
         if fhir_type in ("decimal", "Quantity"):
-            digits = d.decimal_places(item, text)
+            digits = d.json_decimal_places(item, text)
             half = f"(0.5 / power(10, {digits}))"
-            value = d.as_sql(item, "decimal")
+            value = self.as_sql(item, "decimal")
             return _Expr(f"({value} {'-' if low else '+'} {half})", "num")
         if fhir_type == "time":
             pad = ("00", "00", "000") if low else ("59", "59", "999")
-            return _Expr(d.complete_time(text, pad), "str")
-        date = d.complete_date(text, low)
+            return _Expr(complete_time(text, pad), "str")
+        date = complete_date(d, text, low)
         if fhir_type == "date":
             return _Expr(f"(CASE WHEN length({text}) <= 10 THEN {date} END)", "str")
         zone = "+14:00" if low else "-12:00"
         pad = ("00", "00", "000") if low else ("59", "59", "999")
-        time_part = d.complete_time(f"substr({text}, 12)", pad)
-        whole_day = d.complete_time("''", pad)
+        time_part = complete_time(f"substr({text}, 12)", pad)
+        whole_day = complete_time("''", pad)
         return _Expr(
             f"(CASE WHEN length({text}) <= 10 THEN {date} || 'T' || {whole_day} || '{zone}' "
             f"ELSE substr({text}, 1, 11) || {time_part} END)",
@@ -253,7 +270,7 @@ class Compiler:
 
     def _get(self, x: str, name: str) -> str:
         """The first item of member `name` of JSON value x (NULL when absent)."""
-        return self.d.member(x, name)
+        return self.d.json_member(x, name)
 
     def where(self, base: str, criterion: Any, ctx: _Ctx) -> str:
         x = self.var()
@@ -284,15 +301,15 @@ class Compiler:
         fhir_type = col.get("type") or {"bool": "boolean", "num": "decimal"}.get(e.kind, "string")
         if col.get("collection"):
             x = self.var()
-            return self.d.transform(self.coll(e), [x], self.d.as_sql(x, fhir_type))
+            return self.d.transform(self.coll(e), [x], self.as_sql(x, fhir_type))
         if e.kind == "bool":
             return e.sql
         if e.kind == "num":
-            return f"CAST({e.sql} AS {self.d.sql_type(fhir_type, False)})"
+            return f"CAST({e.sql} AS {self.d.type_name(kind(fhir_type))})"
         if e.kind == "str":
             return e.sql
         c = self.d.fresh()
-        value = self.d.as_sql(self.d.first_item(c), fhir_type)
+        value = self.as_sql(self.d.first_item(c), fhir_type)
         fail = self.d.fail(col["name"] + " has several values: mark it collection")
         return self.d.let(e.sql, c, f"(CASE WHEN {self.d.length(c)} > 1 THEN {fail} ELSE {value} END)")
 
@@ -351,7 +368,7 @@ class Compiler:
             parts.append(
                 (
                     [n for n, _ in own],
-                    f"[{d.struct(own)}]" if d.name == "duckdb" else f"array({d.struct(own)})",
+                    d.array([d.struct(own)]),
                 )
             )
         for s in select.get("select") or []:
@@ -388,7 +405,10 @@ _CONSTANT_TYPES = {
 
 
 def compile_view(
-    view: dict[str, Any], engine: str = "duckdb", source: str = "resources", passthrough: tuple[str, ...] = ()
+    view: dict[str, Any],
+    dialect: Dialect | str = "duckdb",
+    source: str = "resources",
+    passthrough: tuple[str, ...] = (),
 ) -> tuple[str, list[str]]:
     """(SQL, column names) of a ViewDefinition over `source` (columns `resource_type`, `resource`
     with the resource as JSON text). Columns named in `passthrough` are copied from the source row
@@ -397,7 +417,7 @@ def compile_view(
         raise ViewError("a view needs a resource type")
     if not isinstance(view.get("select"), list) or not view["select"]:
         raise ViewError("a view needs a select")
-    c = Compiler(dialect_for(engine))
+    c = Compiler(dialects.dialect(dialect))
     d = c.d
     constants: dict[str, _Expr] = {}
     for const in view.get("constant") or []:
@@ -422,7 +442,7 @@ def compile_view(
         if e.kind == "coll":
             first = c.first(e)
             kind = d.json_kind(first)
-            value = d.as_sql(first, "boolean")
+            value = c.as_sql(first, "boolean")
             fail = d.fail("a where path must give a boolean")
             where.append(
                 f"(CASE WHEN {first} IS NULL THEN false WHEN {kind} = 'boolean' THEN {value} ELSE {fail} END)"

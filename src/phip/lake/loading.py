@@ -19,10 +19,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from phip.engines.dialects import quote as _quote
 from phip.lake import resume
 from phip.lake.annotate import annotate
 from phip.lake.compile import compile_view
-from phip.lake.dialect import quote as _quote
 from phip.lake.normal import normalise
 from phip.lake.source import Change
 from phip.lake.tables import CARRIED, NO_COUNTY, NO_MONTH, FactTable

@@ -10,6 +10,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from phip.engines import Engine, QueryError, engine_for
 from phip.lake.compile import ViewError, compile_view
 from phip.lake.normal import normalise
 
@@ -27,38 +30,28 @@ def read_ndjson(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def run_view(
-    view: dict[str, Any], resources: Iterable[dict[str, Any]], engine: str = "duckdb"
+    view: dict[str, Any], resources: Iterable[dict[str, Any]], engine: Engine | str = "duckdb"
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(column names, rows) of `view` over `resources` (as FHIR JSON; normalised on the way in)
-    on DuckDB or Spark."""
+    on an engine (by name, or an engine object, whose tables are left as they were)."""
     pairs = [(r["resourceType"], json.dumps(normalise(r), ensure_ascii=False)) for r in resources]
-    if engine == "duckdb":
-        import duckdb
-
-        con = duckdb.connect()
-        con.execute("CREATE TABLE resources(resource_type VARCHAR, resource VARCHAR)")
-        con.executemany("INSERT INTO resources VALUES (?, ?)", pairs)
-        sql, names = compile_view(view, "duckdb", "resources")
-        try:
-            return names, [tuple(r) for r in con.execute(sql).fetchall()]
-        except duckdb.Error as exc:
-            raise ViewError(str(exc).splitlines()[0]) from exc
-    if engine == "spark":
-        from phip.engines.spark import session
-
-        spark = session()
-        table = f"phip_sof_{next(_views)}"
-        spark.createDataFrame(pairs, "resource_type string, resource string").createOrReplaceTempView(table)
-        sql, names = compile_view(view, "spark", table)
-        try:
-            return names, [
-                tuple(list(v) if isinstance(v, list) else v for v in r) for r in spark.sql(sql).collect()
-            ]
-        except Exception as exc:  # Spark raises its own exception classes
-            raise ViewError(str(exc).splitlines()[0]) from exc
-        finally:
-            spark.catalog.dropTempView(table)
-    raise ViewError(f"unknown engine {engine!r}: duckdb or spark")
+    table = pa.table(
+        {"resource_type": [t for t, _ in pairs], "resource": [r for _, r in pairs]},
+        schema=pa.schema([("resource_type", pa.string()), ("resource", pa.string())]),
+    )
+    own = not isinstance(engine, Engine)
+    runner = engine_for(engine)
+    name = f"phip_sof_{next(_views)}"
+    try:
+        runner.register(name, table)
+        sql, names = compile_view(view, runner.dialect, name)
+        return names, runner.rows(sql)
+    except QueryError as exc:
+        raise ViewError(str(exc).splitlines()[0]) from exc
+    finally:
+        runner.drop(name)
+        if own:
+            runner.close()
 
 
 def _cell(value: Any) -> str:

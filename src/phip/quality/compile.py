@@ -1,13 +1,11 @@
 """Rules to SQL: each rule becomes one SELECT of its failing records over the lake, written in
-DuckDB's dialect and translated for Spark by sqlglot."""
+DuckDB's dialect and translated for the engine that runs it by its dialect (sqlglot)."""
 
 from __future__ import annotations
 
 import re
 
-import sqlglot
-
-from phip.lake.dialect import quote
+from phip.engines.dialects import Dialect, dialect, quote
 from phip.lake.tables import fact_tables
 from phip.quality.catalogue import Catalogue, Rule
 
@@ -25,15 +23,13 @@ def _source(rule: Rule) -> str:
     return rule.source
 
 
-def rule_sql(rule: Rule, cat: Catalogue, dialect: str = "duckdb") -> str:
+def rule_sql(rule: Rule, cat: Catalogue, sql_dialect: Dialect | str = "duckdb") -> str:
     source = _source(rule).replace("{deadline_day}", str(cat.deadline_day))
     sql = (
         f"SELECT {quote(rule.id)} AS rule_id, q._rid AS resource, q.facility, q.month, "
         f"CAST(({rule.value}) AS VARCHAR) AS value FROM ({source}) q WHERE ({rule.where})"
     )
-    if dialect == "duckdb":
-        return sql
-    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    return dialect(sql_dialect).transpile(sql)
 
 
 #: records checked per facility and resource kind (the denominators of the scores)
@@ -52,7 +48,5 @@ SELECT facility, resource, sum(n) AS records FROM (
 """
 
 
-def checked_sql(dialect: str = "duckdb") -> str:
-    if dialect == "duckdb":
-        return CHECKED_SQL
-    return sqlglot.transpile(CHECKED_SQL, read="duckdb", write=dialect)[0]
+def checked_sql(sql_dialect: Dialect | str = "duckdb") -> str:
+    return dialect(sql_dialect).transpile(CHECKED_SQL)

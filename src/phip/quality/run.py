@@ -1,5 +1,5 @@
-"""Running the rule catalogue over the lake on DuckDB or Spark: every failing record of every
-rule, and the records checked per facility (the scores' denominators)."""
+"""Running the rule catalogue over the lake on an engine (DuckDB or Spark): every failing record
+of every rule, and the records checked per facility (the scores' denominators)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
+from phip.engines import Engine, engine_for
 from phip.lake.manifest import Manifest, TableFiles, require_manifest
-from phip.lake.reader import open_duckdb, open_spark
+from phip.lake.reader import open_lake
 from phip.lake.tables import fact_tables
 from phip.quality.catalogue import Catalogue, Rule, catalogue
 from phip.quality.compile import checked_sql, rule_sql
@@ -103,13 +103,14 @@ def _chosen(cat: Catalogue, ids: Iterable[str] | None) -> list[Rule]:
 
 def run_rules(
     lake: Path,
-    engine: str = "duckdb",
+    engine: Engine | str | None = "duckdb",
     rules: Iterable[str] | None = None,
     progress: Progress | None = None,
     cat: Catalogue | None = None,
     since_version: int | None = None,
 ) -> RuleRun:
-    """Every failing record of the chosen rules. With `since_version`, a rule of scope `record`
+    """Every failing record of the chosen rules, on `engine` (by name, None for the `PHIP_ENGINE`
+    setting, or an engine object, left open). With `since_version`, a rule of scope `record`
     or `facility` reads only the fact partitions (or counties) written after that lake version."""
     cat = cat or catalogue()
     chosen = _chosen(cat, rules)
@@ -118,50 +119,27 @@ def run_rules(
     parts: list[pa.Table] = []
     seconds: dict[str, float] = {}
     scopes = ("all",) if changed is None else ("record", "facility", "all")
-    if engine == "duckdb":
+    own = not isinstance(engine, Engine)
+    runner = engine_for(engine)
+    try:
         for scope in scopes:
             todo = [r for r in chosen if changed is None or r.scope == scope]
             if not todo:
                 continue
-            view = manifest if changed is None else _narrowed(manifest, changed, scope)
-            con, _ = open_duckdb(lake, manifest=view)
+            open_lake(runner, lake, manifest if changed is None else _narrowed(manifest, changed, scope))
             for rule in todo:
                 started = time.perf_counter()
-                parts.append(con.sql(rule_sql(rule, cat)).to_arrow_table().cast(FINDINGS_SCHEMA))
+                parts.append(runner.query(rule_sql(rule, cat, runner.dialect)).cast(FINDINGS_SCHEMA))
                 seconds[rule.id] = time.perf_counter() - started
                 if progress:
                     progress(rule.id, seconds[rule.id])
-            con.close()
-        con, _ = open_duckdb(lake, manifest=manifest)
-        checked = con.sql(checked_sql()).to_arrow_table().cast(CHECKED_SCHEMA)
-        con.close()
-    elif engine == "spark":
-        from phip.engines.spark import session
-
-        spark = session()
-        for scope in scopes:
-            todo = [r for r in chosen if changed is None or r.scope == scope]
-            if not todo:
-                continue
-            open_spark(lake, spark, manifest if changed is None else _narrowed(manifest, changed, scope))
-            for rule in todo:
-                started = time.perf_counter()
-                rows = spark.sql(rule_sql(rule, cat, "spark")).collect()
-                parts.append(_from_rows([r.asDict() for r in rows], FINDINGS_SCHEMA))
-                seconds[rule.id] = time.perf_counter() - started
-                if progress:
-                    progress(rule.id, seconds[rule.id])
-        open_spark(lake, spark, manifest)
-        rows = spark.sql(checked_sql("spark")).collect()
-        checked = _from_rows([r.asDict() for r in rows], CHECKED_SCHEMA)
-    else:
-        raise ValueError(f"unknown engine {engine!r}: duckdb or spark")
+        open_lake(runner, lake, manifest)
+        checked = runner.query(checked_sql(runner.dialect)).cast(CHECKED_SCHEMA)
+    finally:
+        if own:
+            runner.close()
     findings = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
     return RuleRun(manifest, _one_per_key(findings), checked, seconds, changed)
-
-
-def _from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _one_per_key(findings: pa.Table) -> pa.Table:
