@@ -82,7 +82,7 @@ class Changes:
     a month's new and corrected records)."""
 
     def __init__(self, province: Path, types: list[str], share: float, seq: int, month: str | None = None):
-        from phip.exchange import ndjson
+        from phip.fhir import ndjson
         from phip.lake.source import Change
 
         rng = random.Random(RNG_SEED)
