@@ -105,6 +105,7 @@ def lake_store(small_province: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     from phip.analytics import results
     from phip.analytics.compute import compute
+    from phip.analytics.facts import publish_facts
     from phip.exchange.ingest import ingest
     from phip.identity.store_link import link_store
     from phip.lake.service import refresh_from_store
@@ -125,6 +126,7 @@ def lake_store(small_province: Path, tmp_path_factory: pytest.TempPathFactory) -
         link_store(s, var)
         s.commit()
         refresh_from_store(s, lake)
+    publish_facts(lake)
     started = time.perf_counter()
     table = compute(lake)
     results.save(lake, table, "duckdb", time.perf_counter() - started)

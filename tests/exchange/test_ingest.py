@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from phip.exchange.ingest import Importer, ingest, references
+from phip.exchange.ingest import Importer, ingest
+from phip.fhir.references import references
 from phip.orgunits import OrgUnitService
 from phip.standards.divisions import get_divisions
 from phip.store import init_db, make_engine

@@ -7,6 +7,7 @@ import pytest
 from phip.identity.compare import COMPARISONS, LEVELS, MISSING, compare_phone, id_consistency
 from phip.identity.person import PersonRecord, derive, normalise_date
 from phip.standards import idcard
+from phip.standards.divisions import default_checker
 
 ID_A = idcard.make("620102", date(1985, 3, 7), 12, male=False)
 ID_B = idcard.make("620102", date(1985, 3, 7), 13, male=False)  # same day, same district: a twin
@@ -20,7 +21,7 @@ def _typo(number: str) -> str:
 
 def _swap(number: str) -> str:
     """Two adjacent digits swapped, chosen so that the result is invalid."""
-    checker = idcard.default_checker()
+    checker = default_checker()
     for i in range(6, 17):
         if number[i] != number[i + 1]:
             cand = number[:i] + number[i + 1] + number[i] + number[i + 2 :]

@@ -13,10 +13,12 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from phip.analytics.facts import PREFIX, publish_facts
 from phip.lake import build as lake_build
 from phip.lake.manifest import LakeError, locked, read_manifest
 from phip.lake.reader import open_duckdb
@@ -220,7 +222,37 @@ def test_a_second_refresh_without_changes_writes_nothing(lake_store: LakeStore, 
         report = refresh_from_store(s, lake)
     assert report.partitions_written == 0
     assert sum(report.changed.values()) == 0
+    # the tables analytics derived from the previous version are dropped until it derives them
+    # again (as `phip lake refresh` does next)
+    derived = {name for name in before if name.startswith(PREFIX)}
+    assert derived and _snapshot(lake) == {k: v for k, v in before.items() if k not in derived}
+    publish_facts(lake)
     assert _snapshot(lake) == before
+
+
+def test_another_domain_derives_tables_from_the_current_version(
+    lake_store: LakeStore, tmp_path: Path
+) -> None:
+    _url, lake = _copy(lake_store, tmp_path / "d")
+    version = read_manifest(lake).version  # type: ignore[union-attr]
+
+    def count_facilities(con: duckdb.DuckDBPyConnection, run: str, manifest: Any) -> None:
+        (n,) = con.execute('SELECT count(*) FROM "facility"').fetchone()  # type: ignore[misc]
+        data = pa.table({"n": [n]})
+        files = lake_build.write_dimension(lake, run, "facility_count", data)
+        files.definition = "count-v1"
+        manifest.tables["facility_count"] = files
+
+    assert lake_build.derive(lake, count_facilities) == version + 1
+    assert _count(lake, "facility_count") == 1
+    assert read_manifest(lake).tables["facility_count"].definition == "count-v1"  # type: ignore[union-attr]
+
+    def drop_facilities(con: duckdb.DuckDBPyConnection, run: str, manifest: Any) -> None:
+        del manifest.tables["facility"]
+
+    with pytest.raises(LakeError, match="removed"):
+        lake_build.derive(lake, drop_facilities)
+    assert read_manifest(lake).version == version + 1  # type: ignore[union-attr]
 
 
 def test_readers_keep_their_version_and_a_failed_refresh_publishes_nothing(

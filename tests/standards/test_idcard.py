@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phip.standards import idcard
+from phip.standards.divisions import default_checker
 from phip.standards.idcard import (
     R_AREA,
     R_CHARS,
@@ -14,7 +15,6 @@ from phip.standards.idcard import (
     R_FUTURE,
     R_LENGTH,
     check_char,
-    default_checker,
 )
 
 CHECKER = default_checker()

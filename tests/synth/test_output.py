@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from phip.standards import idcard
+from phip.standards.divisions import default_checker
 from phip.standards.icd10 import get_icd10
 from phip.synth import SynthConfig, synthesize
 from phip.synth.demography import prefecture_shares
@@ -177,7 +178,7 @@ def test_truth_maps_every_patient_record_to_a_person(small_province: Path) -> No
 
 def test_people_are_plausible(small_province: Path) -> None:
     people = _truth(small_province, "people.csv")
-    checker = idcard.default_checker()
+    checker = default_checker()
     assert len({p["id_number"] for p in people}) == len(people)
     ref = date(2025, 1, 1)
     ages = []
@@ -216,7 +217,7 @@ def test_injected_defects_are_real(small_province: Path) -> None:
     ):
         assert kinds[kind] > 0, kind
     by_ref = {f"{res['resourceType']}/{res['id']}": res for _f, res in _resources(small_province)}
-    checker = idcard.default_checker()
+    checker = default_checker()
     icd = get_icd10()
     records = {r["record"]: r["person_id"] for r in _truth(small_province, "persons.csv")}
     people = {r["person_id"]: r for r in _truth(small_province, "people.csv")}

@@ -1,8 +1,9 @@
 """The catalogue's sources kept in the lake as analytics tables (the fact tables of a star
 schema, like DHIS2's analytics tables): each source's rows already joined with their org units
-and the attributes breakdowns use, written at every lake refresh next to the derived tables.
+and the attributes breakdowns use, published into the lake after every refresh
+(`publish_facts`, through the lake's `derive`: the lake knows nothing of the catalogue).
 Computing the catalogue then reads them instead of joining the lake's tables again for every
-indicator.
+indicator; until they are published, it joins the lake's tables as before.
 
 A fact table records the hash of the SQL that wrote it; when the catalogue's sources change (a
 new release), a lake whose facts were written by other SQL is computed from the lake's tables
@@ -11,12 +12,14 @@ as before until its next refresh rewrites them."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import duckdb
 
 from phip.analytics.catalogue import sources
 from phip.analytics.rows import base_sql
+from phip.lake.build import derive
 from phip.lake.manifest import Manifest, TableFiles
 
 PREFIX = "analytics_"
@@ -54,3 +57,11 @@ def current_facts(manifest: Manifest) -> frozenset[str]:
         if fact_table(name) in manifest.tables
         and manifest.tables[fact_table(name)].definition == definition(name)
     )
+
+
+def publish_facts(lake: Path) -> float:
+    """Write every source's fact table from the lake's current version and publish them as a
+    new version; returns the seconds it took."""
+    started = time.perf_counter()
+    derive(lake, lambda con, run, manifest: write_facts(con, lake, run, manifest))
+    return time.perf_counter() - started

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from phip.exchange import ndjson
+from phip.fhir import ndjson
 
 
 def _peak_mb() -> float:

@@ -44,9 +44,11 @@ def refresh_cmd(
     ] = None,
 ) -> None:
     """刷新数据湖 Bring the lake up to date with the store's changes since the last refresh
-    (atomic: readers see the old lake until the new one is complete). Prints a JSON report."""
+    (atomic: readers see the old lake until the new one is complete), then publish the
+    indicator catalogue's analytics tables from it. Prints a JSON report."""
     from sqlalchemy.orm import Session
 
+    from phip.analytics.facts import publish_facts
     from phip.lake.manifest import LakeError
     from phip.lake.service import build_from_folder, refresh_from_store
     from phip.store import get_engine, init_db
@@ -65,10 +67,13 @@ def refresh_cmd(
                 report = build_from_folder(session, source, folder, progress)
             else:
                 report = refresh_from_store(session, folder, progress, full)
+            bar.update(task, description="分析表 analytics tables")
+            analytics_seconds = publish_facts(folder)
         except LakeError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
-    out_console.print_json(json.dumps(report.to_json(), ensure_ascii=False))
+    out = report.to_json() | {"analytics_seconds": round(analytics_seconds, 3)}
+    out_console.print_json(json.dumps(out, ensure_ascii=False))
 
 
 @lake_app.command("status")

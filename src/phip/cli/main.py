@@ -227,8 +227,8 @@ def ingest(
     then link the Patients it brought into the person index in real time (when a model exists).
     The last output is a JSON summary: submitted, accepted, quarantined, created, updated, unchanged
     (and `linking`)."""
-    from phip.exchange.ingest import count_records
     from phip.exchange.ingest import ingest as run_ingest
+    from phip.exchange.sources import count_records
     from phip.store import get_engine, init_db
 
     if not path.exists():

@@ -23,9 +23,10 @@ import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from phip.store.codec import from_stored
 from phip.store.models import BulkJob, Resource
 from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
-from phip.store.repository import Scope, from_stored
+from phip.store.repository import Scope
 
 log = logging.getLogger("phip.bulk")
 PSEUDONYM_SYSTEM = "https://phip.health/fhir/sid/pseudonym"

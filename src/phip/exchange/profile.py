@@ -17,8 +17,9 @@ from typing import Any
 
 from phip.standards import codesystems as cs
 from phip.standards import ethnicity, facility, sex, vaccines
+from phip.standards.divisions import default_checker
 from phip.standards.icd10 import get_icd10
-from phip.standards.idcard import default_checker, normalize
+from phip.standards.idcard import normalize
 
 Issue = tuple[str, str, str]
 

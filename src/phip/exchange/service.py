@@ -9,7 +9,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from phip.exchange import profile, structure
-from phip.exchange.ingest import SHARED_TYPES, claimed_facility, local_ref, references
+from phip.exchange.ownership import SHARED_TYPES, claimed_facility
+from phip.fhir.references import local_ref, references
 from phip.store.bulkwrite import key_clause
 from phip.store.models import Resource
 from phip.store.repository import Scope

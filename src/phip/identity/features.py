@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from phip.exchange import ndjson
+from phip.fhir import ndjson
 from phip.identity.person import Person, PersonRecord, derive
 from phip.standards import codesystems as cs
 

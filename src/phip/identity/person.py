@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from phip.standards import idcard
+from phip.standards.divisions import default_checker
 from phip.standards.names import MIDDLE_DOT, normalize_name, pinyin_key, pinyin_syllables, split_name
 
 _SEX = {
@@ -135,13 +136,13 @@ def derive(rec: PersonRecord) -> Person:
     repairs: tuple[str, ...] = ()
     id_birth = id_sex = ""
     if id_raw:
-        check = idcard.default_checker().validate(id_raw)
+        check = default_checker().validate(id_raw)
         if check.id18:
             id18 = check.id18
             id_birth = idcard.birth_date(id18).isoformat()
             id_sex = idcard.sex_code(id18)
         elif len(id_raw) == 18:
-            repairs = tuple(idcard.default_checker().one_edit_repairs(id_raw))
+            repairs = tuple(default_checker().one_edit_repairs(id_raw))
     address = " ".join((rec.address or "").split())
     division = rec.division
     if not division and address:

@@ -18,8 +18,8 @@ from phip.identity.models import PersonIndexState, PersonKey, PersonRecordRow
 from phip.identity.person import derive
 from phip.identity.realtime import PersonIndex
 from phip.identity.scorer import Scorer
+from phip.store.codec import from_stored
 from phip.store.models import Resource
-from phip.store.repository import from_stored
 
 
 def model_path(var_dir: Path) -> Path:

@@ -21,6 +21,7 @@ import orjson
 
 from phip.standards import codesystems as cs
 from phip.standards import idcard
+from phip.standards.divisions import default_checker
 from phip.store import protect
 
 BASE = "https://phip.health/fhir/StructureDefinition/"
@@ -124,7 +125,7 @@ def repair_tokens(res: dict[str, Any]) -> list[str]:
     values = _resident_ids(res)
     if not values:
         return []
-    return [token(n) for n in idcard.default_checker().one_edit_repairs(values[0])]
+    return [token(n) for n in default_checker().one_edit_repairs(values[0])]
 
 
 def _resident_ids(res: dict[str, Any]) -> list[str]:
@@ -143,7 +144,7 @@ def _id_status(res: dict[str, Any]) -> tuple[str, str | None, str | None]:
             isinstance(e, dict) and e.get("url") == cs.EXT_ID_MISSING for e in res.get("extension") or []
         )
         return ("missing-marked" if marked else "missing"), None, None
-    result = idcard.default_checker().validate(idcard.normalize(values[0]))
+    result = default_checker().validate(idcard.normalize(values[0]))
     if not result.valid:
         return f"invalid-{result.reason}", None, None
     return ("legacy15" if result.legacy15 else "valid"), result.normalized, result.id18

@@ -41,7 +41,7 @@ from phip.lake.reader import open_duckdb
 from phip.lake.source import Change
 from phip.lake.tables import NO_COUNTY, NO_MONTH, fact_tables
 
-__all__ = ["ChangeSource", "Progress", "RefreshReport", "attach", "refresh"]
+__all__ = ["ChangeSource", "Progress", "RefreshReport", "attach", "derive", "refresh"]
 
 
 @dataclass
@@ -53,7 +53,6 @@ class RefreshReport:
     rows: dict[str, int] = field(default_factory=dict)
     partitions_written: int = 0
     seconds: float = 0.0
-    analytics_seconds: float = 0.0  # writing the catalogue's analytics tables (part of `seconds`)
     resumed: bool = False  # an interrupted build was continued
 
     def to_json(self) -> dict[str, Any]:
@@ -65,7 +64,6 @@ class RefreshReport:
             "rows": self.rows,
             "partitions_written": self.partitions_written,
             "seconds": round(self.seconds, 3),
-            "analytics_seconds": round(self.analytics_seconds, 3),
             "resumed": self.resumed,
         }
 
@@ -179,7 +177,6 @@ def refresh(
     change sequence they reach; `dimensions` are the dimension tables, written whole. A build of
     every table saves its progress every `checkpoint_seconds` and, interrupted, is resumed by
     the next call over the same source (`resume.py`)."""
-    from phip.analytics.facts import write_facts
     from phip.lake.derived import write_derived
 
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -251,10 +248,8 @@ def refresh(
         for name, t in (previous.tables if previous else {}).items():
             if t.definition == ATTACHED and name not in manifest.tables:
                 manifest.tables[name] = t  # written by another domain: kept until it replaces it
-        open_duckdb(lake, con, manifest)  # every table of the new version, derived ones too
-        facts_started = time.perf_counter()
-        write_facts(con, lake, run, manifest)
-        report.analytics_seconds = time.perf_counter() - facts_started
+        # tables another domain derived from the previous version (`derive`) are not kept: they
+        # describe tables this version replaces, and their domain derives them again
         report.rows = {name: t.rows for name, t in sorted(manifest.tables.items())}
         report.seconds = time.perf_counter() - started
         manifest.stats = report.to_json()
@@ -292,5 +287,50 @@ def attach(lake: Path, tables: dict[str, pa.Table]) -> int:
             written,
             current.stats,
         )
+        publish(lake, manifest)
+        return version
+
+
+#: what a domain deriving tables from the lake runs (`derive`): given a DuckDB connection with a
+#: view per table of the current version, the run's folder name and the new version's manifest,
+#: it writes its tables under `tables/<name>/<run>/` and adds them to the manifest
+Deriver = Callable[[duckdb.DuckDBPyConnection, str, Manifest], None]
+
+
+def derive(lake: Path, write: Deriver, memory_limit: str = "4GB") -> int:
+    """Publish one new version: every table of the current one, and the tables `write` derives
+    from them (e.g. the analytics tables of the indicator catalogue). A derived table carries
+    its own definition; the next refresh drops it (it describes tables that refresh replaces)
+    until its domain derives it again. Returns the new version."""
+    with locked(lake):
+        current = read_manifest(lake)
+        if current is None:
+            raise LakeError(f"no lake at {lake}: run `phip lake refresh` first")
+        version = current.version + 1
+        run = f"r{version:06d}_{int(time.time())}"
+        manifest = Manifest(
+            version,
+            current.change_seq,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            dict(current.tables),
+            current.stats,
+        )
+        tmp = lake / "_tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET temp_directory = {_quote(tmp.as_posix())}")
+            con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+            con.execute("SET preserve_insertion_order = false")
+            open_duckdb(lake, con, current)
+            write(con, run, manifest)
+            for name, t in manifest.tables.items():
+                if current.tables.get(name) is not t and t.definition == ATTACHED:
+                    raise LakeError(f"{name}: a derived table needs a definition of its own")
+            for name in current.tables:
+                if name not in manifest.tables:
+                    raise LakeError(f"{name} was removed: deriving only adds or replaces tables")
+        finally:
+            con.close()
         publish(lake, manifest)
         return version

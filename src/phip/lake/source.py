@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from phip.exchange import ndjson
+from phip.fhir import ndjson
 from phip.store.models import Resource
 
 

@@ -292,3 +292,13 @@ def get_divisions(province: str | None = None) -> Divisions:
 
         province = get_settings().province
     return load_divisions(province)
+
+
+_default_checker: list[IdNumberChecker] = []
+
+
+def default_checker() -> IdNumberChecker:
+    """The identity-number checker for the configured province's area codes (built once)."""
+    if not _default_checker:
+        _default_checker.append(get_divisions().id_checker())
+    return _default_checker[0]

@@ -227,15 +227,3 @@ def make(area: str, born: date, seq: int, male: bool) -> str:
     s3 = (seq % 500) * 2 + (1 if male else 0)
     body = f"{area}{born:%Y%m%d}{s3:03d}"
     return body + check_char(body)
-
-
-_default: list[IdNumberChecker] = []
-
-
-def default_checker() -> IdNumberChecker:
-    """The checker for the configured province (built once)."""
-    if not _default:
-        from phip.standards.divisions import get_divisions
-
-        _default.append(get_divisions().id_checker())
-    return _default[0]

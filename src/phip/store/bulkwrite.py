@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from phip.store.codec import content_hash as hash_of
+from phip.store.codec import stored_bytes
 from phip.store.indexer import DATE_COLS, REF_COLS, STRING_COLS, TOKEN_COLS, index_rows
 from phip.store.models import (
     Resource,
@@ -71,9 +73,6 @@ def stage(
     content_hash: str | None = None,
     index: IndexTuple | None = None,
 ) -> Staged:
-    from phip.store.repository import content_hash as hash_of
-    from phip.store.repository import stored_bytes
-
     return Staged(
         res["resourceType"],
         res["id"],

@@ -60,15 +60,6 @@ def get_engine(url: str | None = None) -> Engine:
     return _engines[url]
 
 
-def import_models() -> None:
-    """Import every module that defines tables, so `Base.metadata` knows them all."""
-    import phip.identity.models
-    import phip.orgunits.models
-    import phip.quality.models
-    import phip.security.models
-    import phip.store.models  # noqa: F401
-
-
 def init_db(engine: Engine) -> None:
     """Bring the database to the current schema with the Alembic migrations (idempotent)."""
     from phip.store.migrate import upgrade

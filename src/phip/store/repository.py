@@ -8,14 +8,12 @@ deleted. `meta.versionId` and `meta.lastUpdated` are set by the store; the submi
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, select, tuple_
 from sqlalchemy.orm import Session
 
@@ -27,62 +25,16 @@ from phip.store.bulkwrite import (
     stage,
     write_staged,
 )
+from phip.store.codec import content_hash, from_stored, instant, now_utc, stored_bytes
 from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed, StoreError
 from phip.store.indexer import IndexRows, index_rows
 from phip.store.models import (
     Resource,
     ResourceHistory,
 )
-from phip.store.protect import protect, unprotect
 from phip.store.search_params import patient_of
 
 Json = dict[str, Any]
-
-
-def content_hash(res: Json) -> str:
-    body = {k: v for k, v in res.items() if k != "meta"}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def _instant(dt: datetime) -> str:
-    if dt.tzinfo is None:  # SQLite gives back naive datetimes; the store writes UTC
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def stored_bytes(res: Json) -> bytes:
-    """What the store keeps of a resource: identity and phone numbers protected, and `meta`
-    without `versionId`/`lastUpdated` (those live in columns and are added back on read, so a
-    worker can serialise a record before the writer knows its version)."""
-    body = protect(res)
-    meta = body.get("meta")
-    if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
-        body = dict(body)
-        rest = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
-        if rest:
-            body["meta"] = rest
-        else:
-            del body["meta"]
-    return orjson.dumps(body)
-
-
-def from_stored(content: bytes, version: int, last_updated: datetime) -> Json:
-    """The resource as served: decrypted, with `meta.versionId` and `meta.lastUpdated`."""
-    res: Json = unprotect(orjson.loads(content))
-    meta = res.get("meta")
-    res["meta"] = {
-        "versionId": str(version),
-        "lastUpdated": _instant(last_updated),
-        **{k: v for k, v in (meta if isinstance(meta, dict) else {}).items() if k not in _STAMP},
-    }
-    return res
-
-
-_STAMP = ("versionId", "lastUpdated")
 
 
 @dataclass(frozen=True)
@@ -256,7 +208,7 @@ class Repository:
         version = 1 if current is None else current.version + 1
         meta = dict(res.get("meta") or {})
         meta["versionId"] = str(version)
-        meta["lastUpdated"] = _instant(ts)
+        meta["lastUpdated"] = instant(ts)
         res["meta"] = meta
         content = stored_bytes(res)
         fac = facility if facility is not None else (current.facility if current else None)

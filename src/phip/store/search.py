@@ -18,10 +18,11 @@ import orjson
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 
 from phip.store import search_params as sp
+from phip.store.codec import from_stored
 from phip.store.errors import InvalidSearch
 from phip.store.models import Resource, SearchDate, SearchReference, SearchString, SearchToken
 from phip.store.protect import PROTECTED_SYSTEMS, lookup_hash
-from phip.store.repository import Repository, from_stored
+from phip.store.repository import Repository
 
 Json = dict[str, Any]
 CONTROL = {"_count", "_sort", "_include", "_summary", "_cursor", "_total", "_format", "_elements", "_pretty"}

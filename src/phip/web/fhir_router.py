@@ -18,8 +18,9 @@ from phip.exchange.structure import is_resource_type
 from phip.identity.fhir_person import add_links
 from phip.security.access import Access
 from phip.security.redact import query_target
+from phip.store.codec import from_stored
 from phip.store.errors import NotFound, StoreError
-from phip.store.repository import Repository, Scope, from_stored
+from phip.store.repository import Repository, Scope
 from phip.store.search import search
 from phip.web.body import parse_json, read_body
 from phip.web.capability import capability_statement

@@ -1,13 +1,23 @@
-"""Alembic environment: the platform's metadata, the URL handed in by `phip.store.migrate`."""
+"""Alembic environment: the platform's metadata, the URL handed in by `phip.store.migrate`.
+
+The schema's history spans every package that keeps tables, so this script, which Alembic runs
+and no module imports, is where their models are registered: each `models.py` below declares
+its tables on the store's `Base`. A package that adds tables adds its models module here (the
+migration test fails while the models and the migrations disagree).
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from phip.store.db import Base, import_models
+import phip.identity.models
+import phip.orgunits.models
+import phip.quality.models
+import phip.security.models
+import phip.store.models  # noqa: F401
+from phip.store.db import Base
 
-import_models()
 target_metadata = Base.metadata
 
 

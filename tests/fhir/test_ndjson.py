@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from phip.exchange import ndjson
+from phip.fhir import ndjson
 
 
 def _write(path: Path, data: bytes) -> None:

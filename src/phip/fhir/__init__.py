@@ -1,0 +1,1 @@
+"""FHIR helpers every layer above the standards shares: NDJSON files, references."""
