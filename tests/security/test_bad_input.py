@@ -8,7 +8,7 @@ import base64
 import orjson
 import pytest
 
-from tests.web.conftest import Api
+from tests.web.conftest import Api, install_model
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -234,6 +234,39 @@ def test_match_with_parameters_of_the_wrong_type(api: Api, params: object) -> No
         "/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("prov"), **FHIR}
     )
     _outcome(r, 400, 409, 422)
+
+
+MALFORMED_PATIENTS = [  # what the fuzz run found reaching the comparison (CI, with a model)
+    {"name": [["true"], {"given": 5}], "gender": "male"},
+    {"name": [], "gender": {"a": 1}, "birthDate": "1990-01-05"},
+    {"name": [{"text": "张三"}], "gender": "male", "birthDate": [None], "address": []},
+    {"name": [{"text": "张三"}], "address": [None]},
+    {"name": [{"text": "张三"}], "address": [{"extension": [None]}]},
+    {"name": [{"text": "张三"}], "identifier": [{"system": 7, "value": ["6201"]}]},
+    {"name": [{"text": "张三"}], "telecom": "13900000000"},
+    {"name": [{"text": "张三"}], "birthDate": "not a date"},
+    {"name": [{"text": "张三"}], "meta": {"source": 5}, "managingOrganization": []},
+]
+
+
+@pytest.mark.parametrize("patient", MALFORMED_PATIENTS)
+def test_match_with_a_malformed_patient_and_a_model(
+    api: Api,
+    empi_model: tuple[dict, dict],  # type: ignore[type-arg]
+    patient: dict,  # type: ignore[type-arg]
+) -> None:
+    """With a trained model the Patient reaches the comparison: it must be checked as a write is."""
+    install_model(api, empi_model)
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": {"resourceType": "Patient", **patient}}],
+    }
+    r = api.client.post("/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("f1-his"), **FHIR})
+    _outcome(r, 400)
+    good = {"resourceType": "Patient", "name": [{"text": "张三"}], "gender": "male", "birthDate": "1990-01-05"}
+    params["parameter"][0]["resource"] = good
+    r = api.client.post("/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("f1-his"), **FHIR})
+    assert r.status_code == 200 and r.json()["resourceType"] == "Bundle", r.text[:300]
 
 
 def test_unknown_routes_are_operation_outcomes(api: Api) -> None:

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from phip.exchange.structure import validate_resource
 from phip.identity.features import from_patient
 from phip.identity.fhir_person import Visibility, person_resource
 from phip.identity.person import derive
@@ -42,6 +43,9 @@ async def match(request: Request, access: Access = allow("records.read", "match"
     res = _param(params, "resource") if isinstance(params, dict) else None
     if not isinstance(res, dict) or res.get("resourceType") != "Patient":
         raise ApiError(400, "invalid", "Parameters.resource must be a Patient")
+    problems = validate_resource(res, "Parameters.resource.")
+    if problems:  # the same structure rules as a write: a malformed Patient is never compared
+        raise ApiError(400, "structure", "Parameters.resource is not a valid Patient", problems[:20])
     only_certain = bool(_param(params, "onlyCertainMatches"))
     count = _param(params, "count")
     count = 10 if count is None else count
