@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import phip
 from phip.cli.main import app
 from phip.settings import Settings, SettingsError, get_settings
 
@@ -102,7 +103,7 @@ def test_bench_rejects_unknown_name() -> None:
 
 def test_version() -> None:
     result = runner.invoke(app, ["version"])
-    assert result.exit_code == 0 and result.stdout.strip() == "0.1.0"
+    assert result.exit_code == 0 and result.stdout.strip() == phip.__version__
 
 
 def test_settings_refuse_to_run_without_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -49,6 +49,36 @@ def test_every_package_has_a_readme() -> None:
         assert (init.parent / "README.md").exists(), init.parent.name
 
 
+def test_every_package_readme_lists_its_modules() -> None:
+    """A newcomer finds each module from its package's README: every `*.py` of a package (and of
+    its sub-packages, which the parent README may describe) is named there."""
+    for init in (ROOT / "src" / "phip").glob("*/__init__.py"):
+        package = init.parent
+        texts = [(package / "README.md").read_text(encoding="utf-8")]
+        for module in package.rglob("*.py"):
+            rel = module.relative_to(package)
+            if module.name == "__init__.py" or rel.parts[0] == "migrations":
+                continue
+            own = module.parent / "README.md"
+            text = "\n".join(texts + ([own.read_text(encoding="utf-8")] if own.exists() else []))
+            assert module.name in text, f"{package.name}/README.md: {rel}"
+
+
+def test_one_version() -> None:
+    """The version lives in pyproject.toml only; the package and `phip version` read it, and the
+    changelog's newest release is that version."""
+    import re
+    from importlib.metadata import version
+
+    import phip
+
+    declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert declared and phip.__version__ == declared.group(1) == version("phip")
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    newest = re.search(r"^## \[?(\d+\.\d+\.\d+)", changelog, re.M)
+    assert newest and newest.group(1) == phip.__version__, (newest and newest.group(1), phip.__version__)
+
+
 def test_top_level_documents_exist() -> None:
     for name in ("README.md", "ARCHITECTURE.md", "CHANGELOG.md"):
         assert (ROOT / name).read_text(encoding="utf-8").strip()

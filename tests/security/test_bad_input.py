@@ -261,11 +261,20 @@ def test_match_with_a_malformed_patient_and_a_model(
         "resourceType": "Parameters",
         "parameter": [{"name": "resource", "resource": {"resourceType": "Patient", **patient}}],
     }
-    r = api.client.post("/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("f1-his"), **FHIR})
+    r = api.client.post(
+        "/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("f1-his"), **FHIR}
+    )
     _outcome(r, 400)
-    good = {"resourceType": "Patient", "name": [{"text": "张三"}], "gender": "male", "birthDate": "1990-01-05"}
+    good = {
+        "resourceType": "Patient",
+        "name": [{"text": "张三"}],
+        "gender": "male",
+        "birthDate": "1990-01-05",
+    }
     params["parameter"][0]["resource"] = good
-    r = api.client.post("/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("f1-his"), **FHIR})
+    r = api.client.post(
+        "/fhir/Patient/$match", content=orjson.dumps(params), headers={**api.h("f1-his"), **FHIR}
+    )
     assert r.status_code == 200 and r.json()["resourceType"] == "Bundle", r.text[:300]
 
 

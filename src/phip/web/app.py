@@ -16,13 +16,13 @@ from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
 from phip.web import (
     auth_router,
-    bulk_router,
     card_router,
     console,
     empi_router,
+    fhir_bulk_router,
+    fhir_person_router,
     fhir_router,
-    indicator_router,
-    person_router,
+    indicators_router,
     quality_router,
 )
 from phip.web.deps import route_action
@@ -45,11 +45,11 @@ from phip.web.outcome import (
 ROUTERS = (
     auth_router,
     card_router,
-    person_router,
-    indicator_router,
-    quality_router,
     empi_router,
-    bulk_router,
+    indicators_router,
+    quality_router,
+    fhir_person_router,
+    fhir_bulk_router,
     fhir_router,
 )
 

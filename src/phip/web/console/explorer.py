@@ -18,7 +18,7 @@ from phip.orgunits.models import OrgUnit
 from phip.web.console.base import Ctx, page_context, render
 from phip.web.console.overview import DEFAULT_INDICATOR, period_type_for
 from phip.web.deps import SessionDep
-from phip.web.indicator_router import scope_of
+from phip.web.indicators_router import scope_of
 
 router = APIRouter(include_in_schema=False)
 MAX_ROWS = 2000

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from phip.security.access import Access
-from phip.web import person_router
+from phip.web import empi_router
 from phip.web.console.base import Ctx, Forbidden, page_context, render
 from phip.web.deps import SessionDep
 from phip.web.outcome import ApiError
@@ -30,7 +30,7 @@ def _steward(request: Request, session: Session) -> Ctx:
     """The identity page's context, for a caller the policy lets steward the person index (the
     API handlers called below demand the same action when they are routes)."""
     ctx = page_context(request, session, "identity")
-    ctx.access.require(person_router.STEWARD, "console-identity", "console")
+    ctx.access.require(empi_router.STEWARD, "console-identity", "console")
     return ctx
 
 
@@ -48,7 +48,7 @@ def _change(request: Request, session: Session, person: str, call: Callable[[Acc
 @router.get("/identity")
 def review_page(request: Request, offset: int = 0, session: Session = SessionDep) -> Response:
     ctx = _steward(request, session)
-    data = person_router.review_queue("open", 20, max(0, offset), ctx.access)
+    data = empi_router.review_queue("open", 20, max(0, offset), ctx.access)
     return render(ctx, "identity.html", data=data, fields=FIELDS, offset=offset)
 
 
@@ -64,8 +64,8 @@ def review_decide(
     ctx = _steward(request, session)
     ctx.check_csrf()
     try:
-        event = person_router.decide(
-            item_id, person_router.DecideIn(decision=decision, reason=reason), ctx.access
+        event = empi_router.decide(
+            item_id, empi_router.DecideIn(decision=decision, reason=reason), ctx.access
         )
     except ApiError as exc:
         return render(
@@ -78,7 +78,7 @@ def review_decide(
 def person_page(request: Request, person_id: str, session: Session = SessionDep) -> Response:
     ctx = _steward(request, session)
     try:
-        data = person_router.person(person_id, ctx.access)
+        data = empi_router.person(person_id, ctx.access)
     except ApiError as exc:
         if exc.status == 404:
             return render(ctx, "error.html", status=404, title=ctx.t("not_found"), detail=person_id)
@@ -94,8 +94,8 @@ def merge(
     reason: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    body = person_router.MergeIn(source=source, target=target, reason=reason)
-    return _change(request, session, target, lambda access: person_router.merge(body, access))
+    body = empi_router.MergeIn(source=source, target=target, reason=reason)
+    return _change(request, session, target, lambda access: empi_router.merge(body, access))
 
 
 @router.post("/identity/decisions/{event_id}/revert")
@@ -106,5 +106,5 @@ def revert(
     reason: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    body = person_router.RevertIn(reason=reason)
-    return _change(request, session, person, lambda access: person_router.revert(event_id, body, access))
+    body = empi_router.RevertIn(reason=reason)
+    return _change(request, session, person, lambda access: empi_router.revert(event_id, body, access))

@@ -19,7 +19,7 @@ from phip.orgunits.models import Facility, OrgUnit, Population
 from phip.quality import connection
 from phip.web.console.base import Ctx, context, page_context, render
 from phip.web.deps import SessionDep
-from phip.web.indicator_router import scope_of
+from phip.web.indicators_router import scope_of
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_INDICATOR = "ehr_filing_rate"
