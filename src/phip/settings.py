@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         24, description="Hours the files of a finished `$export` are kept before they are deleted."
     )
     max_bundle_entries: int = Field(1000, description="Most entries in one batch or transaction Bundle.")
+    background_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often the server delivers pending outbox events and fires due workflow timers.",
+    )
     fhir_base: str = Field(
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."
     )

@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.identity import decisions, persons, review
+from phip.identity.events import link_pending
 from phip.identity.linkage import pairwise_scores, read_truth
 from phip.identity.models import PersonRecordRow, PersonRow
-from phip.identity.store_link import link_pending, link_store
+from phip.identity.store_link import link_store
 from phip.store import init_db, make_engine
 from phip.store.repository import Incoming, Repository
 

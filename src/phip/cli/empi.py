@@ -150,7 +150,7 @@ def link_pending_cmd() -> None:
     from rich.progress import Progress
     from sqlalchemy.orm import Session
 
-    from phip.identity.store_link import link_pending
+    from phip.identity.events import link_pending
     from phip.settings import get_settings
     from phip.store import get_engine, init_db
 

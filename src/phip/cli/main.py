@@ -27,6 +27,7 @@ from phip.cli.empi import empi_app
 from phip.cli.indicators import indicators_app
 from phip.cli.lake import lake_app
 from phip.cli.orgunits import orgunits_app
+from phip.cli.outbox import outbox_app
 from phip.cli.quality import quality_app
 from phip.cli.sof import sof_app
 
@@ -43,6 +44,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(outbox_app, name="outbox")
 console = Console(stderr=True)
 out_console = Console()
 
@@ -126,7 +128,11 @@ def ingest(
         int | None, typer.Option(help="Processes that validate and index (default: cores).")
     ] = None,
     link: Annotated[
-        bool, typer.Option(help="Link the imported Patients into the person index (when a model exists).")
+        bool,
+        typer.Option(
+            help="Deliver the import's outbox events: link its Patients into the person index "
+            "(when a model exists). Without it they wait for `phip outbox deliver` or the server."
+        ),
     ] = True,
 ) -> None:
     """导入数据 Import NDJSON files or folders (and Bundles): validate, store or quarantine, resumable;
@@ -157,11 +163,14 @@ def ingest(
         summary = run_ingest(
             session, path, facility, progress=lambda n: bar.update(task, advance=n), workers=workers
         ).as_dict()
-        if link:
-            from phip.identity.store_link import link_pending
+        if link:  # the work that follows the import's commits: the outbox's subscribers
+            from phip.identity.events import link_pending
             from phip.settings import get_settings
+            from phip.store import outbox
 
-            summary["linking"] = link_pending(session, get_settings().var_dir, bar)
+            var_dir = get_settings().var_dir
+            summary["linking"] = link_pending(session, var_dir, bar)
+            summary["events"] = outbox.deliver(session, outbox.context(var_dir)).as_dict()
     out_console.print_json(json.dumps(summary, ensure_ascii=False))
 
 

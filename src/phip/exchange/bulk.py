@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from phip.store import outbox
 from phip.store.codec import from_stored
 from phip.store.models import BulkJob, Resource
 from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
@@ -160,7 +161,8 @@ def run_export(
 def run_import(
     engine: Engine, job_id: str, path: Path, facility: str | None, var_dir: Path | None = None
 ) -> None:
-    """Import, then link the Patients it brought into the person index (when a model exists)."""
+    """Import, then deliver the outbox events it wrote (the person index links the Patients it
+    brought, when a model exists); what is not delivered here the app's delivery loop does."""
     from phip.exchange.ingest import ingest
 
     try:
@@ -174,9 +176,7 @@ def run_import(
         with Session(engine) as s:
             summary = ingest(s, path, facility, progress).as_dict()
             if var_dir is not None:
-                from phip.identity.store_link import link_pending
-
-                summary["linking"] = link_pending(s, var_dir)
+                summary["events"] = outbox.deliver(s, outbox.context(var_dir)).as_dict()
         _finish(engine, job_id, "completed", summary)
     except Exception as exc:
         _failed(engine, job_id, exc)

@@ -132,13 +132,3 @@ class CardUsage(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # ok / expired / forged / revoked / replayed
     #: SM3 digest of the token (replay detection: a code shown at one facility is not taken at another)
     token_digest: Mapped[str] = mapped_column(String(64), index=True)
-
-
-class PersonIndexState(Base):
-    """Named counters of the person index (`change_seq`: the store change up to which Patients
-    have been linked in real time)."""
-
-    __tablename__ = "person_index_state"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[int] = mapped_column(BigId)

@@ -4,7 +4,6 @@ matching, and the model kept where `Patient/$match` finds it."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,16 @@ from sqlalchemy.orm import Session
 from phip.identity import persons, review, splink_model
 from phip.identity.features import from_patient
 from phip.identity.linkage import link
-from phip.identity.models import PersonIndexState, PersonKey, PersonRecordRow
+from phip.identity.models import PersonKey, PersonRecordRow
 from phip.identity.person import derive
 from phip.identity.realtime import PersonIndex
 from phip.identity.scorer import Scorer
+from phip.store import outbox
 from phip.store.codec import from_stored
 from phip.store.models import Resource
+
+#: the person index's subscriber to Patient writes in the store's outbox (`identity/events.py`)
+SUBSCRIBER = "identity.link"
 
 
 def model_path(var_dir: Path) -> Path:
@@ -31,6 +34,7 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
     decisions in force (`persons.assign`), rebuild golden records, queue possible matches for
     review and save the model. With `retrain=False` the saved model is used (a small store cannot
     train one)."""
+    covered = outbox.last_seq(session)  # Patient events up to here are covered by this run
     seq = session.scalar(select(func.max(Resource.change_seq)).where(Resource.res_type == "Patient")) or 0
     rows = session.execute(
         select(Resource.content, Resource.version, Resource.last_updated, Resource.facility).where(
@@ -58,7 +62,7 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
         index.add(people[i : i + 5000], assigned, status, probs)
     persons.refresh(session, set(assigned.values()) | {p.person_id for p in prior.values() if p.person_id})
     queued = review.offer(session, result.possible, assigned, replace=True)
-    _set_cursor(session, seq)
+    outbox.set_position(session, SUBSCRIBER, covered)
     session.commit()
     if result.model:
         splink_model.save(result.model, model_path(var_dir), result.term_frequencies, len(records))
@@ -152,80 +156,3 @@ def unindex(session: Session, record_id: str, touched: set[str]) -> None:
         touched.add(row.person_id)
     session.execute(delete(PersonKey).where(PersonKey.record_id == record_id))
     session.delete(row)
-
-
-CURSOR = "change_seq"
-
-
-def link_pending(session: Session, var_dir: Path, progress: Any = None, batch: int = 1000) -> dict[str, Any]:
-    """Real-time linking of every Patient stored, changed or deleted since the last run (an
-    import, a resumed one too), in store-change order; resumable: the position is committed
-    with each batch. Patients already indexed at their current version (API writes) are skipped."""
-    if load_scorer(var_dir) is None:
-        return {"linked": 0, "skipped": 0, "removed": 0, "model": None}
-    state = session.get(PersonIndexState, CURSOR)
-    cursor = state.value if state else 0
-
-    total = session.scalar(
-        select(func.count())
-        .select_from(Resource)
-        .where(Resource.res_type == "Patient", Resource.change_seq > cursor)
-    )
-    task = progress.add_task("关联 linking", total=total) if progress is not None else None
-    linked = skipped = removed = 0
-    while True:
-        rows = session.execute(
-            select(
-                Resource.res_id,
-                Resource.content,
-                Resource.version,
-                Resource.last_updated,
-                Resource.facility,
-                Resource.deleted,
-                Resource.change_seq,
-            )
-            .where(Resource.res_type == "Patient", Resource.change_seq > cursor)
-            .order_by(Resource.change_seq)
-            .limit(batch)
-        ).all()
-        if not rows:
-            break
-        indexed = dict(
-            session.execute(
-                select(PersonRecordRow.record_id, PersonRecordRow.updated_at).where(
-                    PersonRecordRow.record_id.in_([f"Patient/{r[0]}" for r in rows])
-                )
-            ).all()
-        )
-        touched: set[str] = set()
-        for rid, content, version, last_updated, facility, deleted, _seq in rows:
-            record = f"Patient/{rid}"
-            if deleted:
-                unindex(session, record, touched)
-                removed += 1
-                continue
-            at = indexed.get(record)
-            if at is not None and _aware(at) >= _aware(last_updated):
-                skipped += 1
-                continue
-            index_patient(session, var_dir, from_stored(content, version, last_updated), facility, touched)
-            linked += 1
-        persons.refresh(session, touched)
-        cursor = rows[-1][-1]
-        _set_cursor(session, cursor)
-        session.commit()
-        if task is not None:
-            progress.advance(task, len(rows))
-    return {"linked": linked, "skipped": skipped, "removed": removed, "model": str(model_path(var_dir))}
-
-
-def _set_cursor(session: Session, value: int) -> None:
-    state = session.get(PersonIndexState, CURSOR)
-    if state is None:
-        session.add(PersonIndexState(name=CURSOR, value=value))
-    else:
-        state.value = value
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from phip.store import outbox
 from phip.store.codec import content_hash as hash_of
 from phip.store.codec import stored_bytes
 from phip.store.indexer import DATE_COLS, REF_COLS, STRING_COLS, TOKEN_COLS, index_rows
@@ -164,6 +165,12 @@ def write_staged(
             ],
         )
     written = [it for it, _v in versions]
+    outbox.emit_many(
+        session,
+        outbox.resource_events(
+            (it.rtype, it.rid, v, "created" if v == 1 else "updated", it.facility) for it, v in versions
+        ),
+    )
     tokens, strings, dates, refs = ([row for it in written for row in it.rows[n]] for n in range(4))
     insert_index(conn, (tokens, strings, dates, refs))
     counts["created"] += len(new)

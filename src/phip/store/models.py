@@ -234,3 +234,43 @@ class BulkJob(Base):
     result: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEvent(Base):
+    """An event of the transactional outbox: written in the same transaction as the change it
+    announces, delivered to the subscribers that follow its topic after the commit."""
+
+    __tablename__ = "outbox_event"
+    #: never reuse a number, even after old events are pruned (subscribers' positions rely on it)
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(80), index=True)
+    #: what the event is about, e.g. `Patient/123` (never a personal value)
+    key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxCursor(Base):
+    """How far a subscriber has come through the outbox, and its failures since it last moved."""
+
+    __tablename__ = "outbox_cursor"
+
+    subscriber: Mapped[str] = mapped_column(String(80), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxParked(Base):
+    """An event a subscriber failed on repeatedly: set aside so that the events after it are not
+    held up, and delivered again by `phip outbox retry`."""
+
+    __tablename__ = "outbox_parked"
+
+    subscriber: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    parked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

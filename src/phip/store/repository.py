@@ -2,7 +2,8 @@
 history, and bulk upsert for imports. Search lives in `search.py`.
 
 Every write keeps the previous versions in `resource_history`; a delete is a new version flagged
-deleted. `meta.versionId` and `meta.lastUpdated` are set by the store; the submitted
+deleted. A write of a type other domains follow (`outbox.EVENT_TYPES`) adds its event to the
+outbox in the same transaction. `meta.versionId` and `meta.lastUpdated` are set by the store; the submitted
 `meta.source` is kept. An update whose content (without `meta`) is unchanged creates no version.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, select, tuple_
 from sqlalchemy.orm import Session
 
+from phip.store import outbox
 from phip.store.bulkwrite import (
     bind_time,
     clear_index,
@@ -192,6 +194,9 @@ class Repository:
         hid = self._history([(rtype, rid, version, ts, True, current.content, current.facility)])[0]
         current.version, current.last_updated, current.deleted, current.change_seq = version, ts, True, hid
         self._clear_index([(rtype, rid)])
+        outbox.emit_many(
+            self.session, outbox.resource_events([(rtype, rid, version, "deleted", current.facility)])
+        )
         self.session.flush()
         return True
 
@@ -238,6 +243,7 @@ class Repository:
             self._clear_index([(rtype, rid)])
             outcome = "updated"
         self._insert_index(index_rows(res))
+        outbox.emit_many(self.session, outbox.resource_events([(rtype, rid, version, outcome, fac)]))
         self.session.flush()
         return WriteResult(res, outcome)
 

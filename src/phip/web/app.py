@@ -16,6 +16,7 @@ from phip.store import get_engine, init_db, protect
 from phip.store.errors import StoreError
 from phip.web import (
     auth_router,
+    background,
     card_router,
     console,
     empi_router,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="PHIP — 全民健康信息平台",
         version=__version__,
         description="Population Health Information Platform: FHIR R4 at /fhir, platform API at /api.",
+        lifespan=background.lifespan,
     )
     engine = get_engine(settings.resolved_database_url())
     init_db(engine)

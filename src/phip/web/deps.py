@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from phip.security import sessions, tokens
 from phip.security.access import Access
 from phip.security.principals import Principal
+from phip.store import outbox
 from phip.web.outcome import ApiError
 
 SESSION_COOKIE = "phip_session"
@@ -27,8 +28,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """The request's database session. When the request committed writes that other domains
+    follow (the store's outbox), their first batch is delivered before the session closes
+    (the Patient is linked before its creator asks again); the app's delivery loop does the rest."""
     with Session(request.app.state.engine) as session:
         yield session
+        if outbox.emitted(session):
+            session.rollback()  # nothing uncommitted is delivered
+            outbox.deliver(session, outbox.context(request.app.state.settings.var_dir), max_batches=1)
 
 
 def csrf_token(token: str, secret: str) -> str:

@@ -11,13 +11,12 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from phip.exchange import service
 from phip.exchange.structure import is_resource_type
-from phip.identity.fhir_person import add_links
 from phip.security.access import Access
 from phip.security.redact import query_target
+from phip.store import plugins
 from phip.store.codec import from_stored
 from phip.store.errors import NotFound, StoreError
 from phip.store.repository import Repository, Scope
@@ -52,15 +51,6 @@ def _check_type(rtype: str, rid: str | None = None) -> None:
         raise ApiError(404, "not-supported", f"unknown resource type {rtype}")
     if rid is not None and not _ID.fullmatch(rid):
         raise ApiError(400, "invalid", "a resource id is 1 to 64 letters, digits, '-' or '.'")
-
-
-def _link_person(request: Request, session: Session, res: dict[str, Any], facility: str | None) -> None:
-    """A written Patient joins the person index at once (real-time matching), in the same
-    transaction as the write."""
-    if res.get("resourceType") == "Patient":
-        from phip.identity.store_link import index_patient
-
-        index_patient(session, request.app.state.settings.var_dir, res, facility)
 
 
 def _audit(access: Access, action: str, target: str, outcome: str) -> None:
@@ -128,24 +118,7 @@ async def batch_or_transaction(request: Request, access: Access = allow(READ, "t
         _audit(access, "transaction", "Bundle", "failed")
     else:
         session.commit()
-        _link_bundle_patients(request, session, body, caller.facility)
     return _json(body, status)
-
-
-def _link_bundle_patients(
-    request: Request, session: Session, body: dict[str, Any], facility: str | None
-) -> None:
-    """Patients a Bundle wrote join the person index at once, as single writes do."""
-    repo = Repository(session)
-    for entry in body.get("entry") or []:
-        loc = str((entry.get("response") or {}).get("location") or "")
-        if loc.startswith("Patient/") and entry["response"].get("status", "").startswith(("200", "201")):
-            rid = loc.split("/")[1]
-            try:
-                _link_person(request, session, repo.read("Patient", rid), facility)
-            except StoreError:
-                continue
-    session.commit()
 
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
@@ -240,8 +213,7 @@ def read(rtype: str, rid: str, access: Access = allow(READ, "read")) -> Response
     except StoreError as exc:
         _audit(access, "read", f"{rtype}/{rid}", "gone" if exc.status == 410 else "not-found")
         raise
-    if rtype == "Patient":
-        add_links(session, access.repo(), [res])
+    plugins.on_read(session, access.repo(), [res])  # e.g. the person index's Patient.link
     _audit(access, "read", f"{rtype}/{rid}", "ok")
     return _resource_response(res)
 
@@ -255,8 +227,7 @@ def _search(rtype: str, params: list[tuple[str, str]], request: Request, access:
     except StoreError:
         _audit(access, "search", target, "error")
         raise
-    patients = [r for r in [*result.resources, *result.included] if r.get("resourceType") == "Patient"]
-    add_links(session, access.repo(), patients)
+    plugins.on_read(session, access.repo(), [*result.resources, *result.included])
     base = public_base(request) + f"/fhir/{rtype}"
     links = [{"relation": "self", "url": f"{base}?{urlencode(params)}"}]
     if result.next_cursor:
@@ -317,7 +288,7 @@ def _validated(access: Access, res: Any, rtype: str, action: str, target: str) -
 @router.post("/{rtype}")
 async def create(rtype: str, request: Request, access: Access = allow(WRITE, "create")) -> Response:
     _check_type(rtype)
-    session, facility = access.session, _writer(access)
+    facility = _writer(access)
     res = await _body(request)
     cond = request.headers.get("if-none-exist")
     if cond:
@@ -332,7 +303,6 @@ async def create(rtype: str, request: Request, access: Access = allow(WRITE, "cr
     res = _validated(access, res, rtype, "create", rtype)
     res["id"] = str(uuid.uuid4())  # the server assigns ids on create
     written = access.repo().create(res, facility=facility, org_path=access.org_path)
-    _link_person(request, session, written.resource, facility)
     _audit(access, "create", f"{rtype}/{res['id']}", "ok")
     return _resource_response(written.resource, 201, location=True)
 
@@ -357,8 +327,6 @@ async def _update(rtype: str, rid: str, request: Request, access: Access, facili
     written = Repository(session, Scope(facility=facility) if exists and owner else Scope()).update(
         rtype, rid, res, if_match=version, facility=facility, org_path=access.org_path
     )
-    if written.outcome != "unchanged":
-        _link_person(request, session, written.resource, facility)
     _audit(access, "update", f"{rtype}/{rid}", written.outcome)
     return _resource_response(written.resource, 201 if written.resource["meta"]["versionId"] == "1" else 200)
 
