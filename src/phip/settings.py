@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     tls_proxy: bool = Field(
         False, description="Served behind a TLS-terminating proxy: Secure cookies and HSTS."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of the reverse proxies in front of the platform, whose X-Forwarded-For "
+        "is believed when login throttling needs the client's address.",
+    )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, description="Largest FHIR request body (a resource or a Bundle) in bytes."
     )

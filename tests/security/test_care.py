@@ -120,3 +120,67 @@ def test_referral_and_consent_must_come_from_someone_else(api: Api) -> None:
     assert g is not None and g.kind == "consent"
     assert _ground(api, ["mine"], ["mine", "real"], NOW + timedelta(days=91)) is None  # expired
     _ = F2
+
+
+def test_the_attack_end_to_end_in_the_console(
+    api: Api,
+    empi_model: tuple[dict, dict],  # type: ignore[type-arg]
+) -> None:
+    """The finding as the attacker ran it: a clinician registers a copy of another facility's
+    resident (real-time linking joins it to the person) and opens the record view. Nothing of
+    the other facility shows, nor whether it holds anything; a visit the clinician types in
+    themselves changes nothing; a visit the facility's own system registered opens the view,
+    and every record shown is audited with its ground."""
+    from datetime import date
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from phip.identity.models import PersonRecordRow
+    from phip.identity.store_link import link_store
+    from phip.security.models import AuditEntry
+    from phip.standards import idcard
+    from tests.console.conftest import post_login
+    from tests.web.conftest import PASSWORD, install_model
+
+    num = idcard.make("620502", date(1960, 2, 3), 11, False)
+    real = {
+        **_patient("real"),
+        "identifier": [{"system": "https://phip.health/fhir/sid/resident-id", "value": num}],
+    }
+    _put(api, "f2-his", real)
+    _put(api, "f2-his", _encounter("secret-visit", "real", datetime.now(UTC) - timedelta(days=9)))
+    install_model(api, empi_model)
+    with Session(api.client.app.state.engine) as s:  # type: ignore[attr-defined]
+        link_store(s, api.settings.var_dir, retrain=False)
+    _put(api, "doc1", {**real, "id": "copy"})  # the clinician's copy, linked at once
+    with Session(api.client.app.state.engine) as s:  # type: ignore[attr-defined]
+        person = dict(s.execute(select(PersonRecordRow.record_id, PersonRecordRow.person_id)).all())
+    assert person["Patient/copy"] == person["Patient/real"]
+
+    browser = TestClient(api.client.app, follow_redirects=False)
+    assert post_login(browser, {"username": "doc1", "password": PASSWORD, "next": "/"}).status_code == 303
+    lone = browser.get("/records/patient/copy")
+    theirs = "天水某卫生院"  # F2's name: its records show under it
+    assert lone.status_code == 200 and theirs not in lone.text and F2 not in lone.text
+    assert 'id="withheld"' in lone.text  # the same notice as for a resident with nothing elsewhere
+    _put(api, "doc1", {**_patient("nobody-else"), "id": "alone"})
+    alone = browser.get("/records/patient/alone")
+    notice = lambda page: page.text[page.text.index('id="withheld"') :].split("</p>")[0]  # noqa: E731
+    assert notice(alone) == notice(lone)
+
+    _put(api, "doc1", _encounter("typed-in", "copy", datetime.now(UTC) - timedelta(days=1)))
+    still = browser.get("/records/patient/copy")
+    assert theirs not in still.text  # a visit the viewer recorded is no evidence
+
+    _put(api, "f1-his", _encounter("registered", "copy", datetime.now(UTC) - timedelta(hours=2)))
+    opened = browser.get("/records/patient/copy")
+    assert opened.status_code == 200 and theirs in opened.text
+    with Session(api.client.app.state.engine) as s:  # type: ignore[attr-defined]
+        reasons = {
+            e.target: e.reason
+            for e in s.scalars(
+                select(AuditEntry).where(AuditEntry.actor == "staff:doc1", AuditEntry.action == "read")
+            )
+        }
+    assert reasons["Patient/real"] == "record view; care: visit Encounter/registered"

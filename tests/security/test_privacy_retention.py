@@ -47,6 +47,15 @@ def test_search_values_do_not_reach_the_audit_log(api: Api) -> None:
     ]
     for q in queries:
         assert api.client.get(f"/fhir/Patient?{q}", headers=h).status_code == 200
+    # a chain or a modifier makes a plain parameter personal: judged by every link of the name
+    for q in (
+        f"patient:identifier={RESIDENT_ID}|{NUM}",
+        f"subject.identifier={NUM}",
+        f"patient.identifier={NUM}",
+        f"subject:Patient.identifier={NUM}",
+        "subject.name=张伟",
+    ):
+        assert api.client.get(f"/fhir/Encounter?{q}", headers=h).status_code in (200, 400)
     bundle = {
         "resourceType": "Bundle",
         "type": "batch",
@@ -64,6 +73,7 @@ def test_search_values_do_not_reach_the_audit_log(api: Api) -> None:
     for secret in (NUM, NUM[6:14], "张伟", "1966-07-08", "13912345678", "酒泉路", "欧阳"):
         assert secret not in text, secret
     assert "Patient?identifier=h%3A" in text and "_count=5" in text  # still says what was asked
+    assert "Encounter?patient%3Aidentifier=h%3A" in text
     # the same value gives the same hash, so an auditor can relate two searches
     again = api.client.get(f"/fhir/Patient?identifier={RESIDENT_ID}|{NUM}", headers=h)
     assert again.status_code == 200
@@ -107,6 +117,49 @@ def test_export_files_expire(api: Api) -> None:
     r = api.client.get(first.replace("http://testserver", ""), headers=api.h("f1-his"))
     assert r.status_code == 410 and r.json()["resourceType"] == "OperationOutcome"
     assert not job_dir.exists()
+
+
+def test_expired_and_interrupted_bulk_files_go_without_a_new_kick_off(api: Api) -> None:
+    """Retention does not wait for the next export: the server deletes expired files at start-up
+    and at every background tick; jobs a stopped server left running are failed and their files
+    (an `$import` body is raw personal data) deleted; folders no job names go too."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    from fastapi.testclient import TestClient
+
+    from phip.exchange import bulk
+    from phip.store.models import BulkJob
+
+    k = api.client.get("/fhir/$export", headers=api.h("f1-his"))
+    assert k.status_code == 202
+    done = k.headers["content-location"]
+    _wait(api, "f1-his", done)
+    done_dir = api.settings.var_dir / "bulk" / done.rsplit("/", 1)[1]
+    engine = get_engine(api.settings.database_url)
+    with Session(engine) as s:
+        job = s.get(BulkJob, done_dir.name)
+        assert job is not None
+        job.finished_at = datetime.now(UTC) - timedelta(hours=api.settings.bulk_retention_hours + 1)
+        stale = bulk.new_job(s, "import", "facility:f1-his", "$import", api.settings.var_dir / "bulk" / "x")
+        stale_dir = api.settings.var_dir / "bulk" / stale.id
+        stale.folder, stale.status, stale_id = str(stale_dir), "running", stale.id
+        s.commit()
+    stale_dir.mkdir(parents=True)
+    (stale_dir / "body.ndjson").write_text('{"resourceType": "Patient"}\n')
+    orphan = api.settings.var_dir / "bulk" / "left-behind"
+    orphan.mkdir()
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+
+    with TestClient(create_app(api.settings)):  # a restart: nobody kicks off anything
+        pass
+    assert not done_dir.exists() and not stale_dir.exists() and not orphan.exists()
+    r = api.client.get(done.replace("http://testserver", ""), headers=api.h("f1-his"))
+    assert r.status_code == 410
+    with Session(engine) as s:
+        job = s.get(BulkJob, stale_id)
+        assert job is not None and job.status == "failed" and "interrupted" in job.result
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from phip.security import tokens
 from phip.security.accounts import add_staff
 from phip.security.models import ApiClient, StaffUser
-from tests.web.conftest import PASSWORD, Api
+from tests.web.conftest import F1, PASSWORD, Api
 
 
 def _engine(api: Api):  # type: ignore[no-untyped-def]
@@ -51,6 +51,25 @@ def test_disabled_removed_or_changed_accounts_lose_their_tokens(api: Api) -> Non
     status, fresh = _login(api, "stat")
     assert status == 200 and _ok(api, fresh) == 200  # a new login carries the new role
     assert _login(api, "lz-county")[0] == 401
+
+
+def test_a_moved_or_reset_account_loses_its_tokens(api: Api) -> None:
+    """A county administrator moved to another county, a password reset, a client given a new
+    secret: the old tokens stop at once (the moved one no longer reads the old county)."""
+    before = {u: _login(api, u)[1] for u in ("lz-county", "doc1")}
+    assert _ok(api, before["lz-county"]) == 200
+    with Session(_engine(api)) as s:
+        user = s.get(StaffUser, "lz-county")
+        assert user is not None
+        user.org_unit = "620502"  # moved by a direct change, not through add_staff
+        add_staff(s, "doc1", "a brand new password for doc1", "clinician", facility=F1)  # a reset
+        from phip.security.accounts import add_client
+
+        add_client(s, "f1-his", "a new secret", F1)
+        s.commit()
+    assert [_ok(api, before["lz-county"]), _ok(api, before["doc1"])] == [401, 401]
+    assert _ok(api, api.tokens["f1-his"]) == 401
+    assert _login(api, "lz-county")[0] == 200
 
 
 def test_a_deactivated_client_loses_its_token(api: Api) -> None:
@@ -115,6 +134,35 @@ def test_failed_logins_lock_the_name(api: Api, name: str) -> None:
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     assert r.json()["resourceType"] == "OperationOutcome"
     assert _login(api, "doc1")[0] == 200  # other names are not locked
+
+
+def test_many_failures_from_one_address_lock_it_and_a_client_secret_is_throttled(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spray of names from one address locks the address (even for a correct login from it);
+    behind a trusted proxy the address is the forwarded one, so other clients are not locked
+    with it; a facility client's secret is throttled like a password."""
+    from phip.security import throttle
+
+    monkeypatch.setattr(api.client.app.state.settings, "trusted_proxies", ["testclient"])  # type: ignore[attr-defined]
+
+    def login(user: str, password: str, via: str) -> int:
+        body = {"username": user, "password": password}
+        r = api.client.post("/api/auth/login", json=body, headers={"X-Forwarded-For": f"6.6.6.6, {via}"})
+        return r.status_code
+
+    for i in range(throttle.ADDRESS_LIMIT):
+        assert login(f"sprayed-{i}", "wrong", "10.0.0.1") == 401
+    assert login("prov", PASSWORD, "10.0.0.1") == 429  # the address is locked, names apart
+    assert login("prov", PASSWORD, "10.0.0.2") == 200  # another client behind the same proxy
+    monkeypatch.setattr(api.client.app.state.settings, "trusted_proxies", [])  # type: ignore[attr-defined]
+    assert login("prov", PASSWORD, "10.0.0.1") == 200  # untrusted: the header is not believed
+
+    for _ in range(throttle.USER_LIMIT):
+        r = api.client.post("/api/auth/token", json={"client_id": "f2-his", "client_secret": "guess"})
+        assert r.status_code == 401
+    r = api.client.post("/api/auth/token", json={"client_id": "f2-his", "client_secret": "secret-2"})
+    assert r.status_code == 429 and r.json()["resourceType"] == "OperationOutcome"
 
 
 def test_a_success_clears_earlier_failures(api: Api) -> None:

@@ -205,6 +205,30 @@ def purge(engine: Engine, older_than: timedelta) -> int:
     return done
 
 
+def recover_interrupted(engine: Engine, jobs_dir: Path, orphan_age: timedelta = timedelta(hours=1)) -> int:
+    """At server start: jobs left queued or running by a stopped process never finish, so they
+    are marked failed and their files deleted (an `$import` body is raw personal data); folders
+    under `jobs_dir` that no job names, older than `orphan_age`, are deleted too. Returns how many
+    jobs and folders were cleared. (One server process per database: a second one starting
+    would take the first one's running jobs for interrupted ones.)"""
+    cleared = 0
+    with Session(engine) as s:
+        for job in s.scalars(select(BulkJob).where(BulkJob.status.in_(("queued", "running")))).all():
+            shutil.rmtree(job.folder, ignore_errors=True)
+            job.status, job.finished_at = "failed", datetime.now(UTC)
+            job.result = orjson.dumps({"error": "interrupted: the server stopped while it ran"}).decode()
+            cleared += 1
+        known = {Path(f).name for f in s.scalars(select(BulkJob.folder))}
+        s.commit()
+    if jobs_dir.is_dir():
+        cutoff = datetime.now(UTC).timestamp() - orphan_age.total_seconds()
+        for folder in jobs_dir.iterdir():
+            if folder.is_dir() and folder.name not in known and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                cleared += 1
+    return cleared
+
+
 def start(target: Callable[..., None], *args: Any) -> threading.Thread:
     t = threading.Thread(target=target, args=args, daemon=True)
     t.start()

@@ -7,12 +7,22 @@ from sqlalchemy.orm import Session
 from phip.security.access import policy
 from phip.security.models import ApiClient, ResidentAccount, StaffUser
 from phip.security.passwords import hash_secret
+from phip.security.sessions import revoke_actor
+
+
+def _changed(session: Session, kind: str, name: str, existed: bool) -> None:
+    """An account set again (new secret or password, role, org unit, facility, records) loses
+    the sessions it had: tokens issued before the change stop working at once."""
+    if existed:
+        revoke_actor(session, f"{kind}:{name}")
 
 
 def add_client(session: Session, client_id: str, secret: str, facility: str) -> ApiClient:
-    client = session.get(ApiClient, client_id) or ApiClient(client_id=client_id)
+    found = session.get(ApiClient, client_id)
+    client = found or ApiClient(client_id=client_id)
     client.secret_hash, client.facility, client.active = hash_secret(secret), facility, True
     session.add(client)
+    _changed(session, "facility", client_id, found is not None)
     return client
 
 
@@ -33,7 +43,8 @@ def add_staff(
         raise ValueError(f"role {role} needs a facility")
     if needs == "org_unit" and not org_unit:
         raise ValueError(f"role {role} needs an org unit")
-    user = session.get(StaffUser, username) or StaffUser(username=username)
+    found = session.get(StaffUser, username)
+    user = found or StaffUser(username=username)
     user.password_hash, user.role, user.org_unit, user.facility = (
         hash_secret(password),
         role,
@@ -42,13 +53,16 @@ def add_staff(
     )
     user.display_name, user.active = display_name, True
     session.add(user)
+    _changed(session, "staff", username, found is not None)
     return user
 
 
 def add_resident(session: Session, username: str, password: str, patient_ids: list[str]) -> ResidentAccount:
-    acct = session.get(ResidentAccount, username) or ResidentAccount(username=username)
+    found = session.get(ResidentAccount, username)
+    acct = found or ResidentAccount(username=username)
     acct.password_hash, acct.patient_ids, acct.active = hash_secret(password), " ".join(patient_ids), True
     session.add(acct)
+    _changed(session, "resident", username, found is not None)
     return acct
 
 
@@ -64,7 +78,6 @@ def disable(session: Session, kind: str, name: str, operator: str = "operator:cl
     is refused. None when there is no such account; else how many live sessions were ended.
     Audited as the operator's action."""
     from phip.security import audit
-    from phip.security.sessions import revoke_actor
 
     model = KINDS.get(kind)
     if model is None:

@@ -9,7 +9,9 @@ Grounds, in order of strength:
 * `consent` — an active Consent of the resident, recorded by someone other than the
   clinician's facility (the resident, another facility), naming it as an actor;
 * `visit` — an Encounter of the clinician's facility with the resident that started within
-  `VISIT_WINDOW` and not in the future.
+  `VISIT_WINDOW` and not in the future, and that the viewer did not record themselves (the
+  audit log says who wrote it): a clinician who types in a visit to open a record proves
+  nothing; the facility's registration system, or a colleague, must have recorded it.
 
 Each cross-facility view is audited with the ground and the id of its evidence, so an auditor
 can check that the visit, referral or consent is real (a facility that fabricates a visit to
@@ -26,6 +28,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from phip.security.models import AuditEntry
 from phip.store.models import Resource
 
 #: a visit this long ago still grounds continuing care (chronic-disease follow-up is yearly or less)
@@ -72,10 +75,17 @@ def _names(res: dict[str, Any], field: str, facility: str) -> bool:
 
 
 def ground(
-    session: Session, facility: str, own_ids: list[str], all_ids: list[str], now: datetime | None = None
+    session: Session,
+    facility: str,
+    own_ids: list[str],
+    all_ids: list[str],
+    now: datetime | None = None,
+    *,
+    viewer: str | None = None,
 ) -> Ground | None:
     """The strongest evidence that `facility` cares for the person whose Patient records are
-    `all_ids` (`own_ids` of them held by the facility), or None."""
+    `all_ids` (`own_ids` of them held by the facility), or None. A visit `viewer` (an audit
+    actor, `kind:id`) recorded themselves does not count."""
     now = now or datetime.now(UTC)
     rows = session.execute(
         select(Resource.res_type, Resource.res_id, Resource.facility, Resource.content).where(
@@ -85,6 +95,7 @@ def ground(
         )
     ).all()
     found: dict[str, Ground] = {}
+    visits: list[str] = []
     for rtype, rid, owner, content in rows:
         res = orjson.loads(content)
         if rtype == "ServiceRequest" and owner != facility and res.get("status") in LIVE_REFERRAL:
@@ -100,8 +111,26 @@ def ground(
             subject = _refs(res.get("subject"))
             recent = start is not None and now - VISIT_WINDOW <= start <= now
             if recent and any(r.split("/")[-1] in own_ids for r in subject):
-                found.setdefault("visit", Ground("visit", f"{rtype}/{rid}"))
+                visits.append(f"{rtype}/{rid}")
+    if visits:
+        self_recorded = _written_by(session, viewer, visits) if viewer else set()
+        ok = [v for v in sorted(visits) if v not in self_recorded]
+        if ok:
+            found["visit"] = Ground("visit", ok[0])
     for kind in ("referral", "consent", "visit"):
         if kind in found:
             return found[kind]
     return None
+
+
+def _written_by(session: Session, actor: str, targets: list[str]) -> set[str]:
+    """Which of `targets` (Type/id) `actor` created or updated (from the audit log)."""
+    rows = session.scalars(
+        select(AuditEntry.target).where(
+            AuditEntry.actor == actor,
+            AuditEntry.action.in_(("create", "update")),
+            AuditEntry.target.in_(targets),
+            AuditEntry.outcome.notin_(("denied", "invalid", "not-found", "failed", "exists")),
+        )
+    )
+    return set(rows)

@@ -117,6 +117,7 @@ def user_login(
             "sub": user.username,
             "role": user.role,
             "facility": user.facility,
+            "unit": user.org_unit,
             "org_path": (unit.path if unit else None) or (fac.path if fac else None),
         }
     elif ok and resident is not None and resident.active:

@@ -9,6 +9,7 @@ and a holder of the data key can test a suspected value, but the log itself reve
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from phip.store.protect import lookup_hash
@@ -47,11 +48,21 @@ PLAIN = frozenset(
 )
 
 
+#: modifiers that do not change what a value is (`:identifier` does: it is not here)
+MODIFIERS = frozenset({"exact", "missing", "not", "above", "below", "in", "not-in", "text", "contains"})
+
+
+def _plain(name: str) -> bool:
+    """A value is kept only if the parameter and every link of its chain is in PLAIN, and its
+    modifiers are harmless ones or resource types (`subject:Patient.identifier` is personal)."""
+    first, *rest = re.split(r"[:.]", name)
+    return first in PLAIN and all(p in PLAIN or p in MODIFIERS or p[:1].isupper() for p in rest)
+
+
 def value(name: str, raw: str) -> str:
-    base = name.split(":", 1)[0].split(".", 1)[0]
-    if base == "_cursor":
+    if name.split(":", 1)[0] == "_cursor":
         return "…"
-    if base in PLAIN:
+    if _plain(name):
         return raw[:60]
     return lookup_hash(raw)[:14]
 

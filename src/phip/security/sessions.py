@@ -1,9 +1,10 @@
 """Server-side state of access tokens, checked on every request.
 
 A signed token alone is not enough: its id (`jti`) must name a live row of `auth_session`, and
-the account it was issued to must still exist, be active and hold the role the token carries.
-So logout, disabling or deleting an account, deactivating a client and changing a role take
-effect on the next request, not when the token expires.
+the account it was issued to must still exist, be active and hold the role, facility, org unit
+and records the token carries. So logout, disabling or deleting an account, deactivating a
+client, changing a role or moving a user to another org unit take effect on the next request,
+not when the token expires; setting an account again (a password reset) ends its sessions.
 """
 
 from __future__ import annotations
@@ -36,17 +37,20 @@ def open_session(session: Session, jti: str, actor: str, role: str, ttl: int) ->
     )
 
 
-def _account(session: Session, kind: str, sub: str) -> tuple[str, str | None, str] | None:
-    """(role, facility, patients) the account holds now, or None when it is gone or disabled."""
+def _account(session: Session, kind: str, sub: str) -> tuple[str, str | None, str | None, str] | None:
+    """(role, facility, org unit, patients) the account holds now, or None when it is gone or
+    disabled."""
     if kind == "staff":
         user = session.get(StaffUser, sub)
-        return (user.role, user.facility, "") if user is not None and user.active else None
+        return (user.role, user.facility, user.org_unit, "") if user is not None and user.active else None
     if kind == "resident":
         acct = session.get(ResidentAccount, sub)
-        return ("resident", None, acct.patient_ids) if acct is not None and acct.active else None
+        return ("resident", None, None, acct.patient_ids) if acct is not None and acct.active else None
     if kind == "facility":
         client = session.get(ApiClient, sub)
-        return ("facility_client", client.facility, "") if client is not None and client.active else None
+        if client is None or not client.active:
+            return None
+        return ("facility_client", client.facility, None, "")
     return None
 
 
@@ -58,7 +62,12 @@ def check(session: Session, claims: dict[str, Any]) -> None:
     if row.actor != f"{claims['kind']}:{claims['sub']}" or row.role != claims["role"]:
         raise SessionRevoked("the session does not match the token")
     patients = claims.get("patients")
-    now = (claims["role"], claims.get("facility"), " ".join(patients) if isinstance(patients, list) else "")
+    now = (
+        claims["role"],
+        claims.get("facility"),
+        claims.get("unit"),
+        " ".join(patients) if isinstance(patients, list) else "",
+    )
     if _account(session, claims["kind"], claims["sub"]) != now:
         raise SessionRevoked("the account was disabled, removed or changed")
 

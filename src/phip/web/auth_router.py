@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from phip.security import logins
 from phip.security.principals import Principal
 from phip.web.deps import PrincipalDep, SessionDep
+from phip.web.headers import client_address
 from phip.web.outcome import ApiError
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -34,7 +35,7 @@ class TokenOut(BaseModel):
 
 
 def _address(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    return client_address(request)
 
 
 def _out(issued: logins.Issued) -> TokenOut:

@@ -69,3 +69,18 @@ def public_base(request: Request) -> str:
     scheme = request.scope.get("scheme", "http")
     default = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
     return f"{scheme}://{host}" if default or port is None else f"{scheme}://{host}:{port}"
+
+
+def client_address(request: Request) -> str:
+    """The caller's address for throttling: the peer, or behind a trusted reverse proxy the
+    nearest `X-Forwarded-For` address that is not one of the trusted proxies (addresses further
+    left were written by the client and prove nothing)."""
+    peer = request.client.host if request.client else "-"
+    trusted = set(request.app.state.settings.trusted_proxies)
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return peer

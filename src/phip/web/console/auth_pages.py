@@ -14,6 +14,7 @@ from phip.security import logins, tokens
 from phip.web.console.base import Ctx, context, render
 from phip.web.console.i18n import LANG_COOKIE, LOCALES
 from phip.web.deps import SESSION_COOKIE, SessionDep, csrf_token, verify_token
+from phip.web.headers import client_address
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "phip_login_csrf"
@@ -61,7 +62,7 @@ def login_submit(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf, expected):
         return _login_form(ctx, 403, next, True)
-    address = request.client.host if request.client else "-"
+    address = client_address(request)
     try:
         out = logins.staff_login(session, request.app.state.settings, username, password, address, "console")
     except logins.LoginRefused as exc:

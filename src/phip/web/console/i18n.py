@@ -99,8 +99,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "care_consent": ("依据：居民授权", "Ground: the resident's consent"),
     "care_visit": ("依据：本机构就诊记录", "Ground: a visit at this facility"),
     "withheld": (
-        "条其他机构的档案未显示：没有诊疗关系的依据（转诊、授权或本机构就诊）。",
-        "records of other facilities are not shown: no evidence of care (referral, consent or a visit here).",
+        "其他机构的档案仅在有诊疗关系依据（转诊、居民授权或本机构登记的就诊）时显示。",
+        "Records of other facilities are shown only with evidence of care: a referral, "
+        "the resident's consent, or a visit registered here.",
     ),
     "name": ("姓名", "Name"),
     "sex": ("性别", "Sex"),

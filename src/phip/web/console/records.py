@@ -156,7 +156,7 @@ def record_view(request: Request, patient_id: str, session: Session = SessionDep
     own = _own_records(session, every, facility)
     # other facilities' records open only on evidence of care, never on holding a Patient record
     cared = access.care and len(own) < len(every)
-    care = ground(session, facility, own, every) if cared else None
+    care = ground(session, facility, own, every, viewer=access.actor) if cared else None
     ids = every if care is not None else own
     events = timeline(session, ids)
     facilities = sorted({e["facility"] for e in events})
@@ -174,7 +174,8 @@ def record_view(request: Request, patient_id: str, session: Session = SessionDep
         events=events,
         facilities=facilities,
         care=care.kind if care is not None else None,
-        withheld=len(every) - len(ids),
+        # the same notice whether or not other facilities hold records: it must not tell
+        withheld=access.care and care is None,
     )
 
 
