@@ -30,7 +30,7 @@ install: $(STAMP) $(ASSETS)
 # demo mode: the demo generates its own signing secret, data key and password at its first run
 demo: export PHIP_DEMO = true
 demo: $(STAMP) $(ASSETS)
-	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake
+	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake var/audit-checkpoints var/bulk
 	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force
 	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
 	$(VENV)/bin/phip orgunits show --level prefecture

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, description="Largest FHIR request body (a resource or a Bundle) in bytes."
     )
+    max_api_body_bytes: int = Field(
+        1024 * 1024, description="Largest request body outside /fhir (logins, the API, console forms)."
+    )
     max_import_bytes: int = Field(512 * 1024 * 1024, description="Largest `$import` NDJSON body in bytes.")
     bulk_retention_hours: int = Field(
         24, description="Hours the files of a finished `$export` are kept before they are deleted."
@@ -79,7 +82,7 @@ class Settings(BaseSettings):
         "https://phip.health/fhir", description="Canonical base for the platform's code systems and profiles."
     )
     audit_checkpoint_dir: Path | None = Field(
-        None, description="Folder of the audit log's signed checkpoints; default var_dir/audit-checkpoints."
+        None, description="Folder of the audit log's MACed checkpoints; default var_dir/audit-checkpoints."
     )
     audit_checkpoint_every: int = Field(
         1000, description="Append an audit checkpoint every this many entries (0: on demand only)."

@@ -281,3 +281,54 @@ def test_match_with_a_malformed_patient_and_a_model(
 def test_unknown_routes_are_operation_outcomes(api: Api) -> None:
     _outcome(api.client.get("/api/nothing-here", headers=api.h("prov")), 404)
     _outcome(api.client.patch("/fhir/metadata", headers=api.h("prov")), 405)
+
+
+def test_bodies_outside_fhir_are_capped_and_strict(api: Api) -> None:
+    """Logins, the platform API and console forms: a body past `max_api_body_bytes` is refused
+    before it is read in full, and JSON there is as strict as on /fhir (a login with two
+    `username` keys was accepted before)."""
+    big = b'{"username": "' + b"a" * (api.settings.max_api_body_bytes + 10) + b'", "password": "x"}'
+    r = api.client.post("/api/auth/login", content=big, headers={"Content-Type": "application/json"})
+    _outcome(r, 413)
+    twice = b'{"username": "nobody", "username": "prov", "password": "correct horse battery staple"}'
+    r = api.client.post("/api/auth/login", content=twice, headers={"Content-Type": "application/json"})
+    _outcome(r, 400)
+    assert "duplicate" in r.text
+    r = api.client.post("/login", content=b"username=" + b"a" * (api.settings.max_api_body_bytes + 1))
+    _outcome(r, 413)
+    ok = api.client.post(
+        "/api/auth/login", json={"username": "prov", "password": "correct horse battery staple"}
+    )
+    assert ok.status_code == 200  # a good body still goes through, unchanged
+
+
+def test_an_unexpected_error_is_a_bare_outcome_with_headers_and_a_log_without_details(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from phip.web import indicators_router
+
+    secret = "620102199001050144"
+
+    def broken() -> None:
+        raise RuntimeError(f"cannot parse {secret}")
+
+    monkeypatch.setattr(indicators_router, "catalogue", broken)
+    client = TestClient(api.client.app, raise_server_exceptions=False)
+    with caplog.at_level(logging.INFO):
+        r = client.get("/api/indicators/catalogue", headers=api.h("prov"))
+        _outcome(r, 500)
+        assert secret not in r.text
+        assert (
+            r.headers["x-content-type-options"] == "nosniff"
+            and "frame-ancestors" in r.headers["content-security-policy"]
+        )
+        try:  # what the ASGI server does with an exception that escaped the app
+            broken()
+        except RuntimeError as exc:
+            logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=exc)
+    assert "RuntimeError" in caplog.text
+    assert secret not in caplog.text and "Traceback" not in caplog.text

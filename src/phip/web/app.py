@@ -26,6 +26,7 @@ from phip.web import (
     indicators_router,
     quality_router,
 )
+from phip.web.body import StrictBodies
 from phip.web.deps import route_action
 from phip.web.headers import SecurityHeaders
 from phip.web.outcome import (
@@ -39,6 +40,7 @@ from phip.web.outcome import (
     store_error_handler,
     unexpected_error_handler,
     validation_error_handler,
+    withhold_tracebacks,
 )
 
 #: the API's routers, in mounting order: the `$`-operations and `Patient/$match` come before the
@@ -83,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish_actions(module.router)
         app.include_router(module.router)
     console.install(app)
-    app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(StrictBodies, settings=settings)
+    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: on every answer
+    withhold_tracebacks()
     return app
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from phip.web.outcome import ApiError
+from phip.web.outcome import ApiError, outcome
 
 #: deeper than any FHIR resource nests (Questionnaire items, extensions on extensions)
 MAX_JSON_DEPTH = 64
@@ -74,3 +74,57 @@ def parse_json(raw: bytes, what: str = "the body") -> Any:
         except ValueError as exc:
             raise ApiError(400, "structure", f"{what} is not valid: {exc}") from exc
     return value
+
+
+#: methods whose bodies are read
+WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class StrictBodies:
+    """Pure ASGI middleware for every request outside `/fhir` (whose handlers read their larger
+    bodies with `read_body` and `parse_json` themselves): the body is capped at
+    `max_api_body_bytes` (413 as soon as it passes), and a JSON body must be strict JSON (400:
+    duplicate keys, NaN, too deep), before any handler or validator sees it. The body read is
+    handed on unchanged."""
+
+    def __init__(self, app: Any, settings: Any):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] not in WITH_BODY or path.startswith("/fhir"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.settings.max_api_body_bytes
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        try:
+            if declared.isdigit() and int(declared) > limit:
+                raise ApiError(413, "too-costly", f"the body is larger than {limit:,} bytes")
+            chunks, size, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "too-costly", f"the body is larger than {limit:,} bytes")
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            if b"json" in headers.get(b"content-type", b"").lower() and body.strip():
+                parse_json(body)
+        except ApiError as exc:
+            await outcome(exc.status, exc.code, exc.text)(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

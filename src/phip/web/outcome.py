@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from phip.security.access import Denied
 from phip.store.errors import StoreError
+from phip.web.headers import COMMON, CSP
 
 FHIR_JSON = "application/fhir+json"
 
@@ -138,9 +139,35 @@ async def database_busy_handler(request: Request, exc: Exception) -> Response:
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     """Anything else is the platform's fault: 500 with an OperationOutcome, no stack trace and
-    no detail sent; logged with its type and route only (the message may carry personal data)."""
+    no detail sent; logged with its type and route only (the message may carry personal data).
+    Starlette sends this answer from outside the app's middleware, so it carries the security
+    headers itself; and it re-raises the exception to the server, whose log record
+    `WithheldTracebacks` strips."""
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return outcome(500, "exception", "internal error; the request was not completed")
+    response = outcome(500, "exception", "internal error; the request was not completed")
+    for name, value in (*COMMON, (b"content-security-policy", CSP.encode())):
+        response.headers[name.decode()] = value.decode()
+    return response
+
+
+class WithheldTracebacks(logging.Filter):
+    """The server logs an exception that escaped a request with its traceback and message, which
+    may hold personal data (a value being parsed, a name in a query). This filter, on the
+    server's loggers, keeps the exception's type and drops the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"unexpected {record.exc_info[0].__name__} (message and traceback withheld)"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+def withhold_tracebacks() -> None:
+    """Install `WithheldTracebacks` on the loggers the ASGI server reports failures on (once)."""
+    for name in ("uvicorn.error", "uvicorn", "starlette", "fastapi"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, WithheldTracebacks) for f in logger.filters):
+            logger.addFilter(WithheldTracebacks())
 
 
 async def denied_handler(_request: Request, exc: Exception) -> Response:
