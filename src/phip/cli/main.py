@@ -30,6 +30,7 @@ from phip.cli.orgunits import orgunits_app
 from phip.cli.outbox import outbox_app
 from phip.cli.quality import quality_app
 from phip.cli.sof import sof_app
+from phip.cli.workflow import workflow_app
 
 app = typer.Typer(
     help="全民健康信息平台 PHIP, the Population Health Information Platform.", no_args_is_help=True
@@ -45,6 +46,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(workflow_app, name="workflow")
 console = Console(stderr=True)
 out_console = Console()
 

@@ -2,6 +2,8 @@
 
 Kick-off returns 202 with a status URL; the status URL answers 202 (with X-Progress) while the
 job runs and 200 with the manifest when it is done; files are downloaded with the same token.
+Each job is a case of the workflow machine `bulk-job` (`bulk-job.states.yaml`: queued →
+running → completed | failed → expired), its Task in the store; `bulk_job.status` projects it.
 Exports hold pseudonyms, never the plain identity or phone numbers. Jobs run in a background
 thread of the server process and their state is kept in the `bulk_job` table, so a status
 survives a restart (an interrupted import resumes when kicked off again with the same file).
@@ -16,6 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from phip import workflow
 from phip.store import outbox
 from phip.store.codec import from_stored
 from phip.store.models import BulkJob, Resource
@@ -30,6 +34,8 @@ from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
 from phip.store.repository import Scope
 
 log = logging.getLogger("phip.bulk")
+MACHINE = workflow.load(files("phip.exchange") / "bulk-job.states.yaml").name
+SYSTEM = "system:bulk"
 PSEUDONYM_SYSTEM = "https://phip.health/fhir/sid/pseudonym"
 
 
@@ -68,15 +74,36 @@ def new_job(session: Session, kind: str, owner: str, request: str, folder: Path)
         result="{}",
     )
     session.add(job)
+    workflow.open_case(session, MACHINE, job.id, actor=owner, reason=kind)
     session.commit()
     return job
+
+
+def _move(session: Session, job: BulkJob, transition: str, reason: str = "") -> None:
+    """Take a transition of the job's case and project its state onto the row (a job from
+    before the workflow layer has no case: its status is set directly)."""
+    try:
+        job.status = workflow.transition(
+            session, MACHINE, job.id, transition, actor=SYSTEM, reason=reason
+        ).state
+    except workflow.CaseNotFound:
+        job.status = workflow.machine(MACHINE).transitions[transition].target
+
+
+def _start(engine: Engine, job_id: str) -> None:
+    with Session(engine) as s:
+        job = s.get(BulkJob, job_id)
+        assert job is not None
+        _move(s, job, "start")
+        s.commit()
 
 
 def _finish(engine: Engine, job_id: str, status: str, result: dict[str, Any]) -> None:
     with Session(engine) as s:
         job = s.get(BulkJob, job_id)
         assert job is not None
-        job.status, job.result, job.finished_at = status, orjson.dumps(result).decode(), datetime.now(UTC)
+        _move(s, job, "complete" if status == "completed" else "fail", str(result.get("error", "")))
+        job.result, job.finished_at = orjson.dumps(result).decode(), datetime.now(UTC)
         job.progress = _RUNNING.pop(job_id, job.progress or "")[:200]
         s.commit()
 
@@ -116,6 +143,7 @@ def run_export(
 ) -> None:
     folder = None
     try:
+        _start(engine, job_id)
         with Session(engine) as s:
             job = s.get(BulkJob, job_id)
             assert job is not None
@@ -166,6 +194,7 @@ def run_import(
     from phip.exchange.ingest import ingest
 
     try:
+        _start(engine, job_id)
         seen = [0]
 
         def progress(n: int) -> None:
@@ -199,7 +228,7 @@ def purge(engine: Engine, older_than: timedelta) -> int:
             folder = Path(job.folder)
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
-            job.status = "expired"
+            _move(s, job, "expire", f"files kept {older_than} after the job ended")
             done += 1
         s.commit()
     return done
@@ -215,7 +244,8 @@ def recover_interrupted(engine: Engine, jobs_dir: Path, orphan_age: timedelta = 
     with Session(engine) as s:
         for job in s.scalars(select(BulkJob).where(BulkJob.status.in_(("queued", "running")))).all():
             shutil.rmtree(job.folder, ignore_errors=True)
-            job.status, job.finished_at = "failed", datetime.now(UTC)
+            _move(s, job, "fail", "interrupted: the server stopped while it ran")
+            job.finished_at = datetime.now(UTC)
             job.result = orjson.dumps({"error": "interrupted: the server stopped while it ran"}).decode()
             cleared += 1
         known = {Path(f).name for f in s.scalars(select(BulkJob.folder))}

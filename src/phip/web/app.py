@@ -36,12 +36,14 @@ from phip.web.outcome import (
     database_data_handler,
     denied_handler,
     http_error_handler,
+    illegal_transition_handler,
     lake_error_handler,
     store_error_handler,
     unexpected_error_handler,
     validation_error_handler,
     withhold_tracebacks,
 )
+from phip.workflow import IllegalTransition
 
 #: the API's routers, in mounting order: the `$`-operations and `Patient/$match` come before the
 #: FHIR router's `{rtype}` paths, so they are not taken for resource types
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StoreError, store_error_handler)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(Denied, denied_handler)
+    app.add_exception_handler(IllegalTransition, illegal_transition_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(OperationalError, database_busy_handler)

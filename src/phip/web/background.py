@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from phip import workflow
 from phip.exchange import bulk
 from phip.store import outbox
 
@@ -38,6 +39,7 @@ AT_START: list[tuple[str, Job]] = [("bulk-recovery", _recover_bulk)]
 #: jobs run at each tick, in order: (name, job(session, settings))
 JOBS: list[tuple[str, Job]] = [
     ("outbox", lambda s, settings: outbox.deliver(s, outbox.context(settings.var_dir))),
+    ("workflow-timers", lambda s, settings: workflow.fire_due(s)),
     ("bulk-retention", _purge_bulk),
 ]
 

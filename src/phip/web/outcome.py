@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from phip.security.access import Denied
 from phip.store.errors import StoreError
 from phip.web.headers import COMMON, CSP
+from phip.workflow import IllegalTransition
 
 FHIR_JSON = "application/fhir+json"
 
@@ -168,6 +169,24 @@ def withhold_tracebacks() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, WithheldTracebacks) for f in logger.filters):
             logger.addFilter(WithheldTracebacks())
+
+
+async def illegal_transition_handler(_request: Request, exc: Exception) -> Response:
+    """A workflow transition the case's state does not allow: 409, one error issue, and one
+    informational issue per transition that is allowed from the state."""
+    assert isinstance(exc, IllegalTransition)
+    issues: list[dict[str, Any]] = [{"severity": "error", "code": "business-rule", "diagnostics": str(exc)}]
+    issues += [
+        {
+            "severity": "information",
+            "code": "informational",
+            "details": {"text": name},
+            "expression": ["allowed"],
+        }
+        for name in exc.allowed
+    ]
+    body = {"resourceType": "OperationOutcome", "issue": issues}
+    return JSONResponse(body, status_code=409, media_type=FHIR_JSON)
 
 
 async def denied_handler(_request: Request, exc: Exception) -> Response:

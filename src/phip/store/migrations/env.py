@@ -15,7 +15,8 @@ import phip.identity.models
 import phip.orgunits.models
 import phip.quality.models
 import phip.security.models
-import phip.store.models  # noqa: F401
+import phip.store.models
+import phip.workflow.models  # noqa: F401
 from phip.store.db import Base
 
 target_metadata = Base.metadata
