@@ -20,6 +20,7 @@ from phip.security.models import AuditEntry
 from phip.standards import idcard
 from phip.store import init_db, make_engine
 from phip.store.protect import decrypt_bytes
+from phip.workflow import IllegalTransition
 
 A = idcard.make("620102", date(1980, 3, 1), 5, True)
 B = idcard.make("620502", date(1975, 7, 9), 8, False)
@@ -182,7 +183,7 @@ def test_review_queue_decisions(session: Session) -> None:
     s.commit()
     assert s.get(NoMatchRule, ("Patient/b1", "Patient/c1")) is not None
     assert review.counts(s) == {"match": 1, "no-match": 1}
-    with pytest.raises(DecisionError):
+    with pytest.raises(IllegalTransition, match="allowed: reopen"):
         decisions.decide_review(s, ACTOR, ROLE, items[0].id, "match")  # decided already
     # a queue offer for a pair ruled apart is not queued again
     assert review.offer(s, [("Patient/b1", "Patient/c1", 0.8)], {"Patient/b1": "x", "Patient/c1": "y"}) == 0
@@ -191,6 +192,19 @@ def test_review_queue_decisions(session: Session) -> None:
     s.commit()
     assert dump(s) == start
     assert review.counts(s) == {"open": 2}
+    # each item is a case of the review-item lifecycle: its Task and history say what happened
+    from phip import workflow
+
+    case = workflow.get(s, review.MACHINE, str(items[0].id))
+    assert case is not None and case.state == "open" and "decide-match" in case.allowed
+    steps = [
+        (h["transition"], h["to"], h["actor"]) for h in workflow.history(s, review.MACHINE, str(items[0].id))
+    ]
+    assert steps == [
+        ("open", "open", "system:linkage"),
+        ("decide-match", "match", ACTOR),
+        ("reopen", "open", ACTOR),
+    ]
 
 
 def test_items_that_came_together_go_stale(session: Session) -> None:

@@ -19,7 +19,8 @@ import orjson
 from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from phip.identity import persons
+from phip import workflow
+from phip.identity import persons, review
 from phip.identity.models import NoMatchRule, PersonEvent, PersonRecordRow, PersonRow, ReviewItem
 from phip.security import audit
 
@@ -228,8 +229,12 @@ def decide_review(
     item = session.get(ReviewItem, item_id)
     if item is None:
         raise DecisionError(404, "not-found", f"no review item {item_id}")
-    if item.status != "open":
-        raise DecisionError(409, "conflict", f"review item {item_id} is {item.status}")
+    m = workflow.machine(review.MACHINE)
+    transition = {"match": "decide-match", "no-match": "decide-no-match"}.get(decision)
+    if transition is None:
+        raise DecisionError(400, "invalid", "decision must be match or no-match")
+    if item.status not in m.states or transition not in m.allowed(item.status):
+        m.step(item.status, transition)  # IllegalTransition: 409 naming what is allowed
     a, b = _record(session, item.record_id), _record(session, item.other_id)
     extra = {"review": item_id}
     if decision == "match":
@@ -242,12 +247,8 @@ def decide_review(
         event = keep_apart(session, actor, role, item.record_id, item.other_id, reason, extra)
     else:
         raise DecisionError(400, "invalid", "decision must be match or no-match")
-    item.status, item.decided_by, item.decided_at, item.event_id = (
-        decision,
-        actor,
-        datetime.now(UTC),
-        event.id,
-    )
+    review.move(session, item, transition, actor, reason)
+    item.decided_by, item.decided_at, item.event_id = actor, datetime.now(UTC), event.id
     return event
 
 
@@ -317,7 +318,8 @@ def revert(session: Session, actor: str, role: str, event_id: int, reason: str =
         if "review" in after:
             item = session.get(ReviewItem, after["review"])
             if item is not None:
-                item.status, item.decided_by, item.decided_at, item.event_id = "open", None, None, None
+                review.move(session, item, "reopen", actor, reason or f"revert {event_id}")
+                item.decided_by, item.decided_at, item.event_id = None, None, None
         return set()
 
     involved = touched | set(before["persons"])

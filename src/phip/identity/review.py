@@ -3,20 +3,37 @@ linkage) of records that are in different persons, waiting for a steward's decis
 
 An item is `open` until decided (`match` / `no-match`, see `decisions.py`) or until the records end
 up in one person or apart for good by other means (`stale`). Relinking updates open items in place
-(same id), so a steward's queue does not reshuffle under them.
+(same id), so a steward's queue does not reshuffle under them. Each item is a case of the
+workflow machine `review-item` (`review-item.states.yaml`); `status` projects its state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from phip import workflow
 from phip.identity import persons
 from phip.identity.models import PersonRecordRow, ReviewItem
+
+MACHINE = workflow.load(files("phip.identity") / "review-item.states.yaml").name
+LINKAGE = "system:linkage"
+
+
+def move(session: Session, item: ReviewItem, transition: str, actor: str, reason: str = "") -> None:
+    """Take a transition of the item's case and project its state onto the row (an item from
+    before the workflow layer has no case: its status is set directly, after the same check)."""
+    try:
+        case = workflow.transition(session, MACHINE, str(item.id), transition, actor=actor, reason=reason)
+        item.status = case.state
+    except workflow.CaseNotFound:
+        m = workflow.machine(MACHINE)
+        item.status = m.transitions[m.step(item.status, transition).name].target
 
 
 def _key(a: str, b: str) -> tuple[str, str]:
@@ -48,22 +65,24 @@ def offer(
         for item in session.scalars(select(ReviewItem).where(ReviewItem.status == "open")):
             existing.setdefault((item.record_id, item.other_id), item)
     now = datetime.now(UTC)
-    added = 0
+    new: list[ReviewItem] = []
     for k, p in wanted.items():
         found = existing.get(k)
         if found is None:
-            session.add(
+            new.append(
                 ReviewItem(record_id=k[0], other_id=k[1], probability=p, status="open", created_at=now)
             )
-            added += 1
         elif found.status == "open":
             found.probability = p
+    session.add_all(new)
+    session.flush()
+    workflow.open_cases(session, MACHINE, [str(i.id) for i in new], actor=LINKAGE, now=now)
     if replace:
         for k, item in existing.items():
             if item.status == "open" and k not in wanted:
-                item.status = "stale"
+                move(session, item, "go-stale", LINKAGE, "no longer offered by the linkage")
     session.flush()
-    return added
+    return len(new)
 
 
 #: the largest offset a listing accepts (beyond it there is nothing to page through)
@@ -106,7 +125,7 @@ def _stale(session: Session, item: ReviewItem) -> bool:
     b = session.get(PersonRecordRow, item.other_id)
     apart = bool(persons.no_match_pairs(session, [item.record_id]) & {(item.record_id, item.other_id)})
     if a is None or b is None or a.person_id == b.person_id or apart:
-        item.status = "stale"
+        move(session, item, "go-stale", LINKAGE, "the records are one person or apart already")
         return True
     return False
 

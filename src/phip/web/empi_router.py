@@ -27,6 +27,7 @@ from phip.identity.realtime import load_features
 from phip.security.access import Access
 from phip.web.deps import allow
 from phip.web.outcome import ApiError
+from phip.workflow import IllegalTransition
 
 router = APIRouter(prefix="/api/empi", tags=["person index"])
 #: ids are 64-bit in the database: anything larger is no id (422 before any query)
@@ -80,6 +81,9 @@ def _run(access: Access, fn: Any, *args: Any) -> dict[str, Any]:
     except decisions.DecisionError as exc:
         session.rollback()
         raise ApiError(exc.status, exc.code, str(exc)) from exc
+    except IllegalTransition as exc:  # e.g. an item decided already: the message names what is allowed
+        session.rollback()
+        raise ApiError(409, "business-rule", str(exc)) from exc
     session.commit()
     return _event(event, _visibility(access))
 

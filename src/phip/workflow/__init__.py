@@ -9,6 +9,7 @@ from phip.workflow.cases import (
     get,
     history,
     open_case,
+    open_cases,
     transition,
 )
 from phip.workflow.machine import IllegalTransition, Machine, MachineError, load, machine, machines
@@ -28,5 +29,6 @@ __all__ = [
     "machine",
     "machines",
     "open_case",
+    "open_cases",
     "transition",
 ]

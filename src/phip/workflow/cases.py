@@ -25,13 +25,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from phip.store import outbox
 from phip.store.codec import instant, now_utc
 from phip.store.errors import Conflict, NotFound, PreconditionFailed
-from phip.store.repository import Repository
+from phip.store.models import Resource
+from phip.store.repository import Incoming, Repository
 from phip.workflow.machine import Machine, machine
 from phip.workflow.models import WorkflowCommand, WorkflowEvent, WorkflowTimer
 
@@ -108,6 +109,78 @@ def open_case(
     _arm(session, m, key, m.initial, now)
     _remember(session, command_key, case, "open", actor, now)
     return case
+
+
+def open_cases(
+    session: Session,
+    machine_name: str,
+    keys: list[str],
+    *,
+    actor: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Open many cases at once (a batch job's output, e.g. the review items of a relink): the
+    Tasks through the repository's bulk path, their events, timers and outbox events in bulk.
+    Cases that exist already are left as they are. Returns how many were opened."""
+    m = machine(machine_name)
+    now = now or now_utc()
+    existing = set(
+        session.scalars(
+            select(Resource.res_id).where(
+                Resource.res_type == "Task", Resource.res_id.in_([task_id(machine_name, k) for k in keys])
+            )
+        )
+    )
+    fresh = [k for k in dict.fromkeys(keys) if task_id(machine_name, k) not in existing]
+    if not fresh:
+        return 0
+    Repository(session).bulk_upsert(
+        [Incoming(_task(m, k, m.initial, now, reason, None, None, None)) for k in fresh]
+    )
+    events = [
+        {
+            "machine": m.name,
+            "case_key": k,
+            "transition": "open",
+            "from_state": "",
+            "to_state": m.initial,
+            "actor": actor[:120],
+            "reason": reason[:500],
+            "command_key": None,
+            "at": now,
+        }
+        for k in fresh
+    ]
+    session.execute(insert(WorkflowEvent), events)
+    timers = [
+        {
+            "machine": m.name,
+            "case_key": k,
+            "state": m.initial,
+            "due_at": now + d.after,
+            "transition": d.transition,
+            "escalate": d.escalate,
+            "done": False,
+            "outcome": "",
+        }
+        for k in fresh
+        for d in m.deadlines_of(m.initial)
+    ]
+    if timers:
+        session.execute(insert(WorkflowTimer), timers)
+    outbox.emit_many(
+        session,
+        (
+            (
+                TRANSITION_TOPIC,
+                f"{m.name}/{k}",
+                {"machine": m.name, "case": k, "transition": "open", "to": m.initial},
+            )
+            for k in fresh
+        ),
+    )
+    return len(fresh)
 
 
 def transition(
