@@ -113,3 +113,49 @@ def test_version_stamp_lives_in_columns_and_is_served_with_the_resource(session:
     assert m1["meta"]["lastUpdated"].endswith("Z") and not m1["meta"]["lastUpdated"].startswith("2020")
     assert repo.read("Patient", "m2")["meta"]["versionId"] == "1"
     assert repo.vread("Patient", "m1", 1)["meta"] == m1["meta"]
+
+
+class Recorded:
+    """An auditor that keeps what the repository told it."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, str, str]] = []
+
+    def written(self, verb: str, target: str, outcome: str) -> None:
+        self.entries.append(("written", verb, target, outcome))
+
+    def refused(self, verb: str, target: str, outcome: str) -> None:
+        self.entries.append(("refused", verb, target, outcome))
+
+
+def test_a_repository_acting_for_a_caller_writes_only_its_own_records(session: Session) -> None:
+    """Below the web: whoever calls the repository for a caller (a router, a workflow, a CLI),
+    the caller's facility owns what it writes, another facility's record cannot be overwritten
+    or deleted, and every write and refusal reaches the auditor."""
+    from phip.store.errors import Forbidden
+
+    Repository(session).create(patient("theirs"), facility="F2")
+    audit = Recorded()
+    mine = Repository(session, Scope(facility="F1"), writer="F1", auditor=audit)
+    created = mine.create(patient("new"))
+    assert session.get(Resource, ("Patient", created.resource["id"])).facility == "F1"  # type: ignore[union-attr]
+    with pytest.raises(Forbidden):
+        mine.create(patient("spoof"), facility="F2")
+    with pytest.raises(Conflict):
+        mine.update("Patient", "theirs", patient("theirs", name="改名"))
+    with pytest.raises(NotFound):
+        mine.delete("Patient", "theirs")
+    assert Repository(session).read("Patient", "theirs")["name"][0]["text"] == "张丽华"  # untouched
+    assert mine.update("Patient", "new", {**patient("new", name="王芳")}).outcome == "updated"
+    assert mine.delete("Patient", "new") and not mine.delete("Patient", "never")
+    with pytest.raises(Forbidden):
+        Repository(session, Scope(facility="F1"), writer=None, auditor=audit).create(patient("x"))
+    assert audit.entries == [
+        ("written", "create", "Patient/new", "ok"),
+        ("refused", "update", "Patient/theirs", "denied"),
+        ("refused", "delete", "Patient/theirs", "denied"),
+        ("written", "update", "Patient/new", "updated"),
+        ("written", "delete", "Patient/new", "ok"),
+        ("refused", "delete", "Patient/never", "not-found"),
+        ("refused", "create", "Patient/x", "denied"),
+    ]

@@ -70,6 +70,7 @@ def test_key_rotation(api: Api) -> None:
         sessions.open_session(s, "rotated-1", "staff:prov", "province_admin", 600)
         s.commit()
     claims = {"kind": "staff", "sub": "prov", "role": "province_admin", "jti": "rotated-1", "facility": None}
+    claims["unit"] = "620000"  # the org unit the account holds, as a login puts it in the token
     old = tk.issue(claims, "retired-key")
     assert api.client.get("/fhir/Patient", headers={"Authorization": f"Bearer {old}"}).status_code == 401
     api.settings.previous_secret_keys.append("retired-key")

@@ -225,12 +225,10 @@ def _entry(
                 audit("delete", url_target(url), "not-found")
                 return {"response": {"status": "204"}}
             parts = [rtype, matches[0]["id"]]
-        exists, owner = service.owner(session, rtype, parts[1])
-        if exists and owner not in (None, caller.facility):
-            audit("delete", f"{rtype}/{parts[1]}", "denied")
-            raise EntryError(404, f"{rtype}/{parts[1]} not found")  # as for a missing id
-        repo.delete(rtype, parts[1])
-        audit("delete", f"{rtype}/{parts[1]}", "ok")
+        try:  # another facility's record reads as missing; the repository audits either way
+            _writer(session, caller, audit).delete(rtype, parts[1])
+        except StoreError as exc:
+            raise EntryError(exc.status, str(exc)) from exc
         return {"response": {"status": "204"}}
     given = entry.get("resource")
     if not isinstance(given, dict) or given.get("resourceType") != rtype:
@@ -258,18 +256,12 @@ def _entry(
     if issues:
         audit(method.lower(), f"{rtype}/{res['id']}", "invalid")
         raise EntryError(422, "the resource is not valid", issues)
-    exists, owner = service.owner(session, rtype, res["id"])
-    if exists and owner not in (None, caller.facility):
-        audit("update", f"{rtype}/{res['id']}", "denied")
-        raise EntryError(409, f"{rtype}/{res['id']} cannot be written by this account; use another id")
-    written = Repository(session).update(
-        rtype, res["id"], res, facility=caller.facility, org_path=caller.org_path
-    )
-    audit(
-        "create" if written.resource["meta"]["versionId"] == "1" else "update",
-        f"{rtype}/{res['id']}",
-        written.outcome,
-    )
+    try:  # another facility's record is refused (409) and audited by the repository
+        written = _writer(session, caller, audit).update(
+            rtype, res["id"], res, org_path=caller.org_path, verb=None
+        )
+    except StoreError as exc:
+        raise EntryError(exc.status, str(exc)) from exc
     version = written.resource["meta"]["versionId"]
     return {
         "response": {
@@ -278,3 +270,23 @@ def _entry(
             "etag": f'W/"{version}"',
         }
     }
+
+
+class _EntryAuditor:
+    """The repository's auditor inside a Bundle: every write and refusal goes to the Bundle's
+    audit (in the Bundle's transaction: a refused entry fails a transaction, and the router
+    audits the failed attempt)."""
+
+    def __init__(self, audit: Audit):
+        self.audit = audit
+
+    def written(self, verb: str, target: str, outcome: str) -> None:
+        self.audit(verb, target, outcome)
+
+    def refused(self, verb: str, target: str, outcome: str) -> None:
+        self.audit(verb, target, outcome)
+
+
+def _writer(session: Session, caller: Caller, audit: Audit) -> Repository:
+    """The repository acting for the Bundle's caller (writes as its facility only)."""
+    return Repository(session, caller.scope, writer=caller.facility, auditor=_EntryAuditor(audit))

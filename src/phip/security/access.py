@@ -269,8 +269,19 @@ class Access:
         return NO_RECORDS
 
     def repo(self) -> Repository:
-        """The repository scoped to the caller."""
-        return Repository(self.session, self.records())
+        """The repository acting for the caller: it reads within the caller's records, writes
+        only as the caller's facility (never another's records) and audits every write here."""
+        return Repository(self.session, self.records(), writer=self.writes_as, auditor=self)
+
+    # -- the repository's auditor
+
+    def written(self, verb: str, target: str, outcome: str) -> None:
+        self.log(verb, target, outcome)
+
+    def refused(self, verb: str, target: str, outcome: str) -> None:
+        """A refused write, committed at once (the request fails after it)."""
+        self.log(verb, target, outcome)
+        self.session.commit()
 
     @property
     def writes_as(self) -> str | None:

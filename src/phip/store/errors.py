@@ -36,3 +36,10 @@ class PreconditionFailed(StoreError):
 class InvalidSearch(StoreError):
     status = 400
     code = "invalid"
+
+
+class Forbidden(StoreError):
+    """A write through a repository acting for a caller who may not write records."""
+
+    status = 403
+    code = "forbidden"

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, select, tuple_
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from phip.store.bulkwrite import (
     write_staged,
 )
 from phip.store.codec import content_hash, from_stored, instant, now_utc, stored_bytes
-from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed, StoreError
+from phip.store.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, StoreError
 from phip.store.indexer import IndexRows, index_rows
 from phip.store.models import (
     Resource,
@@ -77,10 +77,59 @@ class Incoming:
     content_hash: str | None = None
 
 
+class Auditor(Protocol):
+    """Where a repository acting for a caller records each write (the access layer's audit log)."""
+
+    def written(self, verb: str, target: str, outcome: str) -> None:
+        """A write done, in the caller's transaction."""
+
+    def refused(self, verb: str, target: str, outcome: str) -> None:
+        """A write refused (the caller decides whether the record outlives the request)."""
+
+
 class Repository:
-    def __init__(self, session: Session, scope: Scope | None = None):
+    """The store, seen by one caller. `scope` limits what it reads (in SQL). Acting for a caller
+    (`writer` and `auditor` given, as `Access.repo()` does), it also decides what the caller may
+    write, whatever the payload says: a create is stored as the writer's facility; an update of
+    another facility's record is a Conflict and a delete of one reads as missing (both audited
+    as denied); with no writer facility every write is Forbidden; and every write is audited."""
+
+    def __init__(
+        self,
+        session: Session,
+        scope: Scope | None = None,
+        *,
+        writer: str | None = None,
+        auditor: Auditor | None = None,
+    ):
         self.session = session
         self.scope = scope or Scope()
+        self.writer, self.auditor = writer, auditor
+
+    @property
+    def for_caller(self) -> bool:
+        return self.auditor is not None
+
+    def _may_write(self, verb: str, target: str) -> None:
+        if self.for_caller and self.writer is None:
+            assert self.auditor is not None
+            self.auditor.refused(verb, target, "denied")
+            raise Forbidden("this account may not write records")
+
+    def _owned(self, verb: str, rtype: str, rid: str, current: Resource | None) -> None:
+        """Refuse a write to a record another facility holds (records held by no facility, the
+        shared directory, may be written by any writer)."""
+        if not self.for_caller or current is None or current.facility in (None, self.writer):
+            return
+        assert self.auditor is not None
+        self.auditor.refused(verb, f"{rtype}/{rid}", "denied")
+        if verb == "delete":  # as for a missing id: another facility's ids are not the caller's to probe
+            raise NotFound(f"{rtype}/{rid} not found")
+        raise Conflict(f"{rtype}/{rid} cannot be written by this account; use another id")
+
+    def _written(self, verb: str, target: str, outcome: str) -> None:
+        if self.auditor is not None:
+            self.auditor.written(verb, target, outcome)
 
     def scoped_select(self, *columns: Any) -> Any:
         """SELECT of resource columns limited to what this repository's scope may see."""
@@ -161,9 +210,17 @@ class Repository:
     def create(self, res: Json, facility: str | None = None, org_path: str | None = None) -> WriteResult:
         res = dict(res)
         res["id"] = res.get("id") or str(uuid.uuid4())
+        target = f"{res['resourceType']}/{res['id']}"
+        self._may_write("create", target)
+        if self.for_caller:
+            if facility not in (None, self.writer):
+                raise Forbidden("records are stored as the caller's facility")
+            facility = self.writer
         if self.session.get(Resource, (res["resourceType"], res["id"])) is not None:
-            raise Conflict(f"{res['resourceType']}/{res['id']} already exists")
-        return self._write(res, None, facility, org_path)
+            raise Conflict(f"{target} already exists")
+        written = self._write(res, None, facility, org_path)
+        self._written("create", target, "ok")
+        return written
 
     def update(
         self,
@@ -173,21 +230,42 @@ class Repository:
         if_match: int | None = None,
         facility: str | None = None,
         org_path: str | None = None,
+        verb: str | None = "update",
     ) -> WriteResult:
         if res.get("resourceType") != rtype:
             raise StoreError(f"resourceType must be {rtype}", code="invalid")
         if res.get("id") != rid:
             raise StoreError("the id in the body must match the id in the URL", code="invalid")
+        self._may_write(verb or "update", f"{rtype}/{rid}")
         current = self.session.get(Resource, (rtype, rid))
-        if current is not None and self.scope.clause() is not None and self._row(rtype, rid) is None:
+        if self.for_caller:
+            self._owned(verb or "update", rtype, rid, current)
+            if facility not in (None, self.writer):
+                raise Forbidden("records are stored as the caller's facility")
+            facility = self.writer
+        elif current is not None and self.scope.clause() is not None and self._row(rtype, rid) is None:
             raise NotFound(f"{rtype}/{rid} not found")
         if if_match is not None and (current is None or current.version != if_match):
             raise PreconditionFailed(f"version {if_match} is not the current version of {rtype}/{rid}")
-        return self._write(dict(res), current, facility, org_path)
+        written = self._write(dict(res), current, facility, org_path)
+        if verb is None:  # named by what happened: a new record is a create
+            verb = "create" if written.resource["meta"]["versionId"] == "1" else "update"
+        self._written(verb, f"{rtype}/{rid}", written.outcome)
+        return written
 
     def delete(self, rtype: str, rid: str) -> bool:
-        current = self._row(rtype, rid)
+        """Delete a record (a new version flagged deleted); False when there is none to delete
+        (audited as not-found for a caller)."""
+        target = f"{rtype}/{rid}"
+        self._may_write("delete", target)
+        if self.for_caller:
+            current = self.session.get(Resource, (rtype, rid))
+            self._owned("delete", rtype, rid, current)
+        else:
+            current = self._row(rtype, rid)
         if current is None or current.deleted:
+            if self.auditor is not None:
+                self.auditor.refused("delete", target, "not-found")
             return False
         ts = now_utc()
         version = current.version + 1
@@ -198,6 +276,7 @@ class Repository:
             self.session, outbox.resource_events([(rtype, rid, version, "deleted", current.facility)])
         )
         self.session.flush()
+        self._written("delete", target, "ok")
         return True
 
     def _write(
@@ -251,6 +330,8 @@ class Repository:
     def bulk_upsert(self, items: Sequence[Incoming]) -> dict[str, int]:
         """Store many validated resources at once: created / updated / unchanged counts.
         A record whose content is unchanged is left alone (idempotent resubmission)."""
+        if self.for_caller and any(it.facility != self.writer for it in items):
+            raise Forbidden("records are stored as the caller's facility")
         staged = [stage(it.resource, it.facility, it.org_path, it.content_hash) for it in items]
         return write_staged(self.session, staged, now_utc())
 
