@@ -146,6 +146,12 @@ def test_acknowledge_and_summary(api: tuple[TestClient, dict[str, str]]) -> None
         e["resource"]["id"]: e["resource"]["issue"][0]["extension"][0]["valueCode"] for e in again["entry"]
     }
     assert status[f"qf-{first}"] == "acknowledged"
+    # acknowledged already: the lifecycle allows no second acknowledgement, and says what it allows
+    twice = client.post(
+        "/api/quality/acknowledge", json={"facility": fac, "ids": [first]}, headers=_h(tokens, "fadmin")
+    )
+    assert twice.status_code == 409 and twice.json()["resourceType"] == "OperationOutcome"
+    assert [i["details"]["text"] for i in twice.json()["issue"][1:]] == ["correct", "verify"]
     mine = client.get("/api/quality/summary", headers=_h(tokens, "client")).json()
     assert mine["round"] and mine["findings"]["open"] > 0
     province = client.get("/api/quality/summary", headers=_h(tokens, "prov")).json()

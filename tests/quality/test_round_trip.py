@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from phip.exchange.ingest import ingest
@@ -99,6 +99,13 @@ def test_a_facility_fixes_resubmits_and_its_findings_are_verified(
         ]
         assert acknowledge(s, ids[:2], facility) == 2
         assert acknowledge(s, ids[:2], "somewhere-else") == 0  # not another facility's
+        # each move is a workflow event of the finding's lifecycle, with its actor
+        from phip import workflow
+
+        steps = [
+            (h["transition"], h["from"], h["to"]) for h in workflow.history(s, "quality-finding", str(ids[0]))
+        ]
+        assert steps == [("acknowledge", "open", "acknowledged")]
         statuses = {f["id"]: f["status"] for f in facility_findings(s, facility)}
         assert statuses[ids[0]] == "acknowledged"
 
@@ -177,8 +184,17 @@ def test_a_facility_fixes_resubmits_and_its_findings_are_verified(
                 )
             ).all()
         )
+        from phip.workflow.models import WorkflowEvent
+
+        verify_events = s.scalar(
+            select(func.count()).where(
+                WorkflowEvent.machine == "quality-finding",
+                WorkflowEvent.transition == "verify",
+                WorkflowEvent.actor == f"system:quality-round-{second.round_id}",
+            )
+        )
     assert set(fixed) <= verified
-    assert second.verified >= len(fixed)
+    assert second.verified >= len(fixed) and verify_events == second.verified
     assert not set(fixed) & after[facility]
     assert set(still) <= after[facility]
     assert scores_after[facility] > scores_before[facility]

@@ -4,6 +4,8 @@ acknowledged → corrected → verified), score every facility, and attach the f
 Statuses move by themselves: a finding no longer found is `verified`; one found again after it
 was verified is reopened; a facility acknowledges its findings (`acknowledge`). Between rounds a
 finding whose record the facility has resubmitted shows as `corrected` (`effective_status`).
+Every move is checked against the workflow machine `quality-finding` (`finding.states.yaml`) and
+recorded as a workflow event (the round, or the facility user, as its actor).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import pyarrow as pa
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from phip import workflow
 from phip.lake.build import attach
 from phip.lake.dims import mask_digits
 from phip.lake.reader import open_duckdb
 from phip.quality import dqr
 from phip.quality.catalogue import Catalogue, catalogue
+from phip.quality.lifecycle import MACHINE
 from phip.quality.models import QualityFinding, QualityRound, QualityScore
 from phip.quality.run import Progress, RuleRun, run_rules
 from phip.quality.score import Tally, facility_tallies
@@ -206,7 +210,15 @@ def _merge(session: Session, rnd: QualityRound, result: RuleRun) -> dict[str, in
             counts["new"] += 1
         elif hit[1] == "verified":
             changed_rows.append(
-                {"fid": hit[0], "s": "open", "v": safe, "n": "reopened: found again", "r": rnd.id, "at": now}
+                {
+                    "fid": hit[0],
+                    "s": "open",
+                    "v": safe,
+                    "n": "reopened: found again",
+                    "r": rnd.id,
+                    "at": now,
+                    "was": hit[1],
+                }
             )
             counts["reopened"] += 1
         else:
@@ -215,9 +227,22 @@ def _merge(session: Session, rnd: QualityRound, result: RuleRun) -> dict[str, in
     for key, (fid, status) in existing.items():
         if key not in found and status in OPEN:
             changed_rows.append(
-                {"fid": fid, "s": "verified", "v": None, "n": "no longer found", "r": rnd.id, "at": now}
+                {
+                    "fid": fid,
+                    "s": "verified",
+                    "v": None,
+                    "n": "no longer found",
+                    "r": rnd.id,
+                    "at": now,
+                    "was": status,
+                }
             )
             counts["verified"] += 1
+    moves = [
+        (str(r["fid"]), str(r.pop("was")), "reopen" if r["s"] == "open" else "verify") for r in changed_rows
+    ]
+    targets = workflow.record_moves(session, MACHINE, moves, actor=f"system:quality-round-{rnd.id}", now=now)
+    assert [r["s"] for r in changed_rows] == targets  # the machine and the round agree
     table = _FINDINGS
     if new_rows:
         session.execute(insert(QualityFinding), new_rows)
@@ -328,19 +353,32 @@ def latest_round(session: Session) -> QualityRound | None:
     ).first()
 
 
-def acknowledge(session: Session, finding_ids: list[int], facility: str | None = None) -> int:
-    """Mark open findings acknowledged (only the facility's own when `facility` is given)."""
-    table = _FINDINGS
-    q = update(table).where(table.c.id.in_(finding_ids), table.c.status == "open")
+def acknowledge(
+    session: Session, finding_ids: list[int], facility: str | None = None, actor: str = "operator:cli"
+) -> int:
+    """Mark findings acknowledged (only the facility's own when `facility` is given). Every id
+    must name a finding the facility holds whose state allows it: otherwise `IllegalTransition`
+    (409, naming what its state allows) and nothing changes. Ids the facility does not hold are
+    left out (they are not the caller's to probe). Returns how many were acknowledged."""
+    q = select(QualityFinding.id, QualityFinding.status).where(QualityFinding.id.in_(finding_ids))
     if facility is not None:
-        q = q.where(table.c.facility == facility)
-    latest = latest_round(session)
-    result = session.execute(
-        q.values(
-            status="acknowledged",
-            status_at=_now(),
-            status_round=latest.id if latest else table.c.status_round,
-        )
+        q = q.where(QualityFinding.facility == facility)
+    rows = session.execute(q.order_by(QualityFinding.id)).all()
+    now = _now()
+    workflow.record_moves(
+        session, MACHINE, [(str(fid), status, "acknowledge") for fid, status in rows], actor=actor, now=now
     )
+    if rows:
+        latest = latest_round(session)
+        table = _FINDINGS
+        session.execute(
+            update(table)
+            .where(table.c.id.in_([fid for fid, _s in rows]))
+            .values(
+                status="acknowledged",
+                status_at=now,
+                status_round=latest.id if latest else table.c.status_round,
+            )
+        )
     session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(rows)

@@ -114,7 +114,7 @@ def acknowledge_findings(
 ) -> dict[str, Any]:
     """A facility acknowledges findings of its report (open → acknowledged)."""
     access.require_facility("quality.acknowledge", body.facility, "quality-acknowledge")
-    n = acknowledge(access.session, body.ids, body.facility)
+    n = acknowledge(access.session, body.ids, body.facility, access.actor)
     access.log("quality-acknowledge", f"quality:{body.facility}", "ok", str(n))
     access.session.commit()
     return {"acknowledged": n}

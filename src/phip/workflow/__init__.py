@@ -10,6 +10,7 @@ from phip.workflow.cases import (
     history,
     open_case,
     open_cases,
+    record_moves,
     transition,
 )
 from phip.workflow.machine import IllegalTransition, Machine, MachineError, load, machine, machines
@@ -30,5 +31,6 @@ __all__ = [
     "machines",
     "open_case",
     "open_cases",
+    "record_moves",
     "transition",
 ]

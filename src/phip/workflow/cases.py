@@ -226,6 +226,45 @@ def transition(
     return case
 
 
+def record_moves(
+    session: Session,
+    machine_name: str,
+    moves: list[tuple[str, str, str]],
+    *,
+    actor: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[str]:
+    """Cases kept as a domain's own rows, with no Task: a lifecycle of very many cases moved by
+    batch jobs (a quality round verifies and reopens findings by the hundred thousand), where a
+    Task per case would multiply the store. Each move `(key, from_state, transition)` is checked
+    against the same machine (`IllegalTransition` for the first that is not allowed, before
+    anything is recorded) and recorded as an event, in bulk. Returns the states the cases move
+    to, in order; the domain writes them to its rows in the same transaction."""
+    m = machine(machine_name)
+    targets = [m.step(state, name).target for _key, state, name in moves]
+    if moves:
+        now = now or now_utc()
+        session.execute(
+            insert(WorkflowEvent),
+            [
+                {
+                    "machine": m.name,
+                    "case_key": key,
+                    "transition": name,
+                    "from_state": state,
+                    "to_state": target,
+                    "actor": actor[:120],
+                    "reason": reason[:500],
+                    "command_key": None,
+                    "at": now,
+                }
+                for (key, state, name), target in zip(moves, targets, strict=True)
+            ],
+        )
+    return targets
+
+
 def history(session: Session, machine_name: str, key: str) -> list[dict[str, Any]]:
     """The case's transitions, oldest first."""
     rows = session.scalars(
