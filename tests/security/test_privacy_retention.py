@@ -54,6 +54,7 @@ def test_search_values_do_not_reach_the_audit_log(api: Api) -> None:
         f"patient.identifier={NUM}",
         f"subject:Patient.identifier={NUM}",
         "subject.name=张伟",
+        "subject:Patient.Family=张伟",
     ):
         assert api.client.get(f"/fhir/Encounter?{q}", headers=h).status_code in (200, 400)
     bundle = {

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from phip import workflow
 from phip.store import outbox
 from phip.store.codec import from_stored
+from phip.store.errors import Gone, StoreError
 from phip.store.models import BulkJob, Resource
 from phip.store.protect import PROTECTED_SYSTEMS, is_phone, lookup_hash
 from phip.store.repository import Scope
@@ -86,8 +87,8 @@ def _move(session: Session, job: BulkJob, transition: str, reason: str = "") -> 
         job.status = workflow.transition(
             session, MACHINE, job.id, transition, actor=SYSTEM, reason=reason
         ).state
-    except workflow.CaseNotFound:
-        job.status = workflow.machine(MACHINE).transitions[transition].target
+    except (workflow.CaseNotFound, Gone):
+        job.status = workflow.machine(MACHINE).step(job.status, transition).target
 
 
 def _start(engine: Engine, job_id: str) -> None:
@@ -227,10 +228,15 @@ def purge(engine: Engine, older_than: timedelta) -> int:
         for job in jobs:
             folder = Path(job.folder)
             if folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
-            _move(s, job, "expire", f"files kept {older_than} after the job ended")
+                shutil.rmtree(folder, ignore_errors=True)  # the files go whatever the case says
+            try:
+                _move(s, job, "expire", f"files kept {older_than} after the job ended")
+                s.commit()
+            except (workflow.IllegalTransition, StoreError) as exc:  # one odd job stops no other
+                s.rollback()
+                log.warning("bulk job %s not expired: %s", job.id, type(exc).__name__)
+                continue
             done += 1
-        s.commit()
     return done
 
 

@@ -18,6 +18,7 @@ from phip.exchange.sources import RANK
 from phip.fhir.references import local_ref, references
 from phip.store.bulkwrite import Staged, index_tuple, stage
 from phip.store.codec import content_hash
+from phip.store.repository import PLATFORM_IDS
 from phip.store.search_params import date_range, params_for, values
 
 
@@ -76,6 +77,8 @@ def _prepare_one(raw: bytes, folder: str, default_facility: str | None) -> Prepa
                 f"meta.source names facility {claimed[:40]}, but the record was submitted by {fac}",
             )
         ]
+    elif is_obj and isinstance(obj.get("id"), str) and obj["id"].startswith(PLATFORM_IDS):
+        issues = [("owner:platform-id", "id", "ids starting with wf- are the platform's own records")]
     elif not structure.is_valid(obj):
         issues = [(f"structure:{c}", p, d) for c, p, d in structure.validate_resource(obj)]
     warnings: list[str] = []

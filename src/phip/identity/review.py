@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from phip import workflow
 from phip.identity import persons
 from phip.identity.models import PersonRecordRow, ReviewItem
+from phip.store.errors import Gone
 
 MACHINE = workflow.load(files("phip.identity") / "review-item.states.yaml").name
 LINKAGE = "system:linkage"
@@ -31,9 +32,8 @@ def move(session: Session, item: ReviewItem, transition: str, actor: str, reason
     try:
         case = workflow.transition(session, MACHINE, str(item.id), transition, actor=actor, reason=reason)
         item.status = case.state
-    except workflow.CaseNotFound:
-        m = workflow.machine(MACHINE)
-        item.status = m.transitions[m.step(item.status, transition).name].target
+    except (workflow.CaseNotFound, Gone):
+        item.status = workflow.machine(MACHINE).step(item.status, transition).target
 
 
 def _key(a: str, b: str) -> tuple[str, str]:

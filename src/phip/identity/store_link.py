@@ -34,7 +34,7 @@ def link_store(session: Session, var_dir: Path, retrain: bool = True) -> dict[st
     decisions in force (`persons.assign`), rebuild golden records, queue possible matches for
     review and save the model. With `retrain=False` the saved model is used (a small store cannot
     train one)."""
-    covered = outbox.last_seq(session)  # Patient events up to here are covered by this run
+    covered = outbox.mark(session)  # Patient events up to here are covered by this run
     seq = session.scalar(select(func.max(Resource.change_seq)).where(Resource.res_type == "Patient")) or 0
     rows = session.execute(
         select(Resource.content, Resource.version, Resource.last_updated, Resource.facility).where(

@@ -31,6 +31,7 @@ from phip.quality.lifecycle import MACHINE
 from phip.quality.models import QualityFinding, QualityRound, QualityScore
 from phip.quality.run import Progress, RuleRun, run_rules
 from phip.quality.score import Tally, facility_tallies
+from phip.store.errors import Conflict
 
 _FINDINGS = cast(Table, QualityFinding.__table__)
 
@@ -371,14 +372,17 @@ def acknowledge(
     if rows:
         latest = latest_round(session)
         table = _FINDINGS
-        session.execute(
+        done = session.execute(
             update(table)
-            .where(table.c.id.in_([fid for fid, _s in rows]))
+            .where(table.c.id.in_([fid for fid, _s in rows]), table.c.status == "open")
             .values(
                 status="acknowledged",
                 status_at=now,
                 status_round=latest.id if latest else table.c.status_round,
             )
         )
+        if done.rowcount != len(rows):  # type: ignore[attr-defined]
+            session.rollback()  # a round moved some of them meanwhile
+            raise Conflict("some of these findings changed meanwhile; read the report again")
     session.commit()
     return len(rows)

@@ -52,11 +52,23 @@ PLAIN = frozenset(
 MODIFIERS = frozenset({"exact", "missing", "not", "above", "below", "in", "not-in", "text", "contains"})
 
 
+_NAME = re.compile(r"^([^:.]+)(?::([^:.]+))?((?:\.[^:.]+)*)$")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
 def _plain(name: str) -> bool:
-    """A value is kept only if the parameter and every link of its chain is in PLAIN, and its
-    modifiers are harmless ones or resource types (`subject:Patient.identifier` is personal)."""
-    first, *rest = re.split(r"[:.]", name)
-    return first in PLAIN and all(p in PLAIN or p in MODIFIERS or p[:1].isupper() for p in rest)
+    """A value is kept only if the parameter is in PLAIN, its one modifier is a harmless one or
+    a resource type (`subject:Patient`), and every link of its chain is in PLAIN too
+    (`subject:Patient.identifier` and `patient:identifier` are personal)."""
+    m = _NAME.match(name)
+    if m is None:
+        return False
+    base, modifier, chain = m.groups()
+    if base not in PLAIN:
+        return False
+    if modifier is not None and modifier not in MODIFIERS and not _TYPE.match(modifier):
+        return False
+    return all(link in PLAIN for link in chain.split(".")[1:])
 
 
 def value(name: str, raw: str) -> str:

@@ -242,7 +242,7 @@ class OutboxEvent(Base):
 
     __tablename__ = "outbox_event"
     #: never reuse a number, even after old events are pruned (subscribers' positions rely on it)
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (Index("ix_outbox_event_txid_seq", "txid", "seq"), {"sqlite_autoincrement": True})
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(80), index=True)
@@ -250,6 +250,9 @@ class OutboxEvent(Base):
     key: Mapped[str] = mapped_column(String(200))
     payload: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: PostgreSQL: the writing transaction's id (a column default there); delivery goes in
+    #: (txid, seq) order and only below the oldest transaction still running. SQLite: null.
+    txid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class OutboxCursor(Base):
@@ -259,6 +262,8 @@ class OutboxCursor(Base):
 
     subscriber: Mapped[str] = mapped_column(String(80), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: PostgreSQL: the transaction id half of the position (events are ordered by txid, seq)
+    txid_position: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

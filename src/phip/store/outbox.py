@@ -17,10 +17,13 @@ A subscriber that fails keeps its position and tries again at the next delivery;
 `MAX_ATTEMPTS` failures in a row the batch is delivered one event at a time and the event that
 fails is parked (`outbox_parked`) so that those after it are not held up.
 
-On PostgreSQL, sequence numbers are handed out before commit, so a transaction still running can
-commit an event numbered below one already visible. Delivery stops before such a gap while the
-event after it is younger than `GAP_WAIT`; an older gap is a rolled-back transaction's number and
-is passed over. SQLite has one writer at a time and no such gaps.
+On PostgreSQL, sequence numbers are handed out before commit, so a transaction still running
+can commit an event numbered below one already visible. Each event there carries its writing
+transaction's id (`txid`, a column default); delivery goes in (txid, seq) order and only
+takes events of transactions older than the oldest one still running
+(`pg_snapshot_xmin(pg_current_snapshot())`), so the set it reads from never grows behind its
+position: a long transaction delays delivery, it never loses an event. SQLite has one writer at
+a time, and delivery there goes in seq order.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, literal, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from phip.store import plugins
@@ -47,7 +51,6 @@ EVENT_TYPES = frozenset({"Patient"})
 #: topics that are not resource writes, declared by the code that emits them
 _TOPICS: set[str] = set()
 MAX_ATTEMPTS = 3
-GAP_WAIT = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class Event:
     key: str
     payload: dict[str, Any]
     created_at: datetime
+    txid: int = 0
+
+
+#: a subscriber's position: (transaction id, seq); the transaction id is 0 on SQLite
+Position = tuple[int, int]
 
 
 #: a subscriber's handler: (session, events in order, context) -> None; it must not commit
@@ -205,9 +213,13 @@ def _deliver_one(
     batches = 0
     while max_batches is None or batches < max_batches:
         batches += 1
-        cursor = _cursor(session, sub.name)
-        events, reached = _next_batch(session, sub, cursor.position)
-        if reached == cursor.position:
+        cursor = _cursor(session, sub.name, wait=max_batches is None)
+        if cursor is None:  # another deliverer holds this subscriber: it will deliver
+            session.rollback()
+            return
+        start = (cursor.txid_position, cursor.position)
+        events, reached = _next_batch(session, sub, start)
+        if reached == start:
             if cursor.attempts >= MAX_ATTEMPTS:  # the backlog went through one by one: batches again
                 cursor.attempts = 0
                 session.commit()
@@ -216,14 +228,30 @@ def _deliver_one(
             return
         one_by_one = cursor.attempts >= MAX_ATTEMPTS
         batch = events[:1] if one_by_one else events
-        upto = batch[-1].seq if one_by_one and batch else reached
+        upto = (batch[-1].txid, batch[-1].seq) if one_by_one and batch else reached
         try:
             if batch:
                 sub.handler(session, batch, context)
-            cursor.position, cursor.last_error = upto, ""
+            values: dict[str, Any] = {
+                "txid_position": upto[0],
+                "position": upto[1],
+                "last_error": "",
+                "updated_at": now_utc(),
+            }
             if not one_by_one:  # one by one goes on until the backlog is through
-                cursor.attempts = 0
-            cursor.updated_at = now_utc()
+                values["attempts"] = 0
+            moved = session.execute(  # compare and set: a position only moves from where it was read
+                update(OutboxCursor)
+                .where(
+                    OutboxCursor.subscriber == sub.name,
+                    OutboxCursor.txid_position == start[0],
+                    OutboxCursor.position == start[1],
+                )
+                .values(**values)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()  # another deliverer moved it meanwhile: its work stands, not ours
+                return
             session.commit()
         except Exception as exc:  # a subscriber's failure must not stop the others
             session.rollback()
@@ -231,12 +259,18 @@ def _deliver_one(
             where = f"event {batch[0].seq}" if len(batch) == 1 else f"events {batch[0].seq}-{batch[-1].seq}"
             why = f"{type(exc).__name__} at {where}"
             log.warning("outbox subscriber %s failed: %s", sub.name, why)
+            if isinstance(exc, OperationalError | IntegrityError):
+                # a busy database or a race with another deliverer, not the subscriber's fault:
+                # tried again at the next delivery, never parked for it
+                result.failed[sub.name] = why
+                return
             cursor = _cursor(session, sub.name)
+            assert cursor is not None
             if one_by_one:
                 session.add(
                     OutboxParked(subscriber=sub.name, seq=batch[0].seq, error=why, parked_at=now_utc())
                 )
-                cursor.position = batch[0].seq
+                cursor.txid_position, cursor.position = batch[0].txid, batch[0].seq
                 result.parked[sub.name] = result.parked.get(sub.name, 0) + 1
             else:
                 cursor.attempts += 1
@@ -251,45 +285,79 @@ def _deliver_one(
             progress(sub.name, len(batch))
 
 
-def _next_batch(session: Session, sub: Subscriber, position: int) -> tuple[list[Event], int]:
+def _next_batch(session: Session, sub: Subscriber, position: Position) -> tuple[list[Event], Position]:
     """The subscriber's next events after `position`, and the position they reach (events of
-    other topics are passed over; a young gap in the numbers stops the batch)."""
-    rows = session.execute(
-        select(
-            OutboxEvent.seq, OutboxEvent.topic, OutboxEvent.key, OutboxEvent.payload, OutboxEvent.created_at
+    other topics are passed over)."""
+    cols = (
+        OutboxEvent.seq,
+        OutboxEvent.topic,
+        OutboxEvent.key,
+        OutboxEvent.payload,
+        OutboxEvent.created_at,
+        OutboxEvent.txid,
+    )
+    if _by_transaction(session):
+        horizon = session.scalar(text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
+        q = (
+            select(*cols)
+            .where(
+                tuple_(OutboxEvent.txid, OutboxEvent.seq)
+                > tuple_(literal(position[0]), literal(position[1])),
+                OutboxEvent.txid < horizon,
+            )
+            .order_by(OutboxEvent.txid, OutboxEvent.seq)
         )
-        .where(OutboxEvent.seq > position)
-        .order_by(OutboxEvent.seq)
-        .limit(sub.batch * 4)
-    ).all()
+    else:
+        q = select(*cols).where(OutboxEvent.seq > position[1]).order_by(OutboxEvent.seq)
+    rows = session.execute(q.limit(sub.batch * 4)).all()
     out: list[Event] = []
     reached = position
-    young = now_utc() - GAP_WAIT
-    gaps_matter = session.get_bind().dialect.name != "sqlite"
-    for seq, topic, key, payload, created in rows:
-        if gaps_matter and seq != reached + 1 and _aware(created) > young:
-            break  # a transaction still running may commit the missing number
-        reached = seq
+    for seq, topic, key, payload, created, txid in rows:
+        reached = (txid or 0, seq)
         if topic in sub.topics:
-            out.append(Event(seq, topic, key, orjson.loads(payload), created))
+            out.append(Event(seq, topic, key, orjson.loads(payload), created, txid or 0))
             if len(out) >= sub.batch:
                 break
     return out, reached
 
 
-def _cursor(session: Session, name: str) -> OutboxCursor:
-    cursor = session.get(OutboxCursor, name, with_for_update=True)  # one deliverer at a time
+def _by_transaction(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _cursor(session: Session, name: str, wait: bool = True) -> OutboxCursor | None:
+    """The subscriber's position, locked for this delivery (PostgreSQL; SQLite has one writer).
+    Without `wait`, None when another deliverer holds it (a request does not queue behind the
+    background loop)."""
+    cursor = session.scalars(
+        select(OutboxCursor).where(OutboxCursor.subscriber == name).with_for_update(skip_locked=not wait)
+    ).first()
+    if cursor is None and not wait and session.get(OutboxCursor, name) is not None:
+        return None
     if cursor is None:
-        cursor = OutboxCursor(subscriber=name, position=0, attempts=0, last_error="", updated_at=now_utc())
+        cursor = OutboxCursor(
+            subscriber=name, position=0, txid_position=0, attempts=0, last_error="", updated_at=now_utc()
+        )
         session.add(cursor)
         session.flush()
     return cursor
 
 
-def set_position(session: Session, name: str, position: int) -> None:
+def mark(session: Session) -> Position:
+    """A position every event already committed is at or before (take it before a batch job
+    reads what those events announce; events after it are delivered again, harmlessly)."""
+    if _by_transaction(session):
+        horizon = session.scalar(text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
+        return (int(horizon or 1) - 1, 2**62)
+    return (0, last_seq(session))
+
+
+def set_position(session: Session, name: str, position: Position) -> None:
     """Move a subscriber's position (a batch job that covered everything up to `position`)."""
     cursor = _cursor(session, name)
-    cursor.position, cursor.attempts, cursor.last_error = position, 0, ""
+    assert cursor is not None
+    cursor.txid_position, cursor.position = position
+    cursor.attempts, cursor.last_error = 0, ""
     cursor.updated_at = now_utc()
 
 
@@ -327,14 +395,17 @@ def status(session: Session) -> dict[str, Any]:
     out: dict[str, Any] = {"last_event": last, "subscribers": {}}
     for name, sub in sorted(subscribers().items()):
         cursor = session.get(OutboxCursor, name)
-        position = cursor.position if cursor else 0
-        pending = session.scalar(
-            select(func.count()).where(OutboxEvent.seq > position, OutboxEvent.topic.in_(sub.topics))
+        position = (cursor.txid_position, cursor.position) if cursor else (0, 0)
+        after = (
+            tuple_(OutboxEvent.txid, OutboxEvent.seq) > tuple_(literal(position[0]), literal(position[1]))
+            if _by_transaction(session)
+            else OutboxEvent.seq > position[1]
         )
+        pending = session.scalar(select(func.count()).where(after, OutboxEvent.topic.in_(sub.topics)))
         parked = session.scalar(select(func.count()).where(OutboxParked.subscriber == name))
         out["subscribers"][name] = {
             "topics": sorted(sub.topics),
-            "position": position,
+            "position": position[1],
             "pending": int(pending or 0),
             "attempts": cursor.attempts if cursor else 0,
             "last_error": cursor.last_error if cursor else "",

@@ -37,6 +37,8 @@ from phip.store.models import (
 from phip.store.search_params import patient_of
 
 Json = dict[str, Any]
+#: ids the platform keeps for its own records (workflow cases' Tasks): no caller writes them
+PLATFORM_IDS = ("wf-",)
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,13 @@ class Repository:
             raise Forbidden("this account may not write records")
 
     def _owned(self, verb: str, rtype: str, rid: str, current: Resource | None) -> None:
-        """Refuse a write to a record another facility holds (records held by no facility, the
-        shared directory, may be written by any writer)."""
-        if not self.for_caller or current is None or current.facility in (None, self.writer):
+        """Refuse a write to a record another facility holds, or to one of the platform's own
+        records (ids in PLATFORM_IDS: workflow cases); records held by no facility, the shared
+        directory, may be updated by any writer."""
+        if not self.for_caller:
+            return
+        platform = rid.startswith(PLATFORM_IDS)
+        if not platform and (current is None or current.facility in (None, self.writer)):
             return
         assert self.auditor is not None
         self.auditor.refused(verb, f"{rtype}/{rid}", "denied")
@@ -212,6 +218,7 @@ class Repository:
         res["id"] = res.get("id") or str(uuid.uuid4())
         target = f"{res['resourceType']}/{res['id']}"
         self._may_write("create", target)
+        self._owned("create", res["resourceType"], res["id"], None)
         if self.for_caller:
             if facility not in (None, self.writer):
                 raise Forbidden("records are stored as the caller's facility")
@@ -259,10 +266,11 @@ class Repository:
         target = f"{rtype}/{rid}"
         self._may_write("delete", target)
         if self.for_caller:
-            current = self.session.get(Resource, (rtype, rid))
-            self._owned("delete", rtype, rid, current)
-        else:
-            current = self._row(rtype, rid)
+            self._owned("delete", rtype, rid, self.session.get(Resource, (rtype, rid)))
+        current = self._row(rtype, rid)  # what the caller cannot see, it cannot delete
+        if current is not None and current.deleted and self.for_caller:
+            self._written("delete", target, "gone")  # deleted already: a retried DELETE succeeds
+            return True
         if current is None or current.deleted:
             if self.auditor is not None:
                 self.auditor.refused("delete", target, "not-found")

@@ -38,7 +38,8 @@ def _recover_bulk(session: Session, settings: Any) -> int:
 AT_START: list[tuple[str, Job]] = [("bulk-recovery", _recover_bulk)]
 #: jobs run at each tick, in order: (name, job(session, settings))
 JOBS: list[tuple[str, Job]] = [
-    ("outbox", lambda s, settings: outbox.deliver(s, outbox.context(settings.var_dir))),
+    # bounded per tick, so a backlog neither holds the start-up nor starves the other jobs
+    ("outbox", lambda s, settings: outbox.deliver(s, outbox.context(settings.var_dir), max_batches=20)),
     ("workflow-timers", lambda s, settings: workflow.fire_due(s)),
     ("bulk-retention", _purge_bulk),
 ]

@@ -81,26 +81,38 @@ WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class StrictBodies:
-    """Pure ASGI middleware for every request outside `/fhir` (whose handlers read their larger
-    bodies with `read_body` and `parse_json` themselves): the body is capped at
-    `max_api_body_bytes` (413 as soon as it passes), and a JSON body must be strict JSON (400:
-    duplicate keys, NaN, too deep), before any handler or validator sees it. The body read is
-    handed on unchanged."""
+    """Pure ASGI middleware for every request with a body: the body is capped (413 as soon as it
+    passes) at `max_import_bytes` for `$import`, `max_body_bytes` elsewhere under `/fhir`, and
+    `max_api_body_bytes` for everything else, where a JSON body must also be strict JSON (400:
+    duplicate keys, NaN, too deep) before any handler or validator sees it (FHIR handlers parse
+    theirs strictly themselves). The body read is handed on unchanged."""
 
     def __init__(self, app: Any, settings: Any):
         self.app, self.settings = app, settings
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] not in WITH_BODY or path.startswith("/fhir"):
+        if scope["type"] != "http" or scope["method"] not in WITH_BODY:
             await self.app(scope, receive, send)
             return
-        limit = self.settings.max_api_body_bytes
+        path: str = scope.get("path", "")
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):  # served under a prefix (`--root-path`)
+            path = path[len(root) :]
+        fhir = path == "/fhir" or path.startswith("/fhir/")
+        if path.endswith("/$import"):
+            limit = self.settings.max_import_bytes
+        else:
+            limit = self.settings.max_body_bytes if fhir else self.settings.max_api_body_bytes
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         declared = headers.get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > limit:
+            too_big = ApiError(413, "too-costly", f"the body is larger than {limit:,} bytes")
+            await outcome(too_big.status, too_big.code, too_big.text)(scope, receive, send)
+            return
+        if fhir:  # streamed on to the handler (an $import body goes to a file), counted on the way
+            await self.app(scope, _capped(receive, limit), send)
+            return
         try:
-            if declared.isdigit() and int(declared) > limit:
-                raise ApiError(413, "too-costly", f"the body is larger than {limit:,} bytes")
             chunks, size, more = [], 0, True
             while more:
                 message = await receive()
@@ -113,7 +125,7 @@ class StrictBodies:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
             body = b"".join(chunks)
-            if b"json" in headers.get(b"content-type", b"").lower() and body.strip():
+            if not fhir and b"json" in headers.get(b"content-type", b"").lower() and body.strip():
                 parse_json(body)
         except ApiError as exc:
             await outcome(exc.status, exc.code, exc.text)(scope, receive, send)
@@ -128,3 +140,19 @@ class StrictBodies:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _capped(receive: Any, limit: int) -> Any:
+    """`receive` that refuses (413, through the app's error handler) a body past `limit` bytes."""
+    size = 0
+
+    async def counted() -> Any:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise ApiError(413, "too-costly", f"the body is larger than {limit:,} bytes")
+        return message
+
+    return counted

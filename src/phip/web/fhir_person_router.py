@@ -18,6 +18,7 @@ from phip.identity.realtime import PersonIndex
 from phip.identity.store_link import load_scorer
 from phip.security.access import Access
 from phip.store.errors import StoreError
+from phip.web.body import parse_json, read_body
 from phip.web.deps import allow
 from phip.web.outcome import ApiError
 
@@ -36,10 +37,7 @@ def _param(params: dict[str, Any], name: str) -> Any:
 @router.post("/Patient/$match")
 async def match(request: Request, access: Access = allow("records.read", "match")) -> Response:
     """Parameters: `resource` (a Patient), optional `onlyCertainMatches`, `count`."""
-    try:
-        params = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid", "the body is not JSON") from exc
+    params = parse_json(await read_body(request, request.app.state.settings.max_body_bytes))
     res = _param(params, "resource") if isinstance(params, dict) else None
     if not isinstance(res, dict) or res.get("resourceType") != "Patient":
         raise ApiError(400, "invalid", "Parameters.resource must be a Patient")

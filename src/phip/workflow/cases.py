@@ -32,7 +32,7 @@ from phip.store import outbox
 from phip.store.codec import instant, now_utc
 from phip.store.errors import Conflict, NotFound, PreconditionFailed
 from phip.store.models import Resource
-from phip.store.repository import Incoming, Repository
+from phip.store.repository import PLATFORM_IDS, Incoming, Repository
 from phip.workflow.machine import Machine, machine
 from phip.workflow.models import WorkflowCommand, WorkflowEvent, WorkflowTimer
 
@@ -67,7 +67,7 @@ class Case:
 
 def task_id(machine_name: str, key: str) -> str:
     """The Task id of a case: derived from machine and key, so opening is idempotent by itself."""
-    return "wf-" + uuid.uuid5(_NS, f"{machine_name}/{key}").hex
+    return PLATFORM_IDS[0] + uuid.uuid5(_NS, f"{machine_name}/{key}").hex
 
 
 def get(session: Session, machine_name: str, key: str) -> Case | None:
@@ -203,6 +203,9 @@ def transition(
         return done
     repo = Repository(session)
     tid = task_id(machine_name, key)
+    row = session.get(Resource, ("Task", tid))
+    if row is not None:
+        session.refresh(row)  # the committed state, not what this session saw before
     try:
         task = repo.read("Task", tid)
     except NotFound as exc:

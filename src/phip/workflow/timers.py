@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from phip.store import outbox
@@ -46,8 +46,13 @@ def fire_due(session: Session, now: datetime | None = None, limit: int = 500) ->
 
 
 def _fire(session: Session, timer_id: int, now: datetime) -> str:
-    timer = session.get(WorkflowTimer, timer_id, with_for_update=True)
-    if timer is None or timer.done:
+    taken = session.execute(  # one firer per timer, on every database: whoever flips `done` fires
+        update(WorkflowTimer)
+        .where(WorkflowTimer.id == timer_id, WorkflowTimer.done.is_(False))
+        .values(done=True)
+    )
+    timer = session.get(WorkflowTimer, timer_id)
+    if timer is None or not taken.rowcount:  # type: ignore[attr-defined]
         return "stale"
     case = cases.get(session, timer.machine, timer.case_key)
     if case is None or case.state != timer.state:

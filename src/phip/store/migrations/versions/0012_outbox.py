@@ -32,15 +32,22 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("txid", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox_event")),
         sqlite_autoincrement=True,
     )
+    if op.get_bind().dialect.name == "postgresql":  # each event knows the transaction that wrote it
+        op.execute(
+            "ALTER TABLE outbox_event ALTER COLUMN txid SET DEFAULT (pg_current_xact_id()::text)::bigint"
+        )
+    op.create_index("ix_outbox_event_txid_seq", "outbox_event", ["txid", "seq"], unique=False)
     with op.batch_alter_table("outbox_event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outbox_event_topic"), ["topic"], unique=False)
     op.create_table(
         "outbox_cursor",
         sa.Column("subscriber", sa.String(length=80), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("txid_position", sa.BigInteger(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -72,6 +79,7 @@ def downgrade() -> None:
     )
     op.drop_table("outbox_parked")
     op.drop_table("outbox_cursor")
+    op.drop_index("ix_outbox_event_txid_seq", table_name="outbox_event")
     with op.batch_alter_table("outbox_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_event_topic"))
     op.drop_table("outbox_event")
