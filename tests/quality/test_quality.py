@@ -116,6 +116,10 @@ def test_reports_in_fhir_csv_and_excel_with_nothing_personal(quality_store: Qual
     sheet = load_workbook(io.BytesIO(to_xlsx(findings, "zh-CN"))).active
     assert sheet is not None and sheet.max_row == len(findings) + 1
     assert not [x for x in secrets if x in zh]
+    # a submitted id or value with control characters (the fuzz run stored one) still exports
+    odd = [{**findings[0], "resource": "Patient/X\x03<\x1bz", "value": "a\x00b"}]
+    sheet = load_workbook(io.BytesIO(to_xlsx(odd, "en"))).active
+    assert sheet is not None and sheet.max_row == 2
 
 
 def test_cli_run_report_and_evaluate(quality_store: QualityStore, tmp_path: Path) -> None:

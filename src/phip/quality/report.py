@@ -206,13 +206,17 @@ def to_csv(findings: list[dict[str, Any]], locale: str = "zh-CN") -> bytes:
 
 def to_xlsx(findings: list[dict[str, Any]], locale: str = "zh-CN") -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    def cell(value: Any) -> Any:  # a submitted id or value may hold control characters Excel refuses
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
 
     lang = _lang(locale)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("核查报告" if lang == "zh" else "verification report")
     ws.append(HEADERS[lang])
     for row in _rows(findings, lang):
-        ws.append(row)
+        ws.append([cell(v) for v in row])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
