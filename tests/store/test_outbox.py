@@ -11,21 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from phip.store import init_db, make_engine, outbox
+from phip.store import make_engine, outbox
 from phip.store.models import OutboxEvent, OutboxParked
 from phip.store.repository import Incoming, Repository
 from tests.store.test_repository import patient
 
 TOPIC = outbox.declare_topic("test.outbox")
-
-
-@pytest.fixture
-def session(db_url: str) -> Iterator[Session]:
-    engine = make_engine(db_url)
-    init_db(engine)
-    with Session(engine) as s:
-        yield s
-    engine.dispose()
 
 
 class Recorder:

@@ -1,24 +1,12 @@
 """The versioned resource store on SQLite and PostgreSQL."""
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from phip.store import init_db, make_engine
 from phip.store.errors import Conflict, Gone, NotFound, PreconditionFailed
 from phip.store.models import Resource, ResourceHistory, SearchString
 from phip.store.repository import Incoming, Repository, Scope
-
-
-@pytest.fixture
-def session(db_url: str) -> Iterator[Session]:
-    engine = make_engine(db_url)
-    init_db(engine)
-    with Session(engine) as s:
-        yield s
-    engine.dispose()
 
 
 def patient(pid: str, name: str = "张丽华", gender: str = "female") -> dict:  # type: ignore[type-arg]
