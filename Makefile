@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The console's front-end assets, pinned in package-lock.json and served by the platform itself.
 $(ASSETS): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(VENDOR)
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(VENDOR)/swagger-ui
 	cp node_modules/echarts/dist/echarts.min.js node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+		node_modules/swagger-ui-dist/LICENSE node_modules/swagger-ui-dist/NOTICE $(VENDOR)/swagger-ui/
 	touch $(ASSETS)
 
 install: $(STAMP) $(ASSETS)

@@ -185,14 +185,16 @@ def serve(
     import uvicorn
 
     from phip.web.app import create_app
+    from phip.web.serving import ClearH11Protocol
 
     web = create_app()  # refuses to start (settings) before anything claims to be served
     console.print(
         f"控制台 console: http://{host}:{port}/ · FHIR: http://{host}:{port}/fhir/metadata · "
         f"API: http://{host}:{port}/docs"
     )
-    # no `server: uvicorn` header: what runs behind the port is nobody's business
-    uvicorn.run(web, host=host, port=port, log_level="warning", server_header=False)
+    # no `server: uvicorn` header: what runs behind the port is nobody's business; a raw UTF-8
+    # address (curl '…?name=张') is refused with an explanation, not a bare 400
+    uvicorn.run(web, host=host, port=port, log_level="warning", server_header=False, http=ClearH11Protocol)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from phip.web import (
     background,
     card_router,
     console,
+    docs,
     empi_router,
     fhir_bulk_router,
     fhir_person_router,
@@ -67,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Population Health Information Platform: FHIR R4 at /fhir, platform API at /api.",
         lifespan=background.lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN: on the intranet they are blank.
+        # `/docs` is served from the platform's own files instead (phip.web.docs); no `/redoc`.
+        docs_url=None,
+        redoc_url=None,
     )
     engine = get_engine(settings.resolved_database_url())
     init_db(engine)
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish_actions(module.router)
         app.include_router(module.router)
     console.install(app)
+    docs.install(app)
     app.add_middleware(StrictBodies, settings=settings)
     app.add_middleware(SecurityHeaders, settings=settings)  # outermost: on every answer
     withhold_tracebacks()

@@ -1,10 +1,10 @@
 """Security headers on every response, and the platform's public address.
 
 Every response says: do not sniff types, never frame me, send no referrer elsewhere, run only
-this origin's scripts (console pages load nothing from anywhere else). Behind a TLS proxy
-(`PHIP_TLS_PROXY`) it adds HSTS. Links the platform writes (`fullUrl`, paging links,
-Content-Location) start with `PHIP_PUBLIC_BASE_URL`, or the address the server listens on:
-never the request's Host header, which any caller can set.
+this origin's scripts (console pages and the API docs at `/docs` load nothing from anywhere else
+and run no inline script). Behind a TLS proxy (`PHIP_TLS_PROXY`) it adds HSTS. Links the
+platform writes (`fullUrl`, paging links, Content-Location) start with `PHIP_PUBLIC_BASE_URL`, or
+the address the server listens on: never the request's Host header, which any caller can set.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ COMMON = [
     (b"cache-control", b"no-store"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-#: FastAPI's interactive documentation pages bring their own assets
-NO_CSP = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -50,8 +48,7 @@ class SecurityHeaders:
                 extra = [
                     h for h in COMMON if h[0] not in present and not (static and h[0] == b"cache-control")
                 ]
-                if not path.startswith(NO_CSP):
-                    extra.append((b"content-security-policy", CSP.encode()))
+                extra.append((b"content-security-policy", CSP.encode()))
                 if self.settings.tls_proxy or scope.get("scheme") == "https":
                     extra.append(HSTS)
                 message = {**message, "headers": headers + extra}
