@@ -216,6 +216,10 @@ QREC = (
     "_rid VARCHAR, res_type VARCHAR, facility VARCHAR, month VARCHAR, seq BIGINT, resolved BOOLEAN, "
     "fingerprint VARCHAR, elements BIGINT, visit_key VARCHAR, id_status VARCHAR, phone_token VARCHAR"
 )
+QREC_EMPTY = (
+    QREC + ", name_token VARCHAR, name_script VARCHAR, birth_date VARCHAR, id_birth_date VARCHAR, "
+    "phone_status VARCHAR"
+)
 
 
 def test_refused_copies_are_flagged_and_the_most_complete_kept() -> None:
@@ -240,15 +244,37 @@ def test_refused_copies_are_flagged_and_the_most_complete_kept() -> None:
     assert found == {"Encounter/copy1", "Encounter/copy2", "Condition/c1-copy"}
 
 
-def test_refused_patients_are_checked_against_their_person_without_voting() -> None:
-    cols = (
-        "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, patient_key VARCHAR, "
-        "phone_token VARCHAR"
+#: the Patient columns the rules comparing a resident's records read
+PATIENT = (
+    "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, patient_key VARCHAR, "
+    "name_token VARCHAR, name_script VARCHAR, birth_date VARCHAR, id_birth_date VARCHAR, "
+    "phone_token VARCHAR, phone_status VARCHAR"
+)
+
+
+def _patient(rid: str, facility: str, seq: int, **facts: str | None) -> tuple[Any, ...]:
+    """A lake Patient row: `name`, `script`, `birth`, `id_birth`, `phone`, `phone_status`."""
+    return (
+        f"Patient/{rid}",
+        facility,
+        "none",
+        seq,
+        f"Patient/{rid}",
+        facts.get("name"),
+        facts.get("script", "han" if facts.get("name") else None),
+        facts.get("birth"),
+        facts.get("id_birth"),
+        facts.get("phone"),
+        facts.get("phone_status", "mobile" if facts.get("phone") else None),
     )
+
+
+def test_refused_patients_are_checked_against_their_person_without_voting() -> None:
+    cols = PATIENT
     patients = [
-        ("Patient/a", "A", "2025-01", 1, "A|a", "t1"),
-        ("Patient/b", "B", "2025-01", 2, "B|b", "t1"),
-        ("Patient/c", "C", "2025-01", 3, "C|c", "t2"),
+        _patient("a", "A", 1, phone="t1"),
+        _patient("b", "B", 2, phone="t1"),
+        _patient("c", "C", 3, phone="t2"),
     ]
     refused = [
         # a phone that differs from the person's prevailing one, on a record refused for its number
@@ -262,7 +288,7 @@ def test_refused_patients_are_checked_against_their_person_without_voting() -> N
         # nobody's: its person is not known
         ("Patient/r5", "Patient", "H", "2025-02", 14, False, "f5", 8, None, "missing", "t6"),
     ]
-    persons = [("A|a", "P1"), ("B|b", "P1"), ("C|c", "P1")]
+    persons = [("Patient/a", "P1"), ("Patient/b", "P1"), ("Patient/c", "P1")]
     found = _run(
         "CONS-PHONE-XFAC",
         {
@@ -278,3 +304,119 @@ def test_refused_patients_are_checked_against_their_person_without_voting() -> N
     )
     # the three refused t9 phones would outvote t1 (two accepted records) if refused records voted
     assert found == {"Patient/c", "Patient/r1", "Patient/r6", "Patient/r7", "Patient/r3"}
+
+
+#: facilities by tier: P a township centre (the resident health record's holder), H a hospital,
+#: V and W village clinics
+TIERS = [("P", "primary"), ("H", "hospital"), ("V", "village"), ("W", "village")]
+IMPOSSIBLE = "1875-01-01"
+
+
+@pytest.mark.parametrize(
+    ("rule", "records", "flagged"),
+    [
+        # the value most records give prevails
+        (
+            "CONS-NAME-XFAC",
+            [("a", "V", dict(name="n1")), ("b", "H", dict(name="n1")), ("c", "P", dict(name="n2"))],
+            {"c"},
+        ),
+        # two against two: the resident health record's holder (the township centre), then the
+        # record submitted first
+        ("CONS-PHONE-XFAC", [("a", "H", dict(phone="t1")), ("b", "P", dict(phone="t2"))], {"a"}),
+        ("CONS-PHONE-XFAC", [("a", "V", dict(phone="t1")), ("b", "W", dict(phone="t2"))], {"b"}),
+        # a second registration at the same facility does not vote (UNIQ-DUP-PATIENT's finding)
+        (
+            "CONS-PHONE-XFAC",
+            [
+                ("a", "V", dict(phone="t1")),
+                ("b", "V", dict(phone="t2")),
+                ("c", "W", dict(phone="t2")),
+                ("d", "H", dict(phone="t1")),
+            ],
+            {"c"},
+        ),
+        # a name in Chinese characters prevails over pinyin, however many records give the pinyin
+        (
+            "CONS-NAME-XFAC",
+            [
+                ("a", "V", dict(name="n1")),
+                ("b", "H", dict(name="py", script="latin")),
+                ("c", "W", dict(name="py", script="latin")),
+            ],
+            {"b", "c"},
+        ),
+        # only pinyin: the pinyin most records give is the resident's name as far as anyone knows
+        (
+            "CONS-NAME-XFAC",
+            [
+                ("a", "V", dict(name="py", script="latin")),
+                ("b", "H", dict(name="py", script="latin")),
+                ("c", "W", dict(name="p2", script="latin")),
+            ],
+            {"c"},
+        ),
+        # a well-formed phone prevails over a malformed one
+        (
+            "CONS-PHONE-XFAC",
+            [("a", "P", dict(phone="bad", phone_status="invalid")), ("b", "H", dict(phone="t1"))],
+            {"a"},
+        ),
+        # the birth date the identity number carries prevails over the majority (day and month swapped twice)
+        (
+            "CONS-BIRTH-XFAC",
+            [
+                ("a", "P", dict(birth="1980-05-03")),
+                ("b", "H", dict(birth="1980-05-03")),
+                ("c", "V", dict(birth="1980-03-05", id_birth="1980-03-05")),
+            ],
+            {"a", "b"},
+        ),
+        # and over the holder on a tie
+        (
+            "CONS-BIRTH-XFAC",
+            [
+                ("a", "P", dict(birth="1980-05-03")),
+                ("b", "V", dict(birth="1980-03-05", id_birth="1980-03-05")),
+            ],
+            {"a"},
+        ),
+        # an impossible birth date neither prevails nor is flagged (ACC-AGE's finding)
+        (
+            "CONS-BIRTH-XFAC",
+            [("a", "P", dict(birth=IMPOSSIBLE)), ("b", "V", dict(birth="1980-03-05"))],
+            set(),
+        ),
+        (
+            "CONS-BIRTH-XFAC",
+            [
+                ("a", "P", dict(birth=IMPOSSIBLE)),
+                ("b", "H", dict(birth=IMPOSSIBLE)),
+                ("c", "V", dict(birth="1980-03-05")),
+                ("d", "W", dict(birth="1980-03-06")),
+            ],
+            {"d"},
+        ),
+        # every record agreeing: nothing to flag; no value: nothing to compare
+        (
+            "CONS-PHONE-XFAC",
+            [("a", "P", dict(phone="t1")), ("b", "V", dict(phone="t1")), ("c", "H", dict())],
+            set(),
+        ),
+    ],
+)
+def test_the_value_that_prevails_among_a_residents_records(
+    rule: str, records: list[tuple[str, str, dict[str, str]]], flagged: set[str]
+) -> None:
+    patients = [_patient(rid, fac, seq, **facts) for seq, (rid, fac, facts) in enumerate(records, start=1)]
+    found = _run(
+        rule,
+        {
+            "patient": (PATIENT, patients),
+            "patient_person": ("patient_key VARCHAR, person_id VARCHAR", [(p[4], "P1") for p in patients]),
+            "facility": ("code VARCHAR, tier VARCHAR", TIERS),
+            "quarantine_record": (QREC_EMPTY, []),
+            "refused_person": ("_rid VARCHAR, person_id VARCHAR", []),
+        },
+    )
+    assert found == {f"Patient/{r}" for r in flagged}

@@ -21,6 +21,19 @@ quality_app = typer.Typer(
 
 LakeOpt = Annotated[Path | None, typer.Option(help="Lake folder (default: the PHIP_LAKE_DIR setting).")]
 EngineOpt = Annotated[str | None, typer.Option(help="duckdb or spark (default: the PHIP_ENGINE setting)")]
+WithoutIndexOpt = Annotated[
+    bool,
+    typer.Option(
+        "--without-person-index",
+        help="Run even when the person index has not linked most of the lake's Patients (the rules "
+        "that follow a resident across records then miss what the unlinked records hold).",
+    ),
+]
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        console.print(f"[yellow]warning: {w}[/yellow]")
 
 
 def _engine(engine: str | None) -> str:
@@ -39,10 +52,12 @@ def run_cmd(
     engine: EngineOpt = None,
     lake: LakeOpt = None,
     full: Annotated[bool, typer.Option(help="Re-check everything, not only what changed.")] = False,
+    without_person_index: WithoutIndexOpt = False,
 ) -> None:
     """质控 Run the rules over the lake: record the round, move each finding along (new, still
     open, verified), score every facility. After a first round only what changed in the lake is
-    re-checked (`--full`: everything). Prints a JSON summary."""
+    re-checked (`--full`: everything). Refuses a lake whose Patients the person index has mostly
+    not linked (run `phip empi link-store`, then `phip lake refresh`). Prints a JSON summary."""
     from sqlalchemy.orm import Session
 
     from phip.lake.manifest import LakeError
@@ -58,10 +73,18 @@ def run_cmd(
             def progress(rule: str, seconds: float) -> None:
                 status.update(f"质控 quality rules: {rule} {seconds:.2f}s")
 
-            report = run_round(session, lake_dir(lake), chosen, progress, full=full)
+            report = run_round(
+                session,
+                lake_dir(lake),
+                chosen,
+                progress,
+                full=full,
+                without_person_index=without_person_index,
+            )
     except LakeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    _warn(report.warnings)
     out_console.print_json(json.dumps(report.to_json(), ensure_ascii=False))
 
 
@@ -158,6 +181,7 @@ def evaluate_cmd(
     truth: Annotated[Path, typer.Option(help="The synthetic province's truth folder (DIR/truth).")],
     engine: EngineOpt = None,
     lake: LakeOpt = None,
+    without_person_index: WithoutIndexOpt = False,
 ) -> None:
     """评估 Recall and precision of the rules against the defects a synthetic province injected
     (truth/defects.csv), per kind and overall. The last JSON object printed has
@@ -171,10 +195,11 @@ def evaluate_cmd(
         raise typer.Exit(2)
     folder = lake_dir(lake)
     try:
-        result = run_rules(folder, _engine(engine))
+        result = run_rules(folder, _engine(engine), without_person_index=without_person_index)
     except LakeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    _warn(result.warnings)
     report = evaluate(result.findings, read_truth(truth), refused=refused_records(folder))
     table = Table("kind", "injected", "detected", "recall", "flagged", "precision", "rules")
     for kind, v in report["kinds"].items():

@@ -1,18 +1,26 @@
 """Running the rule catalogue over the lake on an engine (DuckDB or Spark): every failing record
-of every rule, and the records checked per facility (the scores' denominators)."""
+of every rule, and the records checked per facility (the scores' denominators).
+
+Rules that follow a resident across records (a name that differs from the resident's other
+records, a visit after the resident's death, a second registration…) read the person index
+through the lake (`patient_person`, `refused_person`). Without it every record stands for a
+resident of its own and those rules find next to nothing, silently: so a run over a lake whose
+Patient records are mostly not linked (the lake built before `phip empi link-store`, or the index
+far behind the store) is refused, and a run over one with some unlinked records says how many
+(`RuleRun.warnings`)."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
 from phip.engines import Engine, engine_for
-from phip.lake.manifest import Manifest, TableFiles, require_manifest
+from phip.lake.manifest import LakeError, Manifest, TableFiles, require_manifest
 from phip.lake.reader import open_lake
 from phip.lake.tables import fact_tables
 from phip.quality.catalogue import Catalogue, Rule, catalogue
@@ -49,6 +57,72 @@ class Changed:
         return True
 
 
+#: the share of the lake's Patient records the person index may leave unlinked before a run of
+#: the rules that need it is refused: more means the index was not built, or the lake was built
+#: before it (below it, records submitted since the index last caught up: a warning)
+MAX_UNLINKED_SHARE = 0.5
+#: the lake's tables that carry the person index
+_PERSON_TABLES = re.compile(r"\b(patient_person|refused_person)\b")
+
+
+def needs_person_index(rule: Rule) -> bool:
+    """Whether the rule follows a resident across records (reads the person index)."""
+    return bool(_PERSON_TABLES.search(rule.source))
+
+
+@dataclass
+class PersonIndexCoverage:
+    """How much of the lake's Patient records the person index covers, for the rules needing it."""
+
+    patients: int
+    linked: int
+    rules: list[str]
+
+    @property
+    def unlinked(self) -> int:
+        return self.patients - self.linked
+
+    @property
+    def unlinked_share(self) -> float:
+        return self.unlinked / self.patients if self.patients else 0.0
+
+    def message(self) -> str:
+        return (
+            f"the person index links {self.linked} of the lake's {self.patients} Patient records "
+            f"({self.unlinked} unlinked): rules {', '.join(self.rules)} compare a resident's records "
+            "and miss what the unlinked ones hold. Run `phip empi link-store`, then `phip lake refresh`"
+        )
+
+
+class PersonIndexMissing(LakeError):
+    """The lake's Patient records are not linked to persons: the rules that follow a resident
+    across records would find next to nothing."""
+
+    def __init__(self, coverage: PersonIndexCoverage) -> None:
+        self.coverage = coverage
+        super().__init__(
+            f"refused: {coverage.message()} (or run with --without-person-index to run them anyway)"
+        )
+
+
+def person_index_coverage(
+    runner: Engine, manifest: Manifest, rules: Iterable[Rule]
+) -> PersonIndexCoverage | None:
+    """The person index's coverage of the Patients of the lake open on `runner` (its `manifest`),
+    when one of `rules` needs it."""
+    needing = [r.id for r in rules if needs_person_index(r)]
+    if not needing or "patient" not in manifest.tables:
+        return None
+    patients = runner.rows("SELECT count(DISTINCT patient_key) FROM patient WHERE patient_key IS NOT NULL")
+    if "record_person" not in manifest.tables:  # a lake built from files, with no operational store
+        return PersonIndexCoverage(int(patients[0][0]), 0, needing)
+    linked = runner.rows(
+        "SELECT count(DISTINCT p.patient_key) FROM patient p"
+        " JOIN record_person rp ON rp.patient_key = p.patient_key"
+    )
+    return PersonIndexCoverage(int(patients[0][0]), int(linked[0][0]), needing)
+
+
 @dataclass
 class RuleRun:
     manifest: Manifest
@@ -56,6 +130,8 @@ class RuleRun:
     checked: pa.Table  # CHECKED_SCHEMA
     seconds: dict[str, float]
     changed: Changed | None = None  # set when only what changed was re-checked
+    person_index: PersonIndexCoverage | None = None  # when a rule run needs the person index
+    warnings: list[str] = field(default_factory=list)
 
 
 _RUN = re.compile(r"/r(\d{6})_")
@@ -108,10 +184,14 @@ def run_rules(
     progress: Progress | None = None,
     cat: Catalogue | None = None,
     since_version: int | None = None,
+    without_person_index: bool = False,
 ) -> RuleRun:
     """Every failing record of the chosen rules, on `engine` (by name, None for the `PHIP_ENGINE`
     setting, or an engine object, left open). With `since_version`, a rule of scope `record`
-    or `facility` reads only the fact partitions (or counties) written after that lake version."""
+    or `facility` reads only the fact partitions (or counties) written after that lake version.
+    Refuses (`PersonIndexMissing`) when rules that need the person index would run over a lake
+    with more than `MAX_UNLINKED_SHARE` of its Patient records unlinked, unless
+    `without_person_index`; fewer unlinked records, or that flag, give a warning."""
     cat = cat or catalogue()
     chosen = _chosen(cat, rules)
     manifest = require_manifest(lake)
@@ -121,7 +201,14 @@ def run_rules(
     scopes = ("all",) if changed is None else ("record", "facility", "all")
     own = not isinstance(engine, Engine)
     runner = engine_for(engine)
+    warnings: list[str] = []
     try:
+        open_lake(runner, lake, manifest)
+        coverage = person_index_coverage(runner, manifest, chosen)
+        if coverage is not None and coverage.unlinked:
+            if coverage.unlinked_share > MAX_UNLINKED_SHARE and not without_person_index:
+                raise PersonIndexMissing(coverage)
+            warnings.append(coverage.message())
         for scope in scopes:
             todo = [r for r in chosen if changed is None or r.scope == scope]
             if not todo:
@@ -139,7 +226,7 @@ def run_rules(
         if own:
             runner.close()
     findings = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
-    return RuleRun(manifest, _one_per_key(findings), checked, seconds, changed)
+    return RuleRun(manifest, _one_per_key(findings), checked, seconds, changed, coverage, warnings)
 
 
 def _one_per_key(findings: pa.Table) -> pa.Table:

@@ -54,6 +54,8 @@ class RoundReport:
     incremental: bool = False
     partitions_rechecked: int | None = None
     metrics_flagged: int = 0
+    #: what the round could not check as it should (the person index behind the lake)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class RoundReport:
             "facility_metrics_flagged": self.metrics_flagged,
             "by_rule": self.by_rule,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "warnings": self.warnings,
         }
 
 
@@ -84,10 +87,14 @@ def run_round(
     progress: Progress | None = None,
     cat: Catalogue | None = None,
     full: bool = False,
+    without_person_index: bool = False,
 ) -> RoundReport:
     """Run the rules, record the round and its findings and scores (committed). After a round
     with the same catalogue, only what changed in the lake since is re-checked (by each rule's
-    scope) and the other findings are carried over; `full` re-checks everything."""
+    scope) and the other findings are carried over; `full` re-checks everything. A lake whose
+    Patient records the person index has mostly not linked is refused (`run.PersonIndexMissing`,
+    before anything is recorded) unless `without_person_index`; the round's `warnings` say how
+    many records were unlinked."""
     import time
 
     cat = cat or catalogue()
@@ -96,7 +103,14 @@ def run_round(
     since = None
     if not full and previous is not None and previous.catalogue == cat.digest:
         since = previous.lake_version
-    result = run_rules(lake, engine, progress=progress, cat=cat, since_version=since)
+    result = run_rules(
+        lake,
+        engine,
+        progress=progress,
+        cat=cat,
+        since_version=since,
+        without_person_index=without_person_index,
+    )
     tiers, units = facility_registry(lake)
     if result.changed is not None:
         result.findings = _carried_over(session, cat, result, {f: u[1] for f, u in units.items()})
@@ -127,6 +141,7 @@ def run_round(
         by_rule={r.id: by_rule.get(r.id, 0) for r in cat.rules},
         incremental=result.changed is not None,
         partitions_rechecked=len(result.changed.partitions) if result.changed is not None else None,
+        warnings=list(result.warnings),
     )
     rnd.finished_at = _now()
     report.seconds = {"rules": ran - started, "record": time.perf_counter() - ran}

@@ -119,7 +119,9 @@ def _apply(
         return field
     if kind == "structural_invalid":
         if rtype == "Encounter" and "period" in res:
-            res["period"]["start"] = "2025-13-45T25:61:00+08:00"
+            # a new period, not the old one changed: copies of a visit keyed in again (an outlier
+            # month's) share it, and must not take this record's defect unrecorded
+            res["period"] = {**res["period"], "start": "2025-13-45T25:61:00+08:00"}
             return "period.start not a date"
         if rtype == "Observation":
             res["effectiveDateTime"] = "yesterday"
