@@ -272,21 +272,47 @@ def _patient(rid: str, facility: str, seq: int, **facts: str | None) -> tuple[An
 def test_refused_patients_are_checked_against_their_person_without_voting() -> None:
     cols = PATIENT
     patients = [
-        _patient("a", "A", 1, phone="t1"),
-        _patient("b", "B", 2, phone="t1"),
-        _patient("c", "C", 3, phone="t2"),
+        _patient("a", "A", 1, phone="t1", name="n1", birth="1980-03-05"),
+        _patient("b", "B", 2, phone="t1", name="n1", birth="1980-03-05"),
+        _patient("c", "C", 3, phone="t2", name="n1", birth="1980-03-05"),
     ]
-    refused = [
+
+    def refused(
+        rid: str, fac: str, seq: int, resolved: bool, status: str, phone: str, **facts: str
+    ) -> tuple[Any, ...]:
+        token = f"id-{rid}" if status == "valid" else None
+        return (
+            f"Patient/{rid}",
+            "Patient",
+            fac,
+            "2025-02",
+            seq,
+            resolved,
+            f"f{rid}",
+            8,
+            None,
+            status,
+            phone,
+            token,
+            facts.get("name"),
+            facts.get("birth"),
+        )
+
+    rows = [
         # a phone that differs from the person's prevailing one, on a record refused for its number
-        ("Patient/r1", "Patient", "D", "2025-02", 10, False, "f1", 8, None, "invalid-check_digit", "t9"),
-        ("Patient/r6", "Patient", "D", "2025-03", 15, False, "f6", 8, None, "invalid-area_code", "t9"),
-        ("Patient/r7", "Patient", "D", "2025-04", 16, False, "f7", 8, None, "invalid-birth_date", "t9"),
-        ("Patient/r2", "Patient", "E", "2025-02", 11, False, "f2", 8, None, "valid", "t1"),
-        ("Patient/r3", "Patient", "F", "2025-02", 12, False, "f3", 8, None, "valid", "t8"),
+        # (found by the valid number a typo away) whose name or birth date agrees with the person's
+        refused("r1", "D", 10, False, "invalid-check_digit", "t9", name="n1"),
+        refused("r6", "D", 15, False, "invalid-area_code", "t9", birth="1980-03-05"),
+        refused("r7", "D", 16, False, "invalid-birth_date", "t9", name="n1", birth="1980-03-05"),
+        # found by a number a typo away, and nothing else agrees: perhaps another resident's number
+        refused("r8", "D", 17, False, "invalid-check_digit", "t9", name="n7", birth="1990-01-01"),
+        # refused for another reason, found by its own valid number
+        refused("r2", "E", 11, False, "valid", "t1"),
+        refused("r3", "F", 12, False, "valid", "t8"),
         # accepted since: its findings are the accepted record's
-        ("Patient/r4", "Patient", "G", "2025-02", 13, True, "f4", 8, None, "valid", "t7"),
+        refused("r4", "G", 13, True, "valid", "t7"),
         # nobody's: its person is not known
-        ("Patient/r5", "Patient", "H", "2025-02", 14, False, "f5", 8, None, "missing", "t6"),
+        refused("r5", "H", 14, False, "missing", "t6"),
     ]
     persons = [("Patient/a", "P1"), ("Patient/b", "P1"), ("Patient/c", "P1")]
     found = _run(
@@ -295,14 +321,14 @@ def test_refused_patients_are_checked_against_their_person_without_voting() -> N
             "patient": (cols, patients),
             "patient_person": ("patient_key VARCHAR, person_id VARCHAR", persons),
             "facility": ("code VARCHAR, tier VARCHAR", [("A", "primary")]),
-            "quarantine_record": (QREC, refused),
+            "quarantine_record": (QREC + ", id_token VARCHAR, name_token VARCHAR, birth_date VARCHAR", rows),
             "refused_person": (
                 "_rid VARCHAR, person_id VARCHAR",
-                [(f"Patient/r{i}", "P1") for i in (1, 2, 3, 4, 6, 7)],
+                [(f"Patient/r{i}", "P1") for i in (1, 2, 3, 4, 6, 7, 8)],
             ),
         },
     )
-    # the three refused t9 phones would outvote t1 (two accepted records) if refused records voted
+    # the four refused t9 phones would outvote t1 (two accepted records) if refused records voted
     assert found == {"Patient/c", "Patient/r1", "Patient/r6", "Patient/r7", "Patient/r3"}
 
 
@@ -415,7 +441,7 @@ def test_the_value_that_prevails_among_a_residents_records(
             "patient": (PATIENT, patients),
             "patient_person": ("patient_key VARCHAR, person_id VARCHAR", [(p[4], "P1") for p in patients]),
             "facility": ("code VARCHAR, tier VARCHAR", TIERS),
-            "quarantine_record": (QREC_EMPTY, []),
+            "quarantine_record": (QREC_EMPTY + ", id_token VARCHAR", []),
             "refused_person": ("_rid VARCHAR, person_id VARCHAR", []),
         },
     )
