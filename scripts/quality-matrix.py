@@ -8,15 +8,17 @@ scales), each run through the whole pipeline with the `phip` commands, one provi
         --scales 0.0001,0.0002,0.0005
 
 Each province lives in WORKDIR/s<seed>-x<scale>/ with its own database, lake and var folder.
-The store after ingest is kept (`ingested.db`), so a later run (`--from link`) only relinks,
-rebuilds the lake and evaluates: what a change to the person index or the rules needs. `--from
-rules` only re-evaluates the rules over the lake as it is. Prints a table, and writes every
-province's report to WORKDIR/<province>/evaluate.json and the table to WORKDIR/matrix.json.
+The store after ingest is kept (`ingested.db`) with a digest of the submissions it was made
+from: a later run generates the province again and ingests it again only when its submissions
+changed; `--from link` only relinks, rebuilds the lake and evaluates (what a change to the person
+index or the rules needs), `--from rules` only re-evaluates the rules over the lake as it is.
+Prints a table, and writes every province's report to WORKDIR/<province>/evaluate.json and the table to WORKDIR/matrix.json.
 Nothing personal is printed: counts and ratios only."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -75,6 +77,18 @@ def _copy_db(src: Path, dst: Path) -> None:
             shutil.copy2(source, target)
 
 
+def _digest(folder: Path) -> str:
+    """A digest of every file under `folder` (names and contents)."""
+    h = hashlib.blake2b(digest_size=16)
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            h.update(str(f.relative_to(folder)).encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
 def run_province(root: Path, seed: int, scale: float, start: str) -> dict[str, Any]:
     folder = root / f"s{seed}-x{scale}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,7 +99,9 @@ def run_province(root: Path, seed: int, scale: float, start: str) -> dict[str, A
         t = time.perf_counter()
         _phip(folder, "synth", "--scale", str(scale), "--seed", str(seed), "--out", str(synth), "--force")
         timings["synth"] = time.perf_counter() - t
-        begin = min(begin, STAGES.index("ingest"))
+        stamp = folder / "ingested.digest"
+        same = stamp.exists() and stamp.read_text() == _digest(synth / "submissions")
+        begin = STAGES.index("link" if same else "ingest")
     if begin <= STAGES.index("ingest") or not (folder / "ingested.db").exists():
         t = time.perf_counter()
         for name in ("phip.db", "phip.db-wal", "phip.db-shm"):
@@ -96,6 +112,7 @@ def run_province(root: Path, seed: int, scale: float, start: str) -> dict[str, A
         _phip(folder, "ingest", str(synth / "submissions"))
         _copy_db(folder / "phip.db", folder / "ingested.db")
         shutil.copytree(folder / "var", folder / "ingested-var", dirs_exist_ok=True)
+        (folder / "ingested.digest").write_text(_digest(synth / "submissions"))
         timings["ingest"] = time.perf_counter() - t
         begin = min(begin, STAGES.index("link"))
     if begin <= STAGES.index("link"):

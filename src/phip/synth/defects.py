@@ -54,6 +54,25 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
                 break
             u -= rate
     resources.extend(extra)
+    recorded = {r for r, kind, _ in defects if kind == "impossible_value"}
+    for _fac, res in resources:
+        drawn = _drawn_implausible(res)
+        rid = f"{res['resourceType']}/{res['id']}"
+        if drawn and rid not in recorded:
+            defects.append((rid, "impossible_value", drawn))
+
+
+def _drawn_implausible(res: Json) -> str | None:
+    """A blood pressure drawn at random with the systolic not above the diastolic (the two are
+    drawn apart, so about one in a thousand is): a defect of the data like the injected ones,
+    recorded with them so the truth holds every implausible value the facilities submit."""
+    if res["resourceType"] != "Observation" or len(res.get("component") or ()) != 2:
+        return None
+    try:
+        sbp, dbp = (float(c["valueQuantity"]["value"]) for c in res["component"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return f"systolic {sbp:g} not above diastolic {dbp:g} (as drawn)" if sbp <= dbp else None
 
 
 def _apply(
