@@ -56,3 +56,29 @@ def test_a_defect_injected_into_a_visit_does_not_spread_to_its_copies() -> None:
     detail = defects._apply("structural_invalid", random.Random(1), original, {}, str, [], "F")
     assert detail == "period.start not a date" and original["period"]["start"].startswith("2025-13")
     assert copies == before
+
+
+@pytest.mark.parametrize(
+    ("kind", "made_with", "kept"),
+    [
+        ("missing_required", ["homophone", "phone_changed"], ["phone_changed", "missing_required"]),
+        ("impossible_value", ["birth_day_month_swap", "dropped_char"], ["dropped_char", "impossible_value"]),
+        ("invalid_code", ["birth_day_month_swap"], ["birth_day_month_swap", "invalid_code"]),
+    ],
+)
+def test_the_truth_forgets_a_defect_whose_element_another_removed(
+    kind: str, made_with: list[str], kept: list[str]
+) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "name": [{"text": "x"}],
+        "birthDate": "1980-03-05",
+        "extension": [{"url": defects.cs.EXT_ETHNICITY, "valueCoding": {"code": "01"}}],
+    }
+    out = _Out([("F", patient)])
+    out.defects = [("Patient/p1", k, "") for k in made_with]
+    zero = {k: 0.0 for k in defects.KINDS_BY_TYPE}
+    cfg = SynthConfig().with_overrides({"defects": {**zero, kind: 1.0}})
+    defects.inject(random.Random(1), cfg, out, str)
+    assert [k for _, k, _ in out.defects] == kept

@@ -45,6 +45,7 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
             if u < rate:
                 detail = _apply(kind, rng, res, sex_of, nid, extra, fac)
                 if detail is not None:
+                    _forget_overwritten(defects, f"{rtype}/{res['id']}", kind, detail)
                     if kind == "duplicate_record":  # the copy is the defective record
                         defects.append(
                             (f"{rtype}/{extra[-1][1]['id']}", kind, f"copy of {rtype}/{res['id']}")
@@ -60,6 +61,22 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
         rid = f"{res['resourceType']}/{res['id']}"
         if drawn and rid not in recorded:
             defects.append((rid, "impossible_value", drawn))
+
+
+#: identity defects (given when the Patient was made) that a content defect removes with the
+#: element it deletes or overwrites: (kind, detail) → the kinds no longer in the data
+_OVERWRITES = {
+    ("missing_required", "name"): {"homophone", "dropped_char", "pinyin_name"},
+    ("impossible_value", "birthDate 1875-01-01"): {"birth_day_month_swap"},
+}
+
+
+def _forget_overwritten(defects: list[tuple[str, str, str]], rid: str, kind: str, detail: str) -> None:
+    """A name deleted or a birth date overwritten no longer carries the defect the Patient was
+    made with: the truth keeps only what the submitted data holds."""
+    gone = _OVERWRITES.get((kind, detail))
+    if gone:
+        defects[:] = [d for d in defects if not (d[0] == rid and d[1] in gone)]
 
 
 def _drawn_implausible(res: Json) -> str | None:
