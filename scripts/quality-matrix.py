@@ -11,8 +11,11 @@ Each province lives in WORKDIR/s<seed>-x<scale>/ with its own database, lake and
 The store after ingest is kept (`ingested.db`) with a digest of the submissions it was made
 from: a later run generates the province again and ingests it again only when its submissions
 changed; `--from link` only relinks, rebuilds the lake and evaluates (what a change to the person
-index or the rules needs), `--from rules` only re-evaluates the rules over the lake as it is.
-Prints a table, and writes every province's report to WORKDIR/<province>/evaluate.json and the table to WORKDIR/matrix.json.
+index or the rules needs), `--from rules` only re-evaluates the rules over the lake as it is,
+`--from truth` generates the province again for its truth and, its submissions unchanged,
+re-evaluates the rules (a change to the truth the generator writes).
+Prints a table, and writes every province's report to WORKDIR/<province>/evaluate.json and
+the table to WORKDIR/matrix.json.
 Nothing personal is printed: counts and ratios only."""
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-STAGES = ("synth", "ingest", "link", "rules")
+STAGES = ("synth", "truth", "ingest", "link", "rules")
 
 
 def _env(folder: Path) -> dict[str, str]:
@@ -95,13 +98,18 @@ def run_province(root: Path, seed: int, scale: float, start: str) -> dict[str, A
     synth = folder / "synth"
     timings: dict[str, float] = {}
     begin = STAGES.index(start)
-    if begin <= STAGES.index("synth") or not (synth / "truth" / "defects.csv").exists():
+    if begin <= STAGES.index("truth") or not (synth / "truth" / "defects.csv").exists():
         t = time.perf_counter()
         _phip(folder, "synth", "--scale", str(scale), "--seed", str(seed), "--out", str(synth), "--force")
         timings["synth"] = time.perf_counter() - t
         stamp = folder / "ingested.digest"
         same = stamp.exists() and stamp.read_text() == _digest(synth / "submissions")
-        begin = STAGES.index("link" if same else "ingest")
+        if not same:
+            begin = STAGES.index("ingest")
+        elif begin == STAGES.index("truth") and (folder / "lake" / "manifest.json").exists():
+            begin = STAGES.index("rules")
+        else:
+            begin = STAGES.index("link")
     if begin <= STAGES.index("ingest") or not (folder / "ingested.db").exists():
         t = time.perf_counter()
         for name in ("phip.db", "phip.db-wal", "phip.db-shm"):
