@@ -216,9 +216,10 @@ QREC = (
     "_rid VARCHAR, res_type VARCHAR, facility VARCHAR, month VARCHAR, seq BIGINT, resolved BOOLEAN, "
     "fingerprint VARCHAR, elements BIGINT, visit_key VARCHAR, id_status VARCHAR, phone_token VARCHAR"
 )
-QREC_EMPTY = (
-    QREC + ", name_token VARCHAR, name_script VARCHAR, birth_date VARCHAR, id_birth_date VARCHAR, "
-    "phone_status VARCHAR"
+#: the refused Patient's facts the rules comparing a resident's records read
+QREC_PATIENT = (
+    QREC + ", id_token VARCHAR, name_token VARCHAR, birth_date VARCHAR, name_script VARCHAR, "
+    "phone_status VARCHAR, id_birth_date VARCHAR"
 )
 
 
@@ -296,6 +297,9 @@ def test_refused_patients_are_checked_against_their_person_without_voting() -> N
             token,
             facts.get("name"),
             facts.get("birth"),
+            "han" if facts.get("name") else None,
+            "mobile",
+            None,
         )
 
     rows = [
@@ -321,14 +325,15 @@ def test_refused_patients_are_checked_against_their_person_without_voting() -> N
             "patient": (cols, patients),
             "patient_person": ("patient_key VARCHAR, person_id VARCHAR", persons),
             "facility": ("code VARCHAR, tier VARCHAR", [("A", "primary")]),
-            "quarantine_record": (QREC + ", id_token VARCHAR, name_token VARCHAR, birth_date VARCHAR", rows),
+            "quarantine_record": (QREC_PATIENT, rows),
             "refused_person": (
                 "_rid VARCHAR, person_id VARCHAR",
                 [(f"Patient/r{i}", "P1") for i in (1, 2, 3, 4, 6, 7, 8)],
             ),
         },
     )
-    # the four refused t9 phones would outvote t1 (two accepted records) if refused records voted
+    # the four refused t9 phones at facility D are one registration refused again and again: one
+    # vote, which does not outvote t1 (two accepted records)
     assert found == {"Patient/c", "Patient/r1", "Patient/r6", "Patient/r7", "Patient/r3"}
 
 
@@ -423,6 +428,31 @@ IMPOSSIBLE = "1875-01-01"
             ],
             {"d"},
         ),
+        # a record refused for another element still says what its facility knows: on a tie with
+        # the only accepted record, the township centre's refused record prevails
+        ("CONS-PHONE-XFAC", [("r1", "P", dict(phone="t1")), ("b", "V", dict(phone="t2"))], {"b"}),
+        ("CONS-PHONE-XFAC", [("r1", "V", dict(phone="t1")), ("b", "P", dict(phone="t2"))], {"r1"}),
+        # refused again and again at one facility: one vote; beside an accepted record there: none
+        (
+            "CONS-NAME-XFAC",
+            [
+                ("r1", "V", dict(name="n2")),
+                ("r2", "V", dict(name="n2")),
+                ("a", "H", dict(name="n1")),
+                ("b", "W", dict(name="n1")),
+            ],
+            {"r1", "r2"},
+        ),
+        (
+            "CONS-NAME-XFAC",
+            [
+                ("a", "V", dict(name="n1")),
+                ("r1", "V", dict(name="n2")),
+                ("b", "H", dict(name="n2")),
+                ("c", "W", dict(name="n1")),
+            ],
+            {"b", "r1"},
+        ),
         # every record agreeing: nothing to flag; no value: nothing to compare
         (
             "CONS-PHONE-XFAC",
@@ -434,15 +464,28 @@ IMPOSSIBLE = "1875-01-01"
 def test_the_value_that_prevails_among_a_residents_records(
     rule: str, records: list[tuple[str, str, dict[str, str]]], flagged: set[str]
 ) -> None:
-    patients = [_patient(rid, fac, seq, **facts) for seq, (rid, fac, facts) in enumerate(records, start=1)]
+    """Records named r… were refused at the door for another element (their own identity number
+    valid): they vote when their facility has no accepted record of the resident."""
+    patients, refused = [], []
+    for seq, (rid, fac, facts) in enumerate(records, start=1):
+        row = _patient(rid, fac, seq, **facts)
+        if rid.startswith("r"):
+            refused.append(
+                (
+                    *(row[0], "Patient", fac, "2025-02", seq, False, f"f{rid}", 8, None, "valid", row[9]),
+                    *(f"id-{rid}", row[5], row[7], row[6], row[10], row[8]),
+                )
+            )
+        else:
+            patients.append(row)
     found = _run(
         rule,
         {
             "patient": (PATIENT, patients),
             "patient_person": ("patient_key VARCHAR, person_id VARCHAR", [(p[4], "P1") for p in patients]),
             "facility": ("code VARCHAR, tier VARCHAR", TIERS),
-            "quarantine_record": (QREC_EMPTY + ", id_token VARCHAR", []),
-            "refused_person": ("_rid VARCHAR, person_id VARCHAR", []),
+            "quarantine_record": (QREC_PATIENT, refused),
+            "refused_person": ("_rid VARCHAR, person_id VARCHAR", [(q[0], "P1") for q in refused]),
         },
     )
     assert found == {f"Patient/{r}" for r in flagged}
