@@ -428,6 +428,13 @@ IMPOSSIBLE = "1875-01-01"
             ],
             {"d"},
         ),
+        # on a tie, a phone another resident also gives (the household's) prevails over the
+        # township centre's that nobody else gives
+        (
+            "CONS-PHONE-XFAC",
+            [("a", "P", dict(phone="t1")), ("b", "V", dict(phone="t2")), ("x", "W", dict(phone="t2"))],
+            {"a"},
+        ),
         # a record refused for another element still says what its facility knows: on a tie with
         # the only accepted record, the township centre's refused record prevails
         ("CONS-PHONE-XFAC", [("r1", "P", dict(phone="t1")), ("b", "V", dict(phone="t2"))], {"b"}),
@@ -482,7 +489,11 @@ def test_the_value_that_prevails_among_a_residents_records(
         rule,
         {
             "patient": (PATIENT, patients),
-            "patient_person": ("patient_key VARCHAR, person_id VARCHAR", [(p[4], "P1") for p in patients]),
+            # x… records are another resident's
+            "patient_person": (
+                "patient_key VARCHAR, person_id VARCHAR",
+                [(p[4], "P2" if p[4].startswith("Patient/x") else "P1") for p in patients],
+            ),
             "facility": ("code VARCHAR, tier VARCHAR", TIERS),
             "quarantine_record": (QREC_PATIENT, refused),
             "refused_person": ("_rid VARCHAR, person_id VARCHAR", [(q[0], "P1") for q in refused]),
