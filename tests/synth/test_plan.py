@@ -67,21 +67,47 @@ def test_one_clinic_per_village_and_one_centre_per_rural_township(plan: Facility
     assert rural <= centre_units
 
 
-@pytest.mark.parametrize("scale", [0.00001, 0.0001, 0.001, 0.01, 0.1])
-def test_scaled_subsets(plan: FacilityPlan, scale: float) -> None:
+@pytest.mark.parametrize("scale", [0.00001, 0.0001, 0.0002, 0.001, 0.01, 0.1])
+def test_scaled_plans_keep_the_provinces_shape(plan: FacilityPlan, scale: float) -> None:
+    """However small, a province keeps every prefecture, connected and unconnected facilities of
+    every tier in the province's shares, and the province's beds and staff per resident."""
     small = scaled_plan(plan, scale)
-    counts = small.counts()
-    for tier, n in FULL_FACILITY_COUNTS.items():
-        assert counts[tier] == max(2 if tier == "hospital" else 1, round(n * scale))
-        assert any(f.connected for f in small.by_tier(tier))
+    prefectures = {p.code for p in D.prefectures()}
+    for tier, n_full in FULL_FACILITY_COUNTS.items():
+        kept = small.by_tier(tier)
+        n = max(len(prefectures), round(n_full * scale))
+        assert len(kept) == n
+        assert {f.prefecture_code for f in kept} == prefectures
+        connected = sum(f.connected for f in kept)
+        assert connected == round(n * CONNECTION_RATES[tier])
+        assert 0 < connected < n  # both kinds show, at every scale tested
+        for attr in ("beds", "staff"):
+            full_total = sum(getattr(f, attr) for f in plan.by_tier(tier))
+            total = sum(getattr(f, attr) for f in kept)
+            expected = round(full_total * scale)
+            # exact, but for the floor of one staff member (and one hospital bed) per facility
+            assert expected <= total <= expected + n
+        assert all(f.staff >= 1 for f in kept)
     grades = {(f.grade_code or "0")[0] for f in small.by_tier("hospital")}
     assert {"3", "2"} <= grades
 
 
-def test_smaller_provinces_are_subsets_of_larger_ones(plan: FacilityPlan) -> None:
-    a = {f.code for f in scaled_plan(plan, 0.01).by_tier("village")}
-    b = {f.code for f in scaled_plan(plan, 0.1).by_tier("village")}
-    assert a <= b
+def test_staff_and_beds_per_resident_hold_at_small_scale(plan: FacilityPlan) -> None:
+    """Doctors and beds per 1,000 residents of a 5,000-resident province are the full province's
+    (the figures the demo's console shows), not a few hospitals' spread over a few residents."""
+    full_staff = sum(f.staff for f in plan.facilities)
+    full_beds = sum(f.beds for f in plan.facilities)
+    small = scaled_plan(plan, 0.0002)
+    assert abs(sum(f.staff for f in small.facilities) / (full_staff * 0.0002) - 1) < 0.25
+    assert abs(sum(f.beds for f in small.facilities) / (full_beds * 0.0002) - 1) < 0.1
+
+
+def test_scaled_plans_do_not_depend_on_anything_but_the_scale(plan: FacilityPlan) -> None:
+    a = scaled_plan(plan, 0.001)
+    b = scaled_plan(full_plan(D), 0.001)
+    assert [(f.code, f.beds, f.staff, f.connected) for f in a.facilities] == [
+        (f.code, f.beds, f.staff, f.connected) for f in b.facilities
+    ]
 
 
 def test_prefecture_shares_match_census_at_scale_001() -> None:

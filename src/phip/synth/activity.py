@@ -16,7 +16,7 @@ from phip.synth.care import PublicHealthEvents
 from phip.synth.chunk_base import ADULT_DM, ADULT_HT, DEATH, ChunkResult, _by_age
 from phip.synth.context import ProvinceContext
 from phip.synth.fhir_common import rid
-from phip.synth.people import Household, IdAllocator, Person, build_township
+from phip.synth.people import Household, IdAllocator, Person, add_births, build_township
 
 
 class ChunkGenerator(PublicHealthEvents):
@@ -42,6 +42,7 @@ class ChunkGenerator(PublicHealthEvents):
             pid_start=part * 1_000_000 // 1,
             hid_start=part * 1_000_000,
         )
+        add_births(rng, households, ids, self.start, self.end, cfg.birth_rate, cfg.twin_share_of_births)
         for h in households:
             self.prepare_household(h)
         self.common_names(households)
@@ -150,19 +151,24 @@ class ChunkGenerator(PublicHealthEvents):
                 else (0.8 if (p.hypertension or p.diabetes or age >= 65) else cfg.family_doctor_share * 0.8)
             )
             if rng.random() < fd_share:
+                # a contract runs one year and is signed again when it ends (most are)
                 s = self.rand_day(self.start - timedelta(days=300), self.start + timedelta(days=60))
-                self.emit(
-                    primary,
-                    fx.care_team(
-                        self.nid("ct"),
-                        home_pat,
-                        primary.code,
-                        self.doctor(primary),
-                        s,
-                        s + timedelta(days=364),
-                    ),
-                    max(s, first_day),
-                )
+                while s <= alive_until:
+                    self.emit(
+                        primary,
+                        fx.care_team(
+                            self.nid("ct"),
+                            home_pat,
+                            primary.code,
+                            self.doctor(primary),
+                            s,
+                            s + timedelta(days=364),
+                        ),
+                        max(s, first_day),
+                    )
+                    s += timedelta(days=365)
+                    if rng.random() >= cfg.family_doctor_renewal:
+                        break
         self.chronic(p, primary, clinic, home_pat, alive_until)
         self.immunizations(p, primary, alive_until)
         for child in born_children:

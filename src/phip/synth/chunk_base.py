@@ -94,7 +94,10 @@ class ChunkBase:
         return rid(self.cfg.seed, kind, self.township, self.out.part, self.counter)
 
     def can_emit(self, fac: PlannedFacility, when: date) -> bool:
-        return fac.connected and fac.connected_since is not None and fac.connected_since <= when
+        if not (fac.connected and fac.connected_since is not None and fac.connected_since <= when):
+            return False
+        silent = self.ctx.timing.silent_from(fac.code)
+        return silent is None or when < silent
 
     def emit(self, fac: PlannedFacility, res: Json, when: date) -> bool:
         if not self.can_emit(fac, when):

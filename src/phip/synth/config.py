@@ -45,6 +45,7 @@ class DefectRates:
     duplicate_patient: float = 0.005  # a resident registered twice at the same facility
     late_batch: float = 0.08  # facility-month batches submitted after the deadline
     outlier_month: float = 0.01  # facility-months with an implausible spike in visits
+    silent_facility: float = 0.06  # connected facilities sending nothing for their last 1-3 months
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class SynthConfig:
     diabetes_prevalence_adult: float = 0.10
     chronic_registered_share: float = 0.70
     family_doctor_share: float = 0.45
+    family_doctor_renewal: float = 0.9  # contracts signed again when their year ends
     poverty_household_share_rural: float = 0.18
     ehealth_card_share: float = 0.70
     appointment_share_hospital: float = 0.35

@@ -43,7 +43,14 @@ class ProvinceContext:
     @cached_property
     def timing(self) -> BatchTiming:
         d = self.cfg.defects
-        return BatchTiming(self.cfg.seed, self.cfg.submission_deadline_day, d.late_batch, d.outlier_month)
+        return BatchTiming(
+            self.cfg.seed,
+            self.cfg.submission_deadline_day,
+            d.late_batch,
+            d.outlier_month,
+            d.silent_facility,
+            self.cfg.period_end,
+        )
 
     @cached_property
     def age_model(self) -> AgeSexModel:

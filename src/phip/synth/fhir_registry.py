@@ -11,6 +11,7 @@ from phip.standards import facility as ftypes
 from phip.standards.divisions import Divisions
 from phip.synth import names
 from phip.synth.catalogues import HOSPITAL_DEPARTMENTS, PRIMARY_DEPARTMENTS, VILLAGE_DEPARTMENTS
+from phip.synth.demography import largest_remainder
 from phip.synth.fhir_common import Json, cc, day, ref, rid
 from phip.synth.plan import PlannedFacility
 
@@ -77,8 +78,9 @@ def organization(f: PlannedFacility, divisions: Divisions) -> Json:
 def locations(f: PlannedFacility) -> Iterator[Json]:
     depts = departments(f)
     total = sum(d[3] for d in depts) or 1.0
-    for code, zh, en, share in depts:
-        beds = round(f.beds * share / total)
+    split = largest_remainder({code: f.beds * share / total for code, _zh, _en, share in depts})
+    for code, zh, en, _share in depts:
+        beds = split[code]
         yield {
             "resourceType": "Location",
             "id": location_id(f, code),

@@ -231,3 +231,56 @@ def build_township(
             p = new_person(a, m, eth_draw(), None, rng.choice(villages))
             new_household([p])
     return households
+
+
+def add_births(
+    rng: random.Random,
+    households: list[Household],
+    ids: IdAllocator,
+    start: date,
+    end: date,
+    rate: float,
+    twin_share: float,
+) -> list[Person]:
+    """Children born in the period (`rate` births a resident a year, pro rata), each to a wife of
+    20-40 in her household, with the family's surname and the mother's ethnic group and phone;
+    twins share a birth date. They join the household as children of its head."""
+    mothers = [(h, p) for h in households for p in h.members if p.relation == "SPS" and not p.male]
+    mothers = [(h, p) for h, p in mothers if 20 <= p.age_on(start) <= 40]
+    residents = sum(len(h.members) for h in households)
+    if not mothers or not residents:
+        return []
+    years = ((end - start).days + 1) / 365.25
+    chance = min(1.0, rate * years * residents / len(mothers))
+    next_no = max(int(p.pid[-6:]) for h in households for p in h.members) + 1
+    born: list[Person] = []
+    for h, mother in mothers:
+        if rng.random() >= chance:
+            continue
+        day = start + timedelta(days=rng.randrange((end - start).days + 1))
+        surname = names.surname_of(h.members[0].name) or None
+        male = rng.random() < 0.53
+        twins = [male, not male] if rng.random() < twin_share else [male]
+        kids = []
+        for sex in twins:
+            kid = Person(
+                pid=f"{mother.pid[:-6]}{next_no:06d}",
+                name=names.full_name(rng, sex, mother.ethnicity, surname),
+                male=sex,
+                birth=day,
+                ethnicity=mother.ethnicity,
+                id18=ids.make(day, sex),
+                phone=mother.phone or h.members[0].phone,
+                village=h.village,
+                household=h.hid,
+                relation="CHILD",
+                head_pid=h.members[0].pid,
+                mother_pid=mother.pid,
+            )
+            next_no += 1
+            kids.append(kid)
+        if len(kids) == 2:
+            kids[0].twin_of, kids[1].twin_of = kids[1].pid, kids[0].pid
+        h.members.extend(kids)
+        born.extend(kids)
+    return born

@@ -261,25 +261,84 @@ def _assign_connection(plan: FacilityPlan) -> FacilityPlan:
 
 
 def scaled_plan(full: FacilityPlan, scale: float) -> FacilityPlan:
-    """The deterministic subset of facilities kept at `scale` (all villages stay)."""
+    """The facilities kept at `scale`, keeping the province's shape however small it is.
+
+    Each tier keeps `round(N·S)` facilities, but never fewer than one per prefecture, so every
+    prefecture has a hospital, a centre and a clinic; within a tier the share connected is the
+    province's (`round(n·rate)`, at least one connected), so unconnected facilities of every tier
+    show up as soon as a tier holds enough facilities for one. Facilities are taken in the order
+    of a stable hash of their code (the plan, not the seed, decides), first to cover each
+    prefecture, then to fill the tier; hospitals start with the first tertiary and the first
+    secondary connected hospital. The kept facilities' beds and staff are then scaled so that each
+    tier holds `S` times the province's beds and staff (see `_scale_capacity`): a province of
+    5,000 residents has a province's beds and doctors per 1,000 residents, not a hospital's.
+    """
     if scale >= 1.0:
         return full
-    keep: set[str] = set()
+    prefectures = sorted({f.prefecture_code for f in full.facilities})
+    keep: list[PlannedFacility] = []
     for tier, n_full in FULL_FACILITY_COUNTS.items():
         group = sorted(full.by_tier(tier), key=lambda f: f.priority)
-        n = max(2 if tier == "hospital" else 1, round(n_full * scale))
-        chosen = group[:n]
+        n = min(len(group), max(len(prefectures), round(n_full * scale)))
+        first = []
         if tier == "hospital":
-            for level in ("3", "2"):
-                if not any(f.grade_code and f.grade_code.startswith(level) for f in chosen):
-                    best = next(f for f in group if f.grade_code and f.grade_code.startswith(level))
-                    # replace the last member whose grade level is not the only one of its kind
-                    for i in range(len(chosen) - 1, -1, -1):
-                        lv = (chosen[i].grade_code or "0")[0]
-                        if sum(1 for f in chosen if (f.grade_code or "0")[0] == lv) > 1 or lv not in "32":
-                            chosen[i] = best
-                            break
-        if not any(f.connected for f in chosen):
-            chosen[0] = next(f for f in group if f.connected)
-        keep.update(f.code for f in chosen)
-    return FacilityPlan(full.villages, [f for f in full.facilities if f.code in keep])
+            first = [next(f for f in group if f.connected and (f.grade_code or "0")[0] == lv) for lv in "32"]
+        keep.extend(_pick(group, n, CONNECTION_RATES[tier], prefectures, first))
+    kept = {f.code for f in keep}
+    subset = FacilityPlan(full.villages, [f for f in full.facilities if f.code in kept])
+    return _scale_capacity(full, subset, scale)
+
+
+def _scale_capacity(full: FacilityPlan, subset: FacilityPlan, scale: float) -> FacilityPlan:
+    """Beds and staff of the kept facilities scaled so each tier holds `scale` × the province's
+    (largest remainder, so totals are exact; a facility keeps at least one staff member, and a
+    hospital at least one bed)."""
+    out: dict[str, PlannedFacility] = {}
+    for tier in FULL_FACILITY_COUNTS:
+        kept = subset.by_tier(tier)
+        if not kept:
+            continue
+        changes: dict[str, dict[str, int]] = {f.code: {} for f in kept}
+        for attr in ("beds", "staff"):
+            target = scale * sum(getattr(f, attr) for f in full.by_tier(tier))
+            have = sum(getattr(f, attr) for f in kept)
+            if not have:
+                continue
+            shares = largest_remainder({f.code: getattr(f, attr) * target / have for f in kept})
+            floor = 1 if attr == "staff" or (tier == "hospital" and attr == "beds") else 0
+            for code, value in shares.items():
+                changes[code][attr] = max(floor, value)
+        for f in kept:
+            out[f.code] = replace(f, **changes[f.code])
+    return FacilityPlan(subset.villages, [out[f.code] for f in subset.facilities])
+
+
+def _pick(
+    group: list[PlannedFacility], n: int, rate: float, prefectures: list[str], first: list[PlannedFacility]
+) -> list[PlannedFacility]:
+    """`n` facilities of one tier (in `group`'s order) covering every prefecture, `round(n·rate)`
+    of them connected (at least one), starting with `first`."""
+    n_conn = max(1, round(n * rate))
+    quota = {True: n_conn, False: n - n_conn}
+    chosen: dict[str, PlannedFacility] = {}
+    for f in first:
+        chosen[f.code] = f
+        quota[f.connected] -= 1
+    covered = {f.prefecture_code for f in chosen.values()}
+    for f in group:  # one per prefecture, within the connection quotas
+        if f.prefecture_code not in covered and quota[f.connected] > 0:
+            chosen[f.code] = f
+            quota[f.connected] -= 1
+            covered.add(f.prefecture_code)
+    for pref in prefectures:  # a prefecture whose facilities all fall outside the quotas
+        if pref not in covered:
+            f = next(f for f in group if f.prefecture_code == pref)
+            chosen[f.code] = f
+            quota[f.connected] -= 1
+    for f in group:
+        if len(chosen) >= n:
+            break
+        if f.code not in chosen and quota[f.connected] > 0:
+            chosen[f.code] = f
+            quota[f.connected] -= 1
+    return list(chosen.values())

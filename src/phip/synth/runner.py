@@ -85,7 +85,8 @@ def _registry(ctx: ProvinceContext) -> ChunkResult:
         if not (f.connected and f.connected_since):
             continue
         when = max(f.connected_since, ctx.cfg.period_start)
-        if when > ctx.cfg.period_end:
+        silent = ctx.timing.silent_from(f.code)
+        if when > ctx.cfg.period_end or (silent is not None and when >= silent):
             continue
         at, _late = ctx.timing.submitted_at(f.code, when.year, when.month)
         meta = {
@@ -270,6 +271,25 @@ def _write_batches(ctx: ProvinceContext, writer: ProvinceWriter, out: Path) -> N
         w.writerows(rows)
     with open(out / "truth" / "defects.csv", "a", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(defects)
+    _write_expected(ctx, writer, out)
+
+
+def _write_expected(ctx: ProvinceContext, writer: ProvinceWriter, out: Path) -> None:
+    """truth/expected_batches.csv: every facility-month a connected facility owed the platform
+    (from its connection month to the end of the period) and whether its batch came
+    (`received` 0 for a facility that went silent)."""
+    start, end = ctx.cfg.period_start, ctx.cfg.period_end
+    last = end.year * 12 + end.month - 1
+    with open(out / "truth" / "expected_batches.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["facility", "month", "received"])
+        for fac in ctx.plan.facilities:
+            if not (fac.connected and fac.connected_since and fac.connected_since <= end):
+                continue
+            first = max(fac.connected_since, start)
+            for index in range(first.year * 12 + first.month - 1, last + 1):
+                month = f"{index // 12:04d}-{index % 12 + 1:02d}"
+                w.writerow([fac.code, month, int((fac.code, month) in writer.batches)])
 
 
 def build_manifest(ctx: ProvinceContext, writer: ProvinceWriter) -> dict[str, Any]:

@@ -77,6 +77,17 @@ class BatchTiming:
     deadline_day: int
     late_rate: float
     outlier_rate: float
+    silent_rate: float = 0.0
+    period_end: date = date(2025, 12, 31)
+
+    def silent_from(self, facility: str) -> date | None:
+        """The first month a facility that went silent sent nothing more (its last one to three
+        months of the period), or None for a facility that kept submitting."""
+        if _u(self.seed, "silent", facility) >= self.silent_rate:
+            return None
+        months = 1 + int(_u(self.seed, "silent-months", facility) * 3)
+        index = self.period_end.year * 12 + self.period_end.month - 1 - (months - 1)
+        return date(index // 12, index % 12 + 1, 1)
 
     def submitted_at(self, facility: str, year: int, month: int) -> tuple[datetime, bool]:
         """When the facility submitted its batch for the month, and whether it was late."""
