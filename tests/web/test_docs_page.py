@@ -19,13 +19,17 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from phip.security.accounts import add_staff
 from phip.settings import Settings
+from phip.store import get_engine
 from phip.web import docs
 from phip.web.app import create_app
 from phip.web.serving import ClearH11Protocol
 from tests.conftest import IN_CI, TEST_DATA_KEY
 
+PASSWORD = "correct horse battery staple"
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "docs"
 ARGS = [
@@ -49,7 +53,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
         data_key=TEST_DATA_KEY,
         var_dir=var,
     )
-    return create_app(settings)
+    app = create_app(settings)
+    with Session(get_engine(settings.resolved_database_url())) as s:
+        add_staff(s, "stat", PASSWORD, "statistician", org_unit="620000")
+        s.commit()
+    return app
 
 
 @pytest.fixture(scope="module")
@@ -228,5 +236,38 @@ def test_swagger_ui_renders_offline(browser: Any, server: str) -> None:
         outside = [u for u in requests if urlsplit(u).scheme not in ("data", "blob")]
         assert all(urlsplit(u).hostname == "127.0.0.1" for u in outside), outside
         assert any(u.endswith("/openapi.json") for u in requests)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_try_it_out_reads_as_the_console_login(browser: Any, server: str) -> None:
+    """Logged in to the console, "Try it out" on `/docs` reads the API as that login (the API
+    accepts the console's session cookie for reads); not logged in, the API says 401."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    path = "/api/indicators/catalogue"
+
+    def try_it() -> str:
+        page.goto(server + "/docs")
+        page.wait_for_function("() => document.body.dataset.docsReady === '1'", timeout=30000)
+        op = page.locator(f".opblock:has(.opblock-summary-path[data-path='{path}'])").first
+        op.locator(".opblock-summary").click()
+        op.locator("button.try-out__btn").click()
+        op.locator("button.execute").click()
+        status = op.locator(".live-responses-table .response .response-col_status").first
+        status.wait_for(timeout=30000)
+        return status.inner_text().split()[0]  # "401" (and "Undocumented": not in the OpenAPI)
+
+    try:
+        assert try_it() == "401"
+        page.goto(server + "/login")
+        page.fill("input[name=username]", "stat")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_load_state("networkidle")
+        assert try_it() == "200"
+        page.screenshot(path=str(ARTIFACTS / "swagger-ui-try-it-out.png"), full_page=False)
     finally:
         context.close()
