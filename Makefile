@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= var/demo
-DEMO_SCALE ?= 0.0002
+DEMO_SCALE ?= 0.0001
 DEMO_PORT ?= 8000
 
 .PHONY: install demo test test-fast lint bench lock clean
@@ -29,19 +29,16 @@ $(ASSETS): package.json package-lock.json
 
 install: $(STAMP) $(ASSETS)
 
-# demo mode: the demo generates its own signing secret, data key and password at its first run
+# demo mode: the demo generates its own signing secret, data key and password at its first run.
+# `phip demo` runs the pipeline in one process: synth, orgunits load, ingest, empi link-store,
+# lake refresh, quality run, indicators compute, accounts demo (each is also a command of its own).
+# The demo province's data is the year 2025: its deadlines and relative periods are judged as of
+# 20 January 2026 (PHIP_AS_OF), when the last month's batches were due.
 demo: export PHIP_DEMO = true
+demo: export PHIP_AS_OF ?= 2026-01-20
 demo: $(STAMP) $(ASSETS)
-	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake var/audit-checkpoints var/bulk
-	$(VENV)/bin/phip synth --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR) --force
-	$(VENV)/bin/phip orgunits load $(DEMO_DIR)/registry
-	$(VENV)/bin/phip orgunits show --level prefecture
-	$(VENV)/bin/phip ingest $(DEMO_DIR)/submissions
-	$(VENV)/bin/phip empi link-store
-	$(VENV)/bin/phip lake refresh
-	$(VENV)/bin/phip quality run
-	$(VENV)/bin/phip indicators compute
-	$(VENV)/bin/phip accounts demo $(DEMO_DIR)/registry
+	rm -rf var/phip.db var/phip.db-wal var/phip.db-shm var/lake var/audit-checkpoints var/bulk var/empi
+	$(VENV)/bin/phip demo --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR)
 	$(VENV)/bin/phip serve --host 127.0.0.1 --port $(DEMO_PORT)
 
 test: $(STAMP) $(ASSETS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,13 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("4g", description="Memory of the Spark driver.")
     province: str = Field("620000", description="GB/T 2260 code of the province this deployment serves.")
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Default language of user-facing text.")
+    as_of: date | None = Field(
+        None,
+        description=(
+            "The day reporting deadlines and relative periods are judged on (YYYY-MM-DD); default: "
+            "today. Set it only for a fixed data set, as the demo does for its synthetic year."
+        ),
+    )
     secret_key: str = Field(
         "", description="Signing secret (at least 32 characters); required outside demo mode."
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -201,6 +202,13 @@ def test_connection_board_within_scope(console: Console) -> None:
     assert set(re.findall(r'<tr data-county="(\d+)">', page)) == {console.county}
     row = re.search(rf'<tr data-facility="{console.facility}">(.*?)</tr>', page, re.S)
     assert row and "从未上报" not in row.group(1)  # it submitted: a date is shown
+    # the facility's own send time (its 2025 data came in by January 2026), not the day the
+    # test loaded it; and its reporting over the last twelve months due: received / owed
+    today = date.today()
+    assert f"{today.year}年{today.month}月{today.day}日" not in row.group(1)
+    assert re.search(r"20(25|26)年\d+月\d+日", row.group(1))
+    assert re.search(r'<td class="num[^"]*">\d+ / \d+</td>', row.group(1))
+    assert "上报完整率" in page
     assert console.client("ph").get("/connection").status_code == 403
 
 

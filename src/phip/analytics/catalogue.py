@@ -28,6 +28,9 @@ class Source:
     org: str  # facility / residence
     mode: str  # event / state / span
     sql: str
+    #: whether its rows are about residents (small counts of them are suppressed in outputs);
+    #: facilities, staff posts, beds and published population figures are not
+    people: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,29 @@ class Indicator:
     periods: tuple[str, ...]
     breakdowns: tuple[str, ...]
     target: float | None
+    #: the range a province's value is expected in, and where that expectation comes from; for a
+    #: count the range is per 1,000 residents a year
+    plausible: tuple[float, float] = (0.0, 0.0)
+    plausible_basis: dict[str, str] | None = None
+    #: why a share may exceed 100% (None: it cannot, the numerator is part of the denominator)
+    exceeds_100: dict[str, str] | None = None
+
+    @property
+    def bound(self) -> float | None:
+        """The highest value the definition allows (100 for a share), None when unbounded."""
+        if self.unit == "%" and self.exceeds_100 is None:
+            return 100.0
+        return None
+
+    @property
+    def about_people(self) -> bool:
+        """Whether a measure counts residents (its small cells are suppressed)."""
+        return any(m is not None and sources()[m.source].people for m in (self.numerator, self.denominator))
+
+    @property
+    def per_resident(self) -> bool:
+        """A count, judged per 1,000 residents a year."""
+        return self.denominator is None
 
     def to_json(self) -> dict[str, Any]:
         def measure(m: Measure | None) -> dict[str, Any] | None:
@@ -68,6 +94,9 @@ class Indicator:
             "periods": list(self.periods),
             "breakdowns": list(self.breakdowns),
             "target": self.target,
+            "plausible": {"range": list(self.plausible), "basis": self.plausible_basis},
+            "bound": self.bound,
+            "exceeds_100": self.exceeds_100,
         }
 
 
@@ -99,6 +128,13 @@ def _check(ind: Indicator, sources: dict[str, Source]) -> None:
         raise CatalogueError(f"{ind.id}: a residence-based measure has no facility type")
     if not {"zh", "en"} <= set(ind.name) or not {"zh", "en"} <= set(ind.definition):
         raise CatalogueError(f"{ind.id}: names and definitions are needed in zh and en")
+    lo, hi = ind.plausible
+    if not lo < hi or not {"zh", "en"} <= set(ind.plausible_basis or {}):
+        raise CatalogueError(
+            f"{ind.id}: a plausible range (low < high) and its basis in zh and en are needed"
+        )
+    if ind.bound is not None and hi > ind.bound:
+        raise CatalogueError(f"{ind.id}: the plausible range passes the bound {ind.bound:g} of a share")
 
 
 def _read(name: str) -> Any:
@@ -112,7 +148,10 @@ def sources() -> dict[str, Source]:
     for name, s in _read("sources.yaml").items():
         if s["org"] not in ("facility", "residence") or s["mode"] not in MODES:
             raise CatalogueError(f"source {name}: org must be facility/residence and mode one of {MODES}")
-        out[name] = Source(name, " ".join(str(s["title"]).split()), s["org"], s["mode"], s["sql"])
+        people = s.get("people", True)
+        if not isinstance(people, bool):
+            raise CatalogueError(f"source {name}: people must be true or false")
+        out[name] = Source(name, " ".join(str(s["title"]).split()), s["org"], s["mode"], s["sql"], people)
     return out
 
 
@@ -137,6 +176,9 @@ def catalogue() -> dict[str, Indicator]:
             periods=tuple(data["periods"]),
             breakdowns=tuple(data.get("breakdowns") or ()),
             target=float(data["target"]) if data.get("target") is not None else None,
+            plausible=tuple(float(v) for v in (data.get("plausible") or {}).get("range") or (0, 0)),  # type: ignore[arg-type]
+            plausible_basis=(data.get("plausible") or {}).get("basis"),
+            exceeds_100=data.get("exceeds_100"),
         )
         _check(ind, srcs)
         out[iid] = ind

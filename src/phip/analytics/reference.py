@@ -36,10 +36,20 @@ def markdown() -> str:
         "clinics); `sex`, `age_group` (0, 1-6, 7-17, 18-44, 45-64, 65+: age at the event, or at the",
         "period's end for states), `ethnicity` (GB/T 3304 code) and `poverty` (registered poverty",
         "household) come from the person index's golden attributes in the lake's `person` table.",
-        "Every output leaving the platform suppresses cells that rest on 1-4 records, and then,",
+        "Every output leaving the platform suppresses cells of indicators counting residents",
+        "that rest on 1-4 records (counts of facilities, staff posts, beds and published",
+        "population figures identify nobody and are shown), and then,",
         "in every published group (org units under their parent, categories under their total,",
         "days in months and weeks, months in quarters, quarters in years) that has one hidden",
         "cell, its smallest shown cell too, so no hidden cell is the difference of shown ones.",
+        "",
+        "Each indicator has a plausible range for a province (a count's is per 1,000 residents a",
+        "year) with its basis; a share (%) never passes 100 unless its definition says why it may.",
+        "Each cell carries the reports it rests on (`expected_reports`, `received_reports`: the",
+        "batches its unit's connected facilities owed for the period's months) and `complete`",
+        "(the period has ended and every owed batch came), judged on `PHIP_AS_OF` (default today).",
+        "A test computes every indicator again from a synthetic province's submissions in plain",
+        "Python and compares them cell by cell (`tests/analytics/test_truth.py`).",
         "",
     ]
     for ind in catalogue().values():
@@ -62,13 +72,21 @@ def markdown() -> str:
         ]
         if ind.target is not None:
             lines.append(f"- target: {ind.target:g}")
+        lo, hi = ind.plausible
+        per = " per 1,000 residents a year" if ind.per_resident else ""
+        basis = ind.plausible_basis or {}
+        lines.append(f"- plausible: {lo:g} to {hi:g}{per} ({basis.get('en', '')}; {basis.get('zh', '')})")
+        if ind.exceeds_100:
+            lines.append(f"- may exceed 100: {ind.exceeds_100['en']} {ind.exceeds_100['zh']}")
+        if not ind.about_people:
+            lines.append("- counts no residents: small cells are shown")
         lines.append("")
     lines += ["# Sources", ""]
     for src in sources().values():
         lines += [
             f"## `{src.name}`",
             "",
-            f"{src.title} ({src.org}-based, {src.mode}).",
+            f"{src.title} ({src.org}-based, {src.mode}{'' if src.people else ', not about residents'}).",
             "",
             "```sql",
             src.sql.rstrip(),

@@ -23,6 +23,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +31,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from phip.analytics import reporting
 from phip.analytics.catalogue import LEVELS, catalogue, sources
 from phip.lake.manifest import LakeError, require_manifest
 from phip.lake.reader import table_sql
@@ -43,9 +45,12 @@ def _folder(lake: Path) -> Path:
     return lake / "indicators"
 
 
-def save(lake: Path, table: pa.Table, engine: str, seconds: float) -> dict[str, Any]:
+def save(
+    lake: Path, table: pa.Table, engine: str, seconds: float, as_of: date | None = None
+) -> dict[str, Any]:
     """Write `table` as the current results (readers switch in one rename), with the cells to
-    suppress decided over the whole of it (`suppress`)."""
+    suppress decided over the whole of it (`suppress`) and the reports each cell rests on as of
+    `as_of` (the `PHIP_AS_OF` setting, else today: `reporting.annotate`)."""
     folder = _folder(lake)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = require_manifest(lake)
@@ -54,10 +59,12 @@ def save(lake: Path, table: pa.Table, engine: str, seconds: float) -> dict[str, 
     facilities = con.sql(table_sql(lake, manifest.tables["facility"])).to_arrow_table()
     con.close()
     started = time.perf_counter()
-    hidden = suppress(table, units, facilities, periodic())
+    hidden = suppress(table, units, facilities, periodic(), people())
     if "suppressed" in table.column_names:
         table = table.drop_columns(["suppressed"])
     table = table.append_column("suppressed", hidden)
+    when = as_of or judged_on()
+    table = reporting.annotate(table, lake, manifest, when)
     seconds += time.perf_counter() - started
     name = f"results_{manifest.version:06d}_{time.time_ns()}.parquet"
     pq.write_table(table, folder / name, compression="zstd")
@@ -68,6 +75,7 @@ def save(lake: Path, table: pa.Table, engine: str, seconds: float) -> dict[str, 
         "seconds": round(seconds, 3),
         "lake_version": manifest.version,
         "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "as_of": when.isoformat(),
     }
     tmp = folder / f".current.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(meta), encoding="utf-8")
@@ -77,6 +85,13 @@ def save(lake: Path, table: pa.Table, engine: str, seconds: float) -> dict[str, 
         if old.name != name:
             old.unlink()
     return meta
+
+
+def judged_on() -> date:
+    """The day reporting deadlines and relative periods are judged on: `PHIP_AS_OF`, else today."""
+    from phip.settings import get_settings
+
+    return get_settings().as_of or date.today()
 
 
 def current(lake: Path) -> dict[str, Any]:
@@ -124,14 +139,25 @@ def _places(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     con.execute(f"CREATE TEMP TABLE {name} AS SELECT DISTINCT code, {cols} FROM {name}_in")
 
 
+def people() -> frozenset[str]:
+    """Indicators counting residents: only their small cells are suppressed (a count of
+    facilities, beds or staff posts, or a published population figure, identifies nobody)."""
+    return frozenset(i.id for i in catalogue().values() if i.about_people)
+
+
 def suppress(
-    table: pa.Table, units: pa.Table, facilities: pa.Table, periodic: frozenset[str] = frozenset()
+    table: pa.Table,
+    units: pa.Table,
+    facilities: pa.Table,
+    periodic: frozenset[str] = frozenset(),
+    people: frozenset[str] | None = None,
 ) -> pa.ChunkedArray:
     """Which rows of a results table (`compute.RESULT_SCHEMA`) to suppress: those resting on
     1-4 records, and the complementary cells that keep them from being derived by subtraction
     within any group of cells that adds up to a published total (see the module's docstring).
     `units` and `facilities` give each code's coarser codes (`province_code` ...
-    `township_code`); `periodic` are the indicators whose periods add up.
+    `township_code`); `periodic` are the indicators whose periods add up; `people` those whose
+    small cells are hidden (None: every indicator).
 
     Deterministic: the cell hidden as a complement is the group's smallest shown one (fewest
     numerator, then denominator records; cells resting on no record last; then by its
@@ -155,6 +181,8 @@ def suppress(
         _places(con, "units", units)
         _places(con, "facilities", facilities)
         con.register("periodic", pa.table({"indicator": pa.array(sorted(periodic), pa.string())}))
+        counted = sorted(set(table.column("indicator").to_pylist()) if people is None else people)
+        con.register("people", pa.table({"indicator": pa.array(counted, pa.string())}))
         _dimensions(con)
         [(no, np_, nk, total_cat, breakdowns)] = con.execute(
             "SELECT (SELECT count(*) FROM orgs), (SELECT count(*) FROM pers), (SELECT count(*) FROM cats), "
@@ -181,7 +209,8 @@ def suppress(
                    ((((CASE WHEN nr = 0 AND dr = 0 THEN 1 ELSE 0 END)::BIGINT << 62)
                      | (least(nr, {cap}) << 31) | least(dr, {cap}))::HUGEINT << 63)
                      + {key("i.id", "o.id", "p.id", "k.id")} AS pref,
-                   (nr BETWEEN 1 AND {SMALL_CELL - 1}) OR (dr BETWEEN 1 AND {SMALL_CELL - 1}) AS small
+                   i.people AND ((nr BETWEEN 1 AND {SMALL_CELL - 1}) OR (dr BETWEEN 1 AND {SMALL_CELL - 1}))
+                     AS small
             FROM (
                 SELECT *, coalesce(numerator_records, 0)::BIGINT AS nr,
                        coalesce(denominator_records, 0)::BIGINT AS dr
@@ -294,7 +323,7 @@ def suppress(
 
 def _dimensions(con: duckdb.DuckDBPyConnection) -> None:
     """The coordinates of the cells of `cells_in`, each numbered in a small table: `inds`
-    (indicator, periodic), `orgs` (level, org unit, depth, and the numbers of its coarser org
+    (indicator, periodic, people), `orgs` (level, org unit, depth, and the numbers of its coarser org
     units that hold cells: `a0` province ... `a3` township), `pers` (period type, period, and the
     numbers of its month, quarter, year and ISO week) and `cats` (breakdown, category, and `kind`:
     0 for the totals, else the breakdown's number)."""
@@ -302,7 +331,8 @@ def _dimensions(con: duckdb.DuckDBPyConnection) -> None:
         """
         CREATE TEMP TABLE inds AS
         SELECT (row_number() OVER (ORDER BY indicator) - 1)::BIGINT AS id, indicator,
-               indicator IN (SELECT indicator FROM periodic) AS periodic
+               indicator IN (SELECT indicator FROM periodic) AS periodic,
+               indicator IN (SELECT indicator FROM people) AS people
         FROM (SELECT DISTINCT indicator FROM cells_in)
         """
     )
@@ -402,13 +432,19 @@ def query(lake: Path, f: Filter, locale: str = "zh-CN", limit: int | None = None
             "coalesce(o.county_code, fc.county_code), coalesce(o.township_code, fc.township_code))"
         )
         params.append(f.scope_unit)
+    annotated = "complete" in pq.read_schema(path).names
+    completeness = (
+        "r.expected_reports, r.received_reports, r.period_ended, r.complete"
+        if annotated
+        else "NULL AS expected_reports, NULL AS received_reports, NULL AS period_ended, NULL AS complete"
+    )
     sql = f"""
         SELECT r.indicator, n.name AS indicator_name, r.level, r.org_unit,
                coalesce(o.name, fc.name) AS org_unit_name, r.period_type, r.period, r.breakdown, r.category,
                CASE WHEN {_SUPPRESS} THEN NULL ELSE r.numerator END AS numerator,
                CASE WHEN {_SUPPRESS} THEN NULL ELSE r.denominator END AS denominator,
                CASE WHEN {_SUPPRESS} THEN NULL ELSE r.value END AS value,
-               n.unit, {_SUPPRESS} AS suppressed
+               n.unit, {_SUPPRESS} AS suppressed, {completeness}
         FROM read_parquet('{path}') r
         LEFT JOIN names n ON n.id = r.indicator
         LEFT JOIN org_unit o ON r.level <> 'facility' AND o.code = r.org_unit

@@ -20,6 +20,7 @@ from rich.progress import (
 
 from phip import __version__
 from phip.cli import bench as bench_cmd
+from phip.cli import demo as demo_cmd
 from phip.cli.accounts import accounts_app
 from phip.cli.audit import audit_app
 from phip.cli.db import db_app
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(orgunits_app, name="orgunits")
 app.command("bench")(bench_cmd.bench)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(empi_app, name="empi")
 app.add_typer(sof_app, name="sof")
 app.add_typer(lake_app, name="lake")

@@ -119,7 +119,8 @@ class ChunkBase:
         return lo + timedelta(days=self.rng.randint(0, max(0, span)))
 
     def doctor(self, fac: PlannedFacility) -> str:
-        return practitioner_id(fac, self.rng.randrange(n_doctors(fac)))
+        """A doctor of the facility (a small centre with no doctor counted: any staff member)."""
+        return practitioner_id(fac, self.rng.randrange(n_doctors(fac) or fac.staff))
 
     # ---- people ----------------------------------------------------------------------------------
     def address(self, p: Person, no: int) -> str:

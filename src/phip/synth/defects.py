@@ -55,6 +55,7 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
                 break
             u -= rate
     resources.extend(extra)
+    _inherited(defects, resources)
     recorded = {r for r, kind, _ in defects if kind == "impossible_value"}
     for _fac, res in resources:
         drawn = _drawn_implausible(res)
@@ -77,6 +78,33 @@ def _forget_overwritten(defects: list[tuple[str, str, str]], rid: str, kind: str
     gone = _OVERWRITES.get((kind, detail))
     if gone:
         defects[:] = [d for d in defects if not (d[0] == rid and d[1] in gone)]
+
+
+#: defects a second registration copies from the first one's record and that each record is
+#: checked for on its own (at the door, or against its own identity number or script)
+_SELF_CHECKED = {"id_typo", "id_swap", "id_legacy15", "id_missing", "birth_day_month_swap", "pinyin_name"}
+
+
+def _inherited(defects: list[tuple[str, str, str]], resources: list[tuple[str, Json]]) -> None:
+    """A resident registered again at a facility is a copy of the first record (a new MRN, often
+    another spelling of the name): the identity defects it copied are in its data too, and are
+    recorded for it (a name it does not share is the duplicate's own, found as one)."""
+    names = {
+        f"Patient/{r['id']}": (r.get("name") or [{}])[0].get("text")
+        for _f, r in resources
+        if r["resourceType"] == "Patient"
+    }
+    by_record: dict[str, list[tuple[str, str]]] = {}
+    for rid, kind, detail in defects:
+        by_record.setdefault(rid, []).append((kind, detail))
+    for rid, kind, detail in list(defects):
+        if kind != "duplicate_patient":
+            continue
+        first = detail.rsplit(" ", 1)[-1]
+        for k, d in by_record.get(first, []):
+            if k in _SELF_CHECKED and (k != "pinyin_name" or names.get(rid) == names.get(first)):
+                if (k, d) not in by_record.get(rid, []):
+                    defects.append((rid, k, d))
 
 
 def _drawn_implausible(res: Json) -> str | None:

@@ -13,7 +13,7 @@ from phip.synth import names
 from phip.synth.catalogues import HOSPITAL_DEPARTMENTS, PRIMARY_DEPARTMENTS, VILLAGE_DEPARTMENTS
 from phip.synth.demography import largest_remainder
 from phip.synth.fhir_common import Json, cc, day, ref, rid
-from phip.synth.plan import PlannedFacility
+from phip.synth.plan import PlannedFacility, default_doctors
 
 
 def departments(f: PlannedFacility) -> list[tuple[str, str, str, float]]:
@@ -35,7 +35,7 @@ def practitioner_id(f: PlannedFacility, n: int) -> str:
 
 
 def n_doctors(f: PlannedFacility) -> int:
-    return max(1, round(f.staff * (0.4 if f.tier != "village" else 1.0)))
+    return f.doctors if f.doctors >= 0 else default_doctors(f.tier, f.staff)
 
 
 def organization(f: PlannedFacility, divisions: Divisions) -> Json:

@@ -55,6 +55,14 @@ class PlannedFacility:
     connected_since: date | None
     referral_enabled: bool
     priority: str  # stable hash used for the scaled subset
+    #: licensed doctors among the staff; -1: the tier's usual share (`default_doctors`)
+    doctors: int = -1
+
+
+def default_doctors(tier: str, staff: int) -> int:
+    """Doctors among a facility's staff: two in five, at least one (a village clinic's staff are
+    all village doctors)."""
+    return staff if tier == "village" else max(1, round(staff * 0.4))
 
 
 @dataclass
@@ -308,6 +316,14 @@ def _scale_capacity(full: FacilityPlan, subset: FacilityPlan, scale: float) -> F
             floor = 1 if attr == "staff" or (tier == "hospital" and attr == "beds") else 0
             for code, value in shares.items():
                 changes[code][attr] = max(floor, value)
+        # doctors too, so doctors per 1,000 residents are the province's: in a province of a few
+        # thousand residents, a facility of one or two staff members may have no doctor of its own
+        if tier != "village":
+            target = scale * sum(default_doctors(tier, f.staff) for f in full.by_tier(tier))
+            staff = {f.code: changes[f.code].get("staff", f.staff) for f in kept}
+            split = largest_remainder({c: n * target / sum(staff.values()) for c, n in staff.items()})
+            for code, n in split.items():
+                changes[code]["doctors"] = min(staff[code], n)
         for f in kept:
             out[f.code] = replace(f, **changes[f.code])
     return FacilityPlan(subset.villages, [out[f.code] for f in subset.facilities])

@@ -226,29 +226,30 @@ def synthesize(
     manifest = build_manifest(ctx, writer)
     _write_batches(ctx, writer, out)
     writer.finish(manifest)
-    write_population(out, cfg.period_start)
+    write_population(out, cfg.period_end)
     manifest["_seconds"] = round(time.perf_counter() - started, 3)
     return manifest
 
 
-def write_population(out: Path, start: date) -> None:
-    """registry/population.csv: residents alive at the start of the period by township, sex and
-    age group (what a statistics bureau would give the platform as denominators)."""
+def write_population(out: Path, end: date) -> None:
+    """registry/population.csv: residents alive on the last day of the period by township, sex and
+    age group (the year-end resident population a statistics bureau gives the platform as
+    denominators; the year is the end's)."""
     counts: Counter[tuple[str, str, str]] = Counter()
     with open(out / "truth" / "people.csv", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row["deceased"] and row["deceased"] < start.isoformat():
+            if row["deceased"] and row["deceased"] < end.isoformat():
                 continue
             birth = date.fromisoformat(row["birth_date"])
-            if birth > start:
+            if birth > end:
                 continue
             sex = "male" if row["sex"] == "1" else "female"
-            counts[(row["village"][:9], sex, age_group(age_on(birth, start)))] += 1
+            counts[(row["village"][:9], sex, age_group(age_on(birth, end)))] += 1
     with open(out / "registry" / "population.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["org_unit_code", "year", "sex", "age_group", "residents"])
         for (unit, sex, group), n in sorted(counts.items()):
-            w.writerow([unit, start.year, sex, group, n])
+            w.writerow([unit, end.year, sex, group, n])
 
 
 def _write_batches(ctx: ProvinceContext, writer: ProvinceWriter, out: Path) -> None:

@@ -22,8 +22,10 @@ router = APIRouter(include_in_schema=False)
 def connection_board(request: Request, only_lagging: bool = False, session: Session = SessionDep) -> Response:
     ctx = page_context(request, session, "connection")
     home = session.get(OrgUnit, ctx.home_unit() or "")
-    statuses = connection.facilities(session, ctx.settings.resolved_lake_dir(), home.path if home else "-")
-    today = datetime.now(UTC).date()
+    today = ctx.settings.as_of or datetime.now(UTC).date()
+    statuses = connection.facilities(
+        session, ctx.settings.resolved_lake_dir(), home.path if home else "-", as_of=today
+    )
     board = connection.board(session, statuses, ctx.t.lang)
     listed = [s for s in statuses if not only_lagging or not s.connected or s.last_submission is None]
     types = {code: (t.name_zh if ctx.t.lang == "zh" else t.name_en) for code, t in BY_CODE.items()}

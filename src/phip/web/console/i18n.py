@@ -64,6 +64,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lag_days": ("距今天数", "Days since"),
     "never": ("从未上报", "never"),
     "batches": ("批次", "Batches"),
+    "reporting_rate": ("上报完整率", "Reporting rate"),
+    "reporting_on_time": ("按时上报率", "On time"),
+    "reporting_note": (
+        "上报完整率：近12个月已到期的月度数据批次中收到的比例（已接入机构自接入月起每月应报一批，次月10日截止）；按时上报率：截止日前收到的比例。",
+        "Reporting rate: batches received of those owed over the last twelve months due (a connected "
+        "facility owes one batch a month from its connection month, due on day 10 of the next month); "
+        "on time: received by the deadline.",
+    ),
     "scorecard": ("质量评分", "Scorecard"),
     "score": ("得分", "Score"),
     "rank": ("排名", "Rank"),
