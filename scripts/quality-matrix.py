@@ -15,7 +15,12 @@ index or the rules needs), `--from rules` only re-evaluates the rules over the l
 `--from truth` generates the province again for its truth and, its submissions unchanged,
 re-evaluates the rules (a change to the truth the generator writes).
 Prints a table, and writes every province's report to WORKDIR/<province>/evaluate.json and
-the table to WORKDIR/matrix.json.
+the table to WORKDIR/matrix.json. With `--explain`, every defect still missed and every false
+finding is put down to its cause (`causes` in the table): refused at the door and not checked
+for its other defects; for the rules comparing a resident's records, the person index's cluster
+differing from the true person (`linkage`), no other record of the resident to compare with
+(`alone`), two values with equal support and nothing else to tell them apart (`tie`), or the
+wrong value given by more records than the right one (`outvoted`).
 Nothing personal is printed: counts and ratios only."""
 
 from __future__ import annotations
@@ -161,17 +166,104 @@ def _say(line: str = "") -> None:
     sys.stdout.flush()
 
 
+#: defect kinds found by comparing a resident's records, and the lake column compared
+COMPARED = {
+    "homophone": "name_token",
+    "dropped_char": "name_token",
+    "pinyin_name": "name_token",
+    "phone_changed": "phone_token",
+    "birth_day_month_swap": "birth_date",
+}
+
+
+def explain(folder: Path) -> dict[str, int]:
+    """Counts of `miss|false:kind:cause` for one evaluated province (see the module's docstring)."""
+    import csv
+    from collections import Counter, defaultdict
+
+    from phip.lake.reader import open_duckdb
+    from phip.quality.catalogue import catalogue
+    from phip.quality.evaluate import read_truth, refused_records
+    from phip.quality.run import run_rules
+
+    lake, truth_dir = folder / "lake", folder / "synth" / "truth"
+    truth, refused = read_truth(truth_dir), refused_records(lake)
+    with open(truth_dir / "persons.csv", newline="", encoding="utf-8") as f:
+        true_person = {r["record"]: r["person_id"] for r in csv.DictReader(f)}
+    declared = {r.id: set(r.detects) for r in catalogue().rules}
+    flagged: dict[str, set[str]] = defaultdict(set)
+    run = run_rules(lake)
+    for rule, res in zip(
+        run.findings.column("rule_id").to_pylist(), run.findings.column("resource").to_pylist(), strict=True
+    ):
+        flagged[res] |= declared.get(rule, set())
+    con, _ = open_duckdb(lake)
+    linked = dict(con.sql("SELECT patient_key, person_id FROM patient_person").fetchall())
+    linked |= dict(con.sql("SELECT _rid, person_id FROM refused_person").fetchall())
+    cols = "name_token, phone_token, birth_date"
+    facts = {
+        r[0]: r[1:] for r in con.sql(f"SELECT _rid, {cols}, source_facility, seq FROM patient").fetchall()
+    }
+    con.close()
+    members: dict[str, list[str]] = defaultdict(list)
+    for rec, person in linked.items():
+        if rec in facts:
+            members[person].append(rec)
+
+    def vote(rec: str, column: str) -> str:
+        person = linked.get(rec)
+        if person is None:
+            return "refused" if rec in refused else "unlinked"
+        group = members[person]
+        if any(true_person.get(r) != true_person.get(rec) for r in group) or any(
+            linked.get(r) != person
+            for r, p in true_person.items()
+            if p == true_person.get(rec) and r in facts
+        ):
+            return "linkage"
+        i = ("name_token", "phone_token", "birth_date").index(column)
+        seen, votes = set(), Counter()
+        for r in sorted(group, key=lambda r: facts[r][4]):
+            if facts[r][3] not in seen and facts[r][i] is not None:
+                seen.add(facts[r][3])
+                votes[facts[r][i]] += 1
+        if len(votes) < 2:
+            return "alone"
+        (_, first), (_, second) = votes.most_common(2)
+        return "tie" if first == second else "outvoted"
+
+    causes: Counter[str] = Counter()
+    for rec, kinds in truth.items():
+        for kind in kinds - flagged.get(rec, set()):
+            if kind in COMPARED:
+                cause = vote(rec, COMPARED[kind])
+            else:
+                cause = "refused" if rec in refused else "other"
+            causes[f"miss:{kind}:{cause}"] += 1
+    for rec, kinds in flagged.items():
+        if kinds and not truth.get(rec, set()) & kinds:
+            kind = min(kinds & set(COMPARED) or kinds)
+            cause = vote(rec, COMPARED[kind]) if kind in COMPARED else "other"
+            causes[f"false:{kind}:{cause}"] += 1
+    return dict(sorted(causes.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, required=True, help="working folder for the provinces")
     ap.add_argument("--seeds", default="11,23,101,2024,31337")
     ap.add_argument("--scales", default="0.0001,0.0002,0.0005")
     ap.add_argument("--from", dest="start", choices=STAGES, default="synth", help="first stage to redo")
+    ap.add_argument(
+        "--explain", action="store_true", help="put every miss and false finding down to its cause"
+    )
     args = ap.parse_args()
     rows = []
     for scale in [float(x) for x in args.scales.split(",")]:
         for seed in [int(x) for x in args.seeds.split(",")]:
             row = run_province(args.root, seed, scale, args.start)
+            if args.explain:
+                row["causes"] = explain(args.root / f"s{seed}-x{scale}")
             rows.append(row)
             _say(
                 f"seed {seed:>6} scale {scale:<7} injected {row['injected']:>6} "
@@ -180,6 +272,8 @@ def main() -> None:
             )
             for kind, v in row["below_0.99"].items():
                 _say(f"    {kind}: {json.dumps(v)}")
+            for cause, n in row.get("causes", {}).items():
+                _say(f"    {cause}: {n}")
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / "matrix.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     _say()

@@ -177,8 +177,14 @@ def test_monthly_outliers_by_modified_z_score() -> None:
     for month, n in counts.items():
         rows += [(f"Encounter/{month}-{i}", "A", month, "AMB") for i in range(n)]
     rows += [(f"Encounter/b-{m}", "B", f"2025-0{m}", "AMB") for m in range(1, 4)]  # too few months
+    # a small facility whose months lie close together: 59 against a median of 48.5 is chance
+    # (its MAD of 1 would make it z = 7), a month keyed in four times is not
+    small = {"2025-01": 48, "2025-02": 49, "2025-03": 47, "2025-04": 49, "2025-05": 48, "2025-06": 50}
+    small |= {"2025-07": 59, "2025-08": 49, "2025-09": 196}
+    for month, n in small.items():
+        rows += [(f"Encounter/c-{month}-{i}", "C", month, "AMB") for i in range(n)]
     found = _run("ACC-MONTHLY-OUTLIER", {"encounter": (cols, rows)})
-    assert found == {"Submission/A/2025-05"}
+    assert found == {"Submission/A/2025-05", "Submission/C/2025-09"}
 
 
 def test_copies_are_flagged_and_the_referenced_record_kept() -> None:
@@ -495,6 +501,57 @@ def test_the_value_that_prevails_among_a_residents_records(
                 [(p[4], "P2" if p[4].startswith("Patient/x") else "P1") for p in patients],
             ),
             "facility": ("code VARCHAR, tier VARCHAR", TIERS),
+            "quarantine_record": (QREC_PATIENT, refused),
+            "refused_person": ("_rid VARCHAR, person_id VARCHAR", [(q[0], "P1") for q in refused]),
+        },
+    )
+    assert found == {f"Patient/{r}" for r in flagged}
+
+
+@pytest.mark.parametrize(
+    ("records", "flagged"),
+    [
+        # two accepted registrations at one facility: the later one
+        ([("a", "V", 1, False), ("b", "V", 2, False), ("c", "H", 3, False)], {"b"}),
+        # the first registration and its copy both refused (the copy carries the first one's
+        # mistyped number): the copy, by the order they were submitted
+        ([("a", "H", 1, False), ("r1", "V", 5, True), ("r2", "V", 6, True)], {"r2"}),
+        # an accepted registration and a refused one: the refused one
+        ([("r1", "V", 1, True), ("a", "V", 9, False)], {"r1"}),
+    ],
+)
+def test_a_resident_registered_twice_at_a_facility(
+    records: list[tuple[str, str, int, bool]], flagged: set[str]
+) -> None:
+    patients = [_patient(rid, fac, seq, phone="t1") for rid, fac, seq, refused in records if not refused]
+    refused = [
+        (
+            f"Patient/{rid}",
+            "Patient",
+            fac,
+            "2025-02",
+            seq,
+            False,
+            f"f{rid}",
+            8,
+            None,
+            "valid",
+            "t1",
+            f"id-{rid}",
+            None,
+            None,
+            None,
+            "mobile",
+            None,
+        )
+        for rid, fac, seq, is_refused in records
+        if is_refused
+    ]
+    found = _run(
+        "UNIQ-DUP-PATIENT",
+        {
+            "patient": (PATIENT, patients),
+            "patient_person": ("patient_key VARCHAR, person_id VARCHAR", [(p[4], "P1") for p in patients]),
             "quarantine_record": (QREC_PATIENT, refused),
             "refused_person": ("_rid VARCHAR, person_id VARCHAR", [(q[0], "P1") for q in refused]),
         },

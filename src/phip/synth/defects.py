@@ -35,6 +35,7 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
     for _fac, res in resources:
         if res["resourceType"] == "Patient":
             sex_of[res["id"]] = res.get("gender", "")
+    _inherited(defects, resources)
     extra: list[tuple[str, Json]] = []
     for fac, res in resources:
         rtype = res["resourceType"]
@@ -55,7 +56,6 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
                 break
             u -= rate
     resources.extend(extra)
-    _inherited(defects, resources)
     recorded = {r for r, kind, _ in defects if kind == "impossible_value"}
     for _fac, res in resources:
         drawn = _drawn_implausible(res)
@@ -102,9 +102,9 @@ def _inherited(defects: list[tuple[str, str, str]], resources: list[tuple[str, J
             continue
         first = detail.rsplit(" ", 1)[-1]
         for k, d in by_record.get(first, []):
-            if k in _SELF_CHECKED and (k != "pinyin_name" or names.get(rid) == names.get(first)):
-                if (k, d) not in by_record.get(rid, []):
-                    defects.append((rid, k, d))
+            copied = k != "pinyin_name" or names.get(rid) == names.get(first)
+            if k in _SELF_CHECKED and copied and (k, d) not in by_record.get(rid, []):
+                defects.append((rid, k, d))
 
 
 def _drawn_implausible(res: Json) -> str | None:
