@@ -31,10 +31,11 @@ def demo(
     from phip.cli.accounts import accounts_demo
     from phip.cli.empi import link_store_cmd
     from phip.cli.indicators import compute_cmd
+    from phip.cli.ingest import ingest
     from phip.cli.lake import refresh_cmd
-    from phip.cli.main import ingest, synth
     from phip.cli.orgunits import orgunits_load
     from phip.cli.quality import run_cmd
+    from phip.cli.synth import synth
     from phip.settings import get_settings
 
     if not get_settings().demo:

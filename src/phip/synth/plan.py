@@ -325,7 +325,13 @@ def _scale_capacity(full: FacilityPlan, subset: FacilityPlan, scale: float) -> F
             for code, n in split.items():
                 changes[code]["doctors"] = min(staff[code], n)
         for f in kept:
-            out[f.code] = replace(f, **changes[f.code])
+            c = changes[f.code]
+            out[f.code] = replace(
+                f,
+                beds=c.get("beds", f.beds),
+                staff=c.get("staff", f.staff),
+                doctors=c.get("doctors", f.doctors),
+            )
     return FacilityPlan(subset.villages, [out[f.code] for f in subset.facilities])
 
 
