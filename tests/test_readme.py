@@ -290,24 +290,38 @@ def _json(out: str) -> Any:
     return json.loads(out)
 
 
-#: what a command's output must show (stdout, stderr, the folder it ran in), by a piece of the
-#: command, the first that matches (every demo command must match one, so a new command comes
-#: with its check)
-EXPECT: dict[str, Callable[[str, str, Path], bool]] = {
-    "PASSWORD=": lambda out, _, __: len(out) >= 12,
-    "TOKEN=": lambda out, _, __: out.count(".") == 2 and len(out) > 40,  # a signed token
-    "format=xlsx": lambda _, __, folder: (folder / "outpatient_visits.xlsx").read_bytes()[:2] == b"PK",
-    "/fhir/Patient": lambda out, _, __: (
-        _json(out)["resourceType"] == "Bundle" and len(_json(out)["entry"]) >= 1
-    ),
-    "/api/indicators?": lambda out, _, __: len(_json(out)["rows"]) > 0,
-    "/api/quality/scorecard": lambda out, _, __: len(_json(out)["rows"]) > 0,
-    "/api/empi/review": lambda out, _, __: "items" in _json(out) and "counts" in _json(out),
-    # the league table is drawn on the terminal's stderr (Rich): a header, rows of units and scores
-    "phip quality scores": lambda out, err, __: (
-        "unit" in out + err and re.search(r"│ \d{1,3}\.\d", out + err) is not None
-    ),
-}
+def _has_score(text: str) -> bool:
+    return re.search(r"│ \d{1,3}\.\d", text) is not None
+
+
+@dataclass(frozen=True)
+class Ran:
+    cmd: str
+    out: str  # stdout, stripped (for `NAME=$(…)`: the variable's value)
+    err: str
+    folder: Path
+
+    def file(self) -> bytes:
+        """The file the command wrote with `-o FILE`."""
+        m = re.search(r"\s-o\s+(\S+)", self.cmd)
+        assert m, self.cmd
+        return (self.folder / m.group(1)).read_bytes()
+
+
+#: what a command's output must show, by a piece of the command, the first that matches (every
+#: demo command must match one, so a new command comes with its check)
+EXPECT: list[tuple[str, Callable[[Ran], bool]]] = [
+    ("PASSWORD=", lambda r: len(r.out) >= 12),
+    ("TOKEN=", lambda r: r.out.count(".") == 2 and len(r.out) > 40),  # a signed token
+    ("FACILITY=", lambda r: re.fullmatch(r"\d{6}[\w-]+", r.out) is not None),  # a facility code
+    (" -o ", lambda r: r.file()[:2] == b"PK"),  # an Excel file (a zip)
+    ("/fhir/Patient", lambda r: _json(r.out)["resourceType"] == "Bundle" and len(_json(r.out)["entry"]) >= 1),
+    ("/api/indicators?", lambda r: len(_json(r.out)["rows"]) > 0),
+    ("/api/quality/scorecard", lambda r: len(_json(r.out)["rows"]) > 0),
+    ("/api/empi/review", lambda r: "items" in _json(r.out) and "counts" in _json(r.out)),
+    # a table (Rich draws it on stderr today): a header, rows of units with their scores
+    ("phip quality scores", lambda r: "unit" in r.out + r.err and _has_score(r.out + r.err)),
+]
 
 
 @pytest.mark.slow
@@ -336,9 +350,9 @@ def test_demo_commands_run_verbatim(demo: Demo) -> None:
             f"README.md (block at line {line}): {cmd}\nexit {rc}\nstdout: {out[:2000]}\nstderr: {err[:2000]}"
         )
         assert rc == 0, where
-        check = next((check for piece, check in EXPECT.items() if piece in cmd), None)
+        check = next((check for piece, check in EXPECT if piece in cmd), None)
         assert check, f"no expectation for this README command in tests/test_readme.py: {cmd}"
-        assert check(out.strip(), err, demo.folder), where
+        assert check(Ran(cmd, out.strip(), err, demo.folder)), where
 
 
 @pytest.mark.slow
