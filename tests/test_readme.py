@@ -14,10 +14,10 @@ mark says:
   until stopped, `make test` runs the whole suite): `make -n TARGET` proves the target exists.
 
 The demo-like province is the session's small province (`lake_store`: ingested, linked, lake
-built, indicators computed), then what the rest of `make demo` does, with the CLI in demo mode:
-`phip quality run` and `phip accounts demo`. Also: the `make` targets, `phip` commands and files
-the README's prose names exist, and the README's old FHIR search (Chinese unencoded in the
-address) gets an answer that explains how to send it.
+built, indicators computed), then what the rest of `make demo` does, with the settings it exports
+(demo mode, `PHIP_AS_OF`): `phip quality run`, `phip accounts demo`, `phip serve`. Also: the
+`make` targets, `phip` commands and files the README's prose names exist, and the README's old
+FHIR search (Chinese unencoded in the address) gets an answer that explains how to send it.
 """
 
 from __future__ import annotations
@@ -216,11 +216,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def demo_exports() -> dict[str, str]:
+    """The settings `make demo` exports to its commands (`demo: export NAME = VALUE` in the
+    Makefile: demo mode, and the date the demo's data is judged as of)."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    found = dict(re.findall(r"(?m)^demo:\s*export\s+(\w+)\s*\??=\s*(\S+)\s*$", text))
+    assert found.get("PHIP_DEMO") == "true", found
+    return found
+
+
 def _phip(folder: Path, *args: str) -> str:
     r = subprocess.run(
         [str(folder / ".venv" / "bin" / "phip"), *args],
         cwd=folder,
-        env=clean_env({"PHIP_DEMO": "true"}),
+        env=clean_env(demo_exports()),
         capture_output=True,
         text=True,
         timeout=900,
@@ -261,7 +270,7 @@ def demo(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> Ite
     proc = subprocess.Popen(
         [str(folder / ".venv" / "bin" / "phip"), "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=folder,
-        env=clean_env({"PHIP_DEMO": "true"}),
+        env=clean_env(demo_exports()),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
