@@ -220,6 +220,11 @@ def test_submission_timeliness_by_facility_and_month(lake_store: LakeStore, trut
 def test_family_doctor_contract_rate_by_county(lake_store: LakeStore, truth: Truth) -> None:
     attrs = truth.person_attrs()
     year_end = date(2025, 12, 31)
+    died: dict[str, date] = {}
+    for res, _ in truth.resources("Patient"):
+        if res.get("deceasedDateTime"):
+            p, d = truth.person(f"Patient/{res['id']}"), _d(res["deceasedDateTime"])
+            died[p] = min(d, died.get(p, d))
     contracted: dict[str, set[str]] = defaultdict(set)
     for res, _ in truth.resources("CareTeam"):
         if res["category"][0]["coding"][0]["code"] != "family-doctor":
@@ -230,6 +235,8 @@ def test_family_doctor_contract_rate_by_county(lake_store: LakeStore, truth: Tru
         if (start and _d(start) > year_end) or (end and _d(end) < year_end):
             continue
         person = truth.person(res["subject"]["reference"])
+        if person in died and died[person] < year_end:  # a contract ends with its holder
+            continue
         county = truth.ancestor(attrs.get(person, {}).get("township"), "county")
         if county:
             contracted[county].add(person)

@@ -145,15 +145,26 @@ def test_no_share_passes_its_bound_and_values_are_plausible(lake_store: LakeStor
         and r["value"] > cat[r["indicator"]].bound + 1e-9  # type: ignore[operator]
     ]
     assert over == []
+    # a prefecture is judged where every facility of it is connected (a value missing a
+    # facility's data is reported by the connection rate, not judged) and the denominator rests
+    # on enough records
+    covered = {
+        r["org_unit"]
+        for r in rows
+        if r["indicator"] == "facility_connection_rate" and r["period"] == YEAR and r["value"] == 100
+    }
     implausible = []
     judged = set()
+    prefectures = set()
     for r in rows:
         ind = cat[r["indicator"]]
         if r["period"] != YEAR or r["level"] not in ("province", "prefecture"):
             continue
         records = r["denominator_records"] if ind.denominator is not None else r["numerator_records"]
-        if r["level"] == "prefecture" and (records or 0) < JUDGED_RECORDS:
+        if r["level"] == "prefecture" and ((records or 0) < JUDGED_RECORDS or r["org_unit"] not in covered):
             continue
+        if r["level"] == "prefecture":
+            prefectures.add(r["org_unit"])
         v = _judged(ind, r, population)
         if v is None:
             continue
@@ -162,6 +173,7 @@ def test_no_share_passes_its_bound_and_values_are_plausible(lake_store: LakeStor
         if not lo <= v <= hi:
             implausible.append((ind.id, r["level"], r["org_unit"], round(v, 2), (lo, hi)))
     assert implausible == []
+    assert len(prefectures) >= 5  # the check reaches below the province
     # every indicator with a yearly value is judged at the province at least
     yearly = {i.id for i in cat.values() if "year" in i.periods}
     assert judged == yearly, yearly - judged

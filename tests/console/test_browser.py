@@ -186,7 +186,7 @@ def test_county_sees_only_its_county_and_exports(browser: Any, server: str, cons
         before = tab.page.evaluate(settled)
         tab.page.select_option("#ex-breakdown", "sex")
         tab.page.wait_for_function(
-            f"() => {settled} > {before} && document.querySelectorAll('#explorer-table th').length === 5"
+            f"() => {settled} > {before} && document.querySelectorAll('#explorer-table th').length === 6"
         )
         tab.shot("county-explorer")
         with tab.page.expect_download() as dl:

@@ -190,6 +190,38 @@ def test_explorer_table_and_export_within_scope(console: Console) -> None:
     assert console.client("doc").get("/api/indicators", params={**q, "format": "csv"}).status_code == 403
 
 
+def test_explorer_marks_cells_whose_reports_are_incomplete(console: Console) -> None:
+    """A cell resting on missing reports or a running period says so, instead of a bare number."""
+    prov = console.client("prov")
+    year = prov.get(
+        "/explorer/table",
+        params={
+            "indicator": "outpatient_visits",
+            "level": "prefecture",
+            "period_type": "year",
+            "period": "2025",
+        },
+    ).text
+    marks = re.findall(r'data-complete="(true|false)">([^<]*)</td>', year)
+    assert marks and all(re.search(r"\d+ / \d+", text) for _flag, text in marks)
+    # the province has facilities that went silent: some prefecture's year is incomplete
+    assert any(flag == "false" and "数据不完整" in text for flag, text in marks)
+    running = prov.get(
+        "/explorer/table",
+        params={
+            "indicator": "family_doctor_contract_rate",
+            "level": "prefecture",
+            "period_type": "year",
+            "period": "2026",
+        },
+    ).text
+    assert "期间未结束" in running
+    assert (
+        prov.get("/explorer/table", params={"indicator": "outpatient_visits", "lang": "en"}).status_code
+        == 200
+    )
+
+
 def test_connection_board_within_scope(console: Console) -> None:
     with Session(get_engine(console.db_url)) as s:
         all_codes = set(s.scalars(select(Facility.code)))

@@ -144,8 +144,8 @@ def period_end(period_type: str, period: str) -> date | None:
 def annotate(table: pa.Table, lake: Path, manifest: Manifest, as_of: date) -> pa.Table:
     """Indicator results (`compute.RESULT_SCHEMA`) with the reports their cells rest on:
     `expected_reports` and `received_reports` (the unit's batches owed for the period's months;
-    a day or week takes its month's), `period_ended` (by `as_of`) and `complete` (ended, and
-    every batch owed came)."""
+    a day or week takes its month's), `period_ended` (by `as_of`) and `complete` (ended, its
+    last month's batches due by `as_of`, and every batch owed came)."""
     for name in ("expected_reports", "received_reports", "period_ended", "complete"):
         if name in table.column_names:
             table = table.drop_columns([name])
@@ -170,6 +170,14 @@ def annotate(table: pa.Table, lake: Path, manifest: Manifest, as_of: date) -> pa
             ],
         }
     )
+    last_due = due_through(as_of)
+    months = months.append_column(
+        "due",
+        pa.array(
+            [e is not None and e.strftime("%Y-%m") <= last_due for e in ends],
+            pa.bool_(),
+        ),
+    )
     con = duckdb.connect()
     try:
         facility_months(con, lake, manifest, as_of)
@@ -180,7 +188,7 @@ def annotate(table: pa.Table, lake: Path, manifest: Manifest, as_of: date) -> pa
             """
             SELECT res.* EXCLUDE (_row), rep.expected::BIGINT AS expected_reports,
                    rep.received::BIGINT AS received_reports, m.ended AS period_ended,
-                   m.ended AND coalesce(rep.received = rep.expected, true) AS complete
+                   m.ended AND m.due AND coalesce(rep.received = rep.expected, true) AS complete
             FROM res
             JOIN pmap m ON m.period_type = res.period_type AND m.period = res.period
             LEFT JOIN rep ON rep.level = res.level AND rep.org_unit = res.org_unit

@@ -4,6 +4,7 @@ numerator and denominator, exported as CSV or Excel through `/api/indicators`.""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from phip.analytics import results
+from phip.analytics import relative, results
 from phip.analytics.catalogue import LEVELS, catalogue
 from phip.lake.manifest import LakeError
 from phip.orgunits.models import OrgUnit
@@ -35,6 +36,10 @@ def _levels(ctx: Ctx, indicator: str) -> list[str]:
     return [lv for lv in levels if LEVELS.index(lv) >= LEVELS.index(home.level)]
 
 
+def _as_of(ctx: Ctx) -> date:
+    return ctx.settings.as_of or date.today()
+
+
 def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
     ind = q.get("indicator") if q.get("indicator") in catalogue() else DEFAULT_INDICATOR
     assert ind is not None
@@ -48,7 +53,9 @@ def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
         periods = results.periods(ctx.settings.resolved_lake_dir(), ind, ptype)
     except LakeError:
         periods = []
-    period = q.get("period") if q.get("period") in periods else (periods[0] if periods else None)
+    # by default the last period that has ended (the running one is not complete)
+    fallback = relative.default(periods, ptype, _as_of(ctx))
+    period = q.get("period") if q.get("period") in periods else fallback
     breakdown = q.get("breakdown") if q.get("breakdown") in cat.breakdowns else ""
     return {
         "indicator": ind,

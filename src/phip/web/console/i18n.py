@@ -65,6 +65,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "never": ("从未上报", "never"),
     "batches": ("批次", "Batches"),
     "reporting_rate": ("上报完整率", "Reporting rate"),
+    "reports": ("已收/应报", "Reports received / owed"),
+    "period_open": ("期间未结束", "period not over"),
+    "incomplete": ("（数据不完整）", "(incomplete)"),
+    "over_bound": (
+        "超过100%：分子与分母来源不同，可能有未合并的重复档案",
+        "Above 100%: numerator and denominator come from different sources; "
+        "the person index may hold unmerged duplicates",
+    ),
     "reporting_on_time": ("按时上报率", "On time"),
     "reporting_note": (
         "上报完整率：近12个月已到期的月度数据批次中收到的比例（已接入机构自接入月起每月应报一批，次月10日截止）；按时上报率：截止日前收到的比例。",

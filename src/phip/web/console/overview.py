@@ -3,7 +3,7 @@ drill-down (province → prefectures → counties), and the indicator's trend.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from phip.analytics import results
+from phip.analytics import relative, results
 from phip.analytics.catalogue import LEVELS, catalogue
 from phip.lake.manifest import LakeError
 from phip.orgunits import geo
@@ -150,7 +150,10 @@ def map_data(
         available = results.periods(lake, ind, ptype)
     except LakeError:
         available = []
-    chosen = period if period in available else (available[0] if available else None)
+    as_of = ctx.settings.as_of or date.today()
+    # by default the last period that has ended (the running one is not complete)
+    last = relative.default(available, ptype, as_of)
+    chosen = period if period in available else last
     level = CHILD.get(area.level)
     scope_unit, scope_facility = scope_of(ctx.access)
     regions = geo.regions(ctx.settings.province, area.code)
@@ -181,6 +184,12 @@ def map_data(
                     "denominator": r["denominator"],
                     "suppressed": r["suppressed"],
                     "shown": ctx.t.value(r["value"], cat.unit),
+                    "complete": r.get("complete"),
+                    "reports": (
+                        f"{r['received_reports']} / {r['expected_reports']}"
+                        if r.get("expected_reports")
+                        else None
+                    ),
                 }
                 for r in rows
             ],

@@ -47,7 +47,12 @@
     data.values.forEach((v) => { byName[v.name] = v; });
     const seriesData = data.regions.features.map((f) => {
       const v = data.values.find((x) => x.code === f.properties.code);
-      return { name: f.properties.name, code: f.properties.code, value: v ? v.value : null, row: v || null };
+      const item = { name: f.properties.name, code: f.properties.code, value: v ? v.value : null, row: v || null };
+      // no data (or hidden): an explicit grey, never a colour of the scale
+      if (!v || v.suppressed || v.value === null) item.itemStyle = { areaColor: "#d0d0d0" };
+      // a value resting on missing reports or a running period: outlined
+      else if (v.complete === false) item.itemStyle = { borderColor: "#b54708", borderWidth: 2 };
+      return item;
     });
     const vals = seriesData.map((d) => d.value).filter((v) => v !== null);
     mapChart = mapChart || make(el);
@@ -60,15 +65,19 @@
           const r = p.data && p.data.row;
           if (!r) return p.name + "<br>" + (zh ? "暂无数据" : "No data");
           if (r.suppressed) return p.name + "<br>" + (zh ? "小于5例，已隐藏" : "fewer than 5, hidden");
+          const partial = r.complete === false ? "<br>" + (zh ? "数据不完整" : "incomplete") +
+            (r.reports ? " (" + (zh ? "已收/应报 " : "reports ") + r.reports + ")" : "") : "";
           return p.name + "<br><b>" + r.shown + "</b><br>" + (zh ? "分子 " : "numerator ") + fmt(r.numerator) +
-            " / " + (zh ? "分母 " : "denominator ") + fmt(r.denominator);
+            " / " + (zh ? "分母 " : "denominator ") + fmt(r.denominator) + partial;
         },
       },
       visualMap: {
         min: vals.length ? Math.min(...vals) : 0, max: vals.length ? Math.max(...vals) : 1,
         calculable: true, left: "left", bottom: 10, text: [zh ? "高" : "high", zh ? "低" : "low"],
         inRange: { color: ["#e0f3f8", "#abd9e9", "#74add1", "#4575b4", "#313695"] },
+        outOfRange: { color: ["#d0d0d0"] },
       },
+      graphic: [{ type: "text", right: 10, bottom: 10, style: { text: zh ? "灰色：暂无数据  橙框：数据不完整" : "grey: no data   orange outline: incomplete", fontSize: 11, fill: "#555" } }],
       series: [{ type: "map", map: name, roam: true, data: seriesData, label: { show: seriesData.length < 30, fontSize: 10 },
                  emphasis: { label: { show: true } } }],
     });
