@@ -157,9 +157,32 @@ def test_late_batches_by_the_deadline_and_history_not_judged() -> None:
         ("A", "2025-03", "2025-04-11T08:00:00+08:00"),
         ("A", "2025-12", "2026-01-12T08:00:00+08:00"),  # December's deadline is in January
         ("B", "2025-11", "2025-12-01T08:00:00+08:00"),
+        # C's first submission brought February; January came a week later: late, not history
+        ("C", "2025-02", "2025-03-08T10:00:00+08:00"),
+        ("C", "2025-01", "2025-03-19T14:00:00+08:00"),
+        # D, connected in 2022, first submitted January in March: late, not history; E, connected
+        # on 1 March 2025: January (due 10 February) was history, February (due 10 March) late
+        ("D", "2025-01", "2025-03-22T12:00:00+08:00"),
+        ("D", "2025-02", "2025-03-22T12:00:00+08:00"),
+        ("E", "2025-01", "2025-03-22T12:00:00+08:00"),
+        ("E", "2025-02", "2025-03-22T12:00:00+08:00"),
     ]
-    found = _run("TIME-LATE-BATCH", {"submission_batch": (cols, rows)})
-    assert found == {"Submission/A/2025-03", "Submission/A/2025-12"}
+    facilities = [("D", "2022-09-01"), ("E", "2025-03-01"), ("A", None)]
+    found = _run(
+        "TIME-LATE-BATCH",
+        {
+            "submission_batch": (cols, rows),
+            "facility": ("code VARCHAR, connected_since VARCHAR", facilities),
+        },
+    )
+    assert found == {
+        "Submission/A/2025-03",
+        "Submission/A/2025-12",
+        "Submission/C/2025-01",
+        "Submission/D/2025-01",
+        "Submission/D/2025-02",
+        "Submission/E/2025-02",
+    }
 
 
 def test_monthly_outliers_by_modified_z_score() -> None:
