@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_DATA_KEY, LakeStore
+from tests.conftest import IN_CI, TEST_DATA_KEY, LakeStore
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -134,7 +134,8 @@ def test_no_command_outside_the_blocks() -> None:
 
 
 def test_make_targets_exist() -> None:
-    """Dry-run blocks and every `make X` the prose names: the Makefile has the target."""
+    """Dry-run blocks and every `make X` the README names: the Makefile has the target."""
+    need("make")
     targets = set(re.findall(r"`make ([\w-]+)[` ]", README.read_text(encoding="utf-8")))
     for b in shell_blocks():
         if b.mark == "dry-run":
@@ -173,6 +174,7 @@ def test_files_the_readme_names_exist() -> None:
 
 
 def test_shell_blocks_run() -> None:
+    need("bash", "python3")
     ran = 0
     for b in shell_blocks():
         if b.mark != "shell":
@@ -210,6 +212,15 @@ class Demo:
     password: str
 
 
+def need(*tools: str) -> None:
+    """The README's commands assume these tools (it names them as prerequisites)."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        if IN_CI:
+            pytest.fail(f"the README's commands need {missing}, which this machine lacks")
+        pytest.skip(f"{missing} not installed")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,6 +256,7 @@ def demo(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from phip.settings import DEMO_SECRETS_FILE
     from phip.store import get_engine
 
+    need("bash", "curl", "python3")
     folder = tmp_path_factory.mktemp("readme-demo")
     with get_engine(lake_store.db_url).connect() as conn:  # everything into the main file
         conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
