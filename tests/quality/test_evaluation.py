@@ -139,15 +139,3 @@ def test_a_second_registration_carries_the_defects_it_copied() -> None:
     kinds = {(r, k) for r, k, _ in out.defects}
     assert {("Patient/p2", "id_typo"), ("Patient/p2", "pinyin_name"), ("Patient/p3", "id_typo")} <= kinds
     assert ("Patient/p3", "pinyin_name") not in kinds and ("Patient/p2", "phone_changed") not in kinds
-
-
-def test_the_copies_of_a_record_are_the_ones_submitted_after_the_first() -> None:
-    visit = {"resourceType": "Encounter", "id": "e0", "status": "finished"}
-    keyed_again = [{**visit, "id": f"e{i}"} for i in (1, 2)]  # emitted before the visit they copy
-    out = _Out([("F", keyed_again[0]), ("F", keyed_again[1]), ("F", visit)])
-    out.defects = [(f"Encounter/e{i}", "duplicate_record", "copy of Encounter/e0") for i in (1, 2)]
-    defects.inject(random.Random(1), _no_injection(), out, str)
-    assert sorted((r, d) for r, k, d in out.defects if k == "duplicate_record") == [
-        ("Encounter/e0", "copy of Encounter/e1"),
-        ("Encounter/e2", "copy of Encounter/e1"),
-    ]

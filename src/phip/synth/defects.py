@@ -56,7 +56,6 @@ def inject(rng: random.Random, cfg: SynthConfig, out: object, nid: Callable[[str
                 break
             u -= rate
     resources.extend(extra)
-    _copies_after_the_first(defects, resources)
     recorded = {r for r, kind, _ in defects if kind == "impossible_value"}
     for _fac, res in resources:
         drawn = _drawn_implausible(res)
@@ -79,28 +78,6 @@ def _forget_overwritten(defects: list[tuple[str, str, str]], rid: str, kind: str
     gone = _OVERWRITES.get((kind, detail))
     if gone:
         defects[:] = [d for d in defects if not (d[0] == rid and d[1] in gone)]
-
-
-def _copies_after_the_first(defects: list[tuple[str, str, str]], resources: list[tuple[str, Json]]) -> None:
-    """Identical records submitted several times: the copies are the ones submitted after the
-    first (a visit keyed in again in an outlier month is emitted before the one it copies)."""
-    order = {f"{r['resourceType']}/{r['id']}": i for i, (_f, r) in enumerate(resources)}
-    groups: dict[str, list[str]] = {}
-    for rid, kind, detail in defects:
-        if kind == "duplicate_record" and detail.startswith("copy of "):
-            groups.setdefault(detail[len("copy of ") :], []).append(rid)
-    relabel: dict[str, tuple[str, str, str] | None] = {}
-    for original, copies in groups.items():
-        members = sorted([original, *copies], key=lambda r: order.get(r, len(order)))
-        if members[0] == original:
-            continue
-        for rid in copies:
-            relabel[rid] = None
-        for rid in members[1:]:
-            relabel[rid] = (rid, "duplicate_record", f"copy of {members[0]}")
-    if relabel:
-        kept = [d for d in defects if not (d[1] == "duplicate_record" and d[0] in relabel)]
-        defects[:] = kept + [d for d in relabel.values() if d is not None]
 
 
 #: defects a second registration copies from the first one's record and that each record is
