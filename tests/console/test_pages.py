@@ -10,6 +10,7 @@ import re
 from datetime import date
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,11 +18,12 @@ from phip.analytics import results
 from phip.identity.models import PersonEvent, PersonRecordRow, PersonRow, ReviewItem
 from phip.orgunits import geo
 from phip.orgunits.models import Facility, OrgUnit
+from phip.security.accounts import add_staff
 from phip.security.models import AuditEntry
 from phip.store import get_engine
 from phip.store.models import SubmissionBatch
 from phip.web.deps import csrf_token
-from tests.console.conftest import USERS, Console, post_login
+from tests.console.conftest import PASSWORD, USERS, Console, post_login
 
 PAGES = {
     "/": {"prov", "pref", "county", "far", "stat", "ph", "fadmin"},
@@ -177,11 +179,24 @@ def test_explorer_table_and_export_within_scope(console: Console) -> None:
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert {row["org_unit"] for row in rows} == {r["org_unit"] for r in expected}
     # a county administrator: townships of their county only, in the page and in the export
-    county = console.client("county")
-    page = county.get("/explorer", params={**q, "level": "township"})
+    # (a county whose townships have values: the province's residents live in a few townships)
+    towns = results.query(console.lake, results.Filter(level="township", period_type="year"))
+    assert towns
+    code = towns[0]["org_unit"][:6]
+    with Session(get_engine(console.db_url)) as s:
+        add_staff(s, "county-with-towns", PASSWORD, "county_admin", org_unit=code)
+        s.commit()
+    towns_admin = TestClient(console.app, follow_redirects=False)
+    login = post_login(towns_admin, {"username": "county-with-towns", "password": PASSWORD, "next": "/"})
+    assert login.status_code == 303
+    page = towns_admin.get(
+        "/explorer", params={"indicator": towns[0]["indicator"], "level": "township", "period_type": "year"}
+    )
+    towns_admin.close()
     units = re.findall(r'<tr data-unit="(\d+)">', page.text)
-    assert units and all(u.startswith(console.county) for u in units)
+    assert units and all(u.startswith(code) for u in units)
     assert 'value="prefecture"' not in page.text  # levels above theirs are not offered
+    county = console.client("county")
     r = county.get("/api/indicators", params={**q, "level": "county", "format": "csv"})
     assert {row["org_unit"] for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))} == {
         console.county
@@ -206,16 +221,25 @@ def test_explorer_marks_cells_whose_reports_are_incomplete(console: Console) -> 
     assert marks and all(re.search(r"\d+ / \d+", text) for _flag, text in marks)
     # the province has facilities that went silent: some prefecture's year is incomplete
     assert any(flag == "false" and "数据不完整" in text for flag, text in marks)
-    running = prov.get(
-        "/explorer/table",
-        params={
-            "indicator": "family_doctor_contract_rate",
-            "level": "prefecture",
-            "period_type": "year",
-            "period": "2026",
-        },
-    ).text
-    assert "期间未结束" in running
+    # judged in the middle of the data's year, the year is not over
+    kept = console.settings.as_of
+    console.settings.as_of = date(2025, 7, 1)
+    try:
+        running = prov.get(
+            "/explorer/table",
+            params={
+                "indicator": "outpatient_visits",
+                "level": "prefecture",
+                "period_type": "year",
+                "period": "2025",
+            },
+        ).text
+        assert "期间未结束" in running and 'data-complete="true"' not in running
+        # and a page opens on the last quarter that has ended by then
+        page = prov.get("/explorer", params={"indicator": "outpatient_visits", "period_type": "quarter"}).text
+        assert '<option value="2025Q2" selected>' in page
+    finally:
+        console.settings.as_of = kept
     assert (
         prov.get("/explorer/table", params={"indicator": "outpatient_visits", "lang": "en"}).status_code
         == 200
