@@ -92,6 +92,11 @@ def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
             rows = []
     truncated = len(rows) > MAX_ROWS
     rows = rows[:MAX_ROWS]
+    # whether the period is over is judged today (the reports a cell rests on were counted when
+    # the indicators were computed)
+    as_of = _as_of(ctx)
+    for r in rows:
+        r["period_open"] = not relative.ended(r["period_type"], r["period"], as_of)
     unit = c["cat"].unit
     labels = [
         f"{r['org_unit_name'] or r['org_unit']}"

@@ -184,7 +184,7 @@ def map_data(
                     "denominator": r["denominator"],
                     "suppressed": r["suppressed"],
                     "shown": ctx.t.value(r["value"], cat.unit),
-                    "complete": r.get("complete"),
+                    "complete": bool(r.get("complete")) and relative.ended(ptype, r["period"], as_of),
                     "reports": (
                         f"{r['received_reports']} / {r['expected_reports']}"
                         if r.get("expected_reports")
