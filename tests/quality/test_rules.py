@@ -299,7 +299,7 @@ def _patient(rid: str, facility: str, seq: int, **facts: str | None) -> tuple[An
     )
 
 
-def test_refused_patients_are_checked_against_their_person_without_voting() -> None:
+def test_refused_patients_are_checked_against_their_person() -> None:
     cols = PATIENT
     patients = [
         _patient("a", "A", 1, phone="t1", name="n1", birth="1980-03-05"),
