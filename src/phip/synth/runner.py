@@ -99,7 +99,9 @@ def _registry(ctx: ProvinceContext) -> ChunkResult:
     return result
 
 
-def _run(task: Task) -> tuple[int, list[tuple[str, str, str, bytes]], dict[str, list[list[Any]]], int, int]:
+def _run(
+    task: Task,
+) -> tuple[int, list[tuple[str, str, str, bytes]], dict[str, list[list[Any]]], tuple[int, int], int]:
     assert _CTX is not None
     index, township, part, n = task
     result = _registry(_CTX) if township == "registry" else generate_chunk(_CTX, township, part, n)
@@ -110,7 +112,9 @@ def _run(task: Task) -> tuple[int, list[tuple[str, str, str, bytes]], dict[str, 
         "hard_negatives.csv": [list(r) for r in result.hard_negatives],
     }
     households = len({row[7] for row in result.people})
-    return index, _lines(result.resources), truth, n, households
+    # the residents written: the census's and those born in the period (the progress counts the
+    # census's, which the plan knew)
+    return index, _lines(result.resources), truth, (n, len(result.people)), households
 
 
 def _results(cfg: SynthConfig, tasks: list[Task], workers: int) -> Iterator[Any]:
@@ -212,11 +216,11 @@ def synthesize(
             sum(sum(c.values()) for c in writer.by_facility.values()),
         )
     last_ckpt = time.monotonic()
-    for index, lines, truth, n, households in _results(cfg, todo, workers):
+    for index, lines, truth, (n, people), households in _results(cfg, todo, workers):
         writer.add(lines)
         for name, rows in truth.items():
             writer.add_truth(name, rows)
-        writer.residents += n
+        writer.residents += people
         writer.households += households
         if time.monotonic() - last_ckpt >= checkpoint_seconds or index == tasks[-1][0]:
             writer.checkpoint(index)
