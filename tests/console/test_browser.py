@@ -175,7 +175,7 @@ def test_county_sees_only_its_county_and_exports(browser: Any, server: str, cons
         assert tab.page.get_attribute("#map", "data-regions") == "1"
         assert tab.page.get_attribute("#map", "data-unit") == console.county
         tab.shot("county-overview")
-        tab.page.goto(server + "/explorer?indicator=outpatient_visits&level=township&period_type=year")
+        tab.page.goto(server + "/explorer?indicator=outpatient_visits&level=facility&period_type=year")
         tab.page.wait_for_selector("#explorer-chart[data-drawn='1']")
         units = tab.page.eval_on_selector_all(
             "#explorer-table tr[data-unit]", "rs => rs.map(r => r.dataset.unit)"
