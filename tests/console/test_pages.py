@@ -208,15 +208,8 @@ def test_explorer_table_and_export_within_scope(console: Console) -> None:
 def test_explorer_marks_cells_whose_reports_are_incomplete(console: Console) -> None:
     """A cell resting on missing reports or a running period says so, instead of a bare number."""
     prov = console.client("prov")
-    year = prov.get(
-        "/explorer/table",
-        params={
-            "indicator": "outpatient_visits",
-            "level": "prefecture",
-            "period_type": "year",
-            "period": "2025",
-        },
-    ).text
+    q = {"indicator": "outpatient_visits", "level": "prefecture", "period_type": "year", "period": "2025"}
+    year = prov.get("/explorer/table", params=q).text
     marks = re.findall(r'data-complete="(true|false)">([^<]*)</td>', year)
     assert marks and all(re.search(r"\d+ / \d+", text) for _flag, text in marks)
     # the province has facilities that went silent: some prefecture's year is incomplete
@@ -225,15 +218,7 @@ def test_explorer_marks_cells_whose_reports_are_incomplete(console: Console) -> 
     kept = console.settings.as_of
     console.settings.as_of = date(2025, 7, 1)
     try:
-        running = prov.get(
-            "/explorer/table",
-            params={
-                "indicator": "outpatient_visits",
-                "level": "prefecture",
-                "period_type": "year",
-                "period": "2025",
-            },
-        ).text
+        running = prov.get("/explorer/table", params=q).text
         assert "期间未结束" in running and 'data-complete="true"' not in running
         # and a page opens on the last quarter that has ended by then
         page = prov.get("/explorer", params={"indicator": "outpatient_visits", "period_type": "quarter"}).text
