@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= var/demo
-DEMO_SCALE ?= 0.0001
+DEMO_SCALE ?= 0.00006
 DEMO_PORT ?= 8000
 
 .PHONY: install demo test test-fast lint bench lock clean

@@ -305,6 +305,7 @@ def demo(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        shutil.rmtree(folder, ignore_errors=True)  # a copy of the session's store: disk, not evidence
 
 
 def _json(out: str) -> Any:

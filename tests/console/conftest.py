@@ -24,7 +24,7 @@ from phip.store import get_engine
 from phip.store.models import Resource
 from phip.web.app import create_app
 from tests.conftest import LakeStore
-from tests.quality.conftest import copy_store
+from tests.quality.conftest import copy_store, drop_copy
 
 PASSWORD = "correct horse battery staple"
 
@@ -161,6 +161,7 @@ def console(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> 
     yield con
     for c in con.clients.values():
         c.close()
+    drop_copy(store)
 
 
 def _rid(record_id):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ rounds on and resubmit records to without changing what other tests see."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,5 +35,18 @@ def copy_store(lake_store: LakeStore, target: Path) -> QualityStore:
 
 
 @pytest.fixture(scope="module")
-def quality_store(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> QualityStore:
-    return copy_store(lake_store, tmp_path_factory.mktemp("quality"))
+def quality_store(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualityStore]:
+    store = copy_store(lake_store, tmp_path_factory.mktemp("quality"))
+    yield store
+    drop_copy(store)
+
+
+def drop_copy(store: QualityStore) -> None:
+    """Remove a module's copy of the session's store once the module is done with it: each copy
+    is hundreds of megabytes, and the suite makes several."""
+    from phip.store.db import _engines
+
+    engine = _engines.pop(store.db_url, None)
+    if engine is not None:
+        engine.dispose()  # its pooled connections would keep the deleted file's space
+    shutil.rmtree(store.var_dir, ignore_errors=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from phip.quality.run import MAX_UNLINKED_SHARE, PersonIndexMissing, needs_perso
 from phip.quality.service import run_round
 from phip.store import get_engine
 from tests.conftest import LakeStore
-from tests.quality.conftest import QualityStore, copy_store
+from tests.quality.conftest import QualityStore, copy_store, drop_copy
 
 
 def _unlink(store: QualityStore, share: float) -> int:
@@ -37,10 +38,11 @@ def _unlink(store: QualityStore, share: float) -> int:
 
 
 @pytest.fixture(scope="module")
-def unlinked_store(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> QualityStore:
+def unlinked_store(lake_store: LakeStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualityStore]:
     store = copy_store(lake_store, tmp_path_factory.mktemp("unlinked"))
     _unlink(store, 1.0)
-    return store
+    yield store
+    drop_copy(store)
 
 
 def test_the_rules_that_need_the_person_index_are_known() -> None:

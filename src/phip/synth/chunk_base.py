@@ -180,8 +180,16 @@ class ChunkBase:
             if phone and rng.random() < d.phone_changed:
                 phone = rng.choice(("13", "15", "18")) + f"{rng.randrange(10**9):09d}"
                 kinds.append(("phone_changed", ""))
+        village, address = p.village, self.address(p, p.extra.get("no", 1))  # type: ignore[arg-type]
+        moved = not first and d.moved_unidentified > 0 and rng.random() < d.moved_unidentified
+        if moved:
+            village, address = self._moved_address(p)
+            id_number = ""
+            phone = rng.choice(("13", "15", "18")) + f"{rng.randrange(10**9):09d}"
+            kinds = [k for k in kinds if not k[0].startswith("id_") and k[0] != "phone_changed"]
+            kinds.append(("moved_unidentified", village))
         missing_rate = d.id_missing_village if fac.tier == "village" else d.id_missing_other
-        if rng.random() < missing_rate:
+        if not moved and rng.random() < missing_rate:
             marked = rng.random() < 0.5
             id_number = ""
             kinds = [k for k in kinds if not k[0].startswith("id_")]  # nothing left to corrupt
@@ -200,8 +208,8 @@ class ChunkBase:
             marked,
             phone,
             p.ethnicity,
-            self.address(p, p.extra.get("no", 1)),  # type: ignore[arg-type]
-            p.village,
+            address,
+            village,
             county.name,
             pref.name,
             ctx.province_name,
@@ -218,6 +226,17 @@ class ChunkBase:
         if rng.random() < d.duplicate_patient:
             self._register_again(p, fac, res, when)
         return res_id
+
+    def _moved_address(self, p: Person) -> tuple[str, str]:
+        """(village, address) of a resident who has moved to another village of the county and
+        registered there without an identity number (人户分离: the record shares only the name, sex
+        and birth date with the resident's others)."""
+        ctx, rng = self.ctx, self.rng
+        county = p.village[:6]
+        others = sorted(c for c in ctx.villages if c.startswith(county) and c != p.village) or [p.village]
+        code = rng.choice(others)
+        v = ctx.villages[code]
+        return code, f"{ctx.divisions.full_name(v.township)}{v.name}{rng.randint(1, 120)}号"
 
     def _register_again(self, p: Person, fac: PlannedFacility, res: Json, when: date) -> None:
         """The same resident registered a second time at the same facility (a new MRN, and often

@@ -34,6 +34,9 @@ class DefectRates:
     id_missing_other: float = 0.02
     birth_day_month_swap: float = 0.01
     phone_changed: float = 0.10
+    # a record at a further facility made after the resident moved within the county, without an
+    # identity number, with a new phone: off by default (the demo turns it on for its review queue)
+    moved_unidentified: float = 0.0
     # content defects
     invalid_code: float = 0.003
     impossible_value: float = 0.003
