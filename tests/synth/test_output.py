@@ -340,3 +340,30 @@ def test_config_overrides_are_checked(tmp_path: Path) -> None:
         SynthConfig().with_overrides({"defects": {"nope": 1}})
     with pytest.raises(ValueError, match="scale"):
         SynthConfig().with_overrides({"scale": 2})
+
+
+def test_the_demo_settings_give_moved_residents_without_identity_numbers(tmp_path: Path) -> None:
+    """`phip demo`'s settings (src/phip/synth/data/demo.json): a record made after a resident moved
+    within the county carries another village of that county, no identity number and a new phone,
+    and the truth still says whose it is."""
+    from phip.cli.demo import DEMO_CONFIG
+
+    cfg = SynthConfig.from_file(DEMO_CONFIG, scale=0.00003, seed=8)
+    assert cfg.defects.moved_unidentified > 0 == SynthConfig().defects.moved_unidentified
+    synthesize(cfg, tmp_path / "p", workers=1)
+    out = tmp_path / "p"
+    moved = {
+        d["resource"]: d["detail"] for d in _truth(out, "defects.csv") if d["kind"] == "moved_unidentified"
+    }
+    assert len(moved) >= 10
+    records = {r["record"]: r["person_id"] for r in _truth(out, "persons.csv")}
+    people = {r["person_id"]: r for r in _truth(out, "people.csv")}
+    patients = {
+        f"Patient/{res['id']}": res for _f, res in _resources(out) if res["resourceType"] == "Patient"
+    }
+    for ref, village in moved.items():
+        res, person = patients[ref], people[records[ref]]
+        assert not any(i["system"].endswith("resident-id") for i in res["identifier"])
+        division = res["address"][0]["extension"][0]["valueCode"]
+        assert division == village != person["village"] and village[:6] == person["village"][:6]
+        assert res.get("telecom", [{}])[0].get("value") != person["phone"]
