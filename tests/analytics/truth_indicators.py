@@ -100,6 +100,7 @@ class Province:
     township_of: dict[str, str] = field(default_factory=dict)  # person → township
     birth_of: dict[str, date] = field(default_factory=dict)  # person → birth date
     resources: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
+    owed: list[tuple[str, str]] = field(default_factory=list)  # (facility, month) batches owed
 
     @classmethod
     def read(cls, folder: Path) -> Province:
@@ -108,6 +109,8 @@ class Province:
             p.facilities = {r["code"]: r for r in csv.DictReader(f)}
         with open(folder / "registry" / "population.csv", encoding="utf-8") as f:
             p.population = list(csv.DictReader(f))
+        with open(folder / "truth" / "expected_batches.csv", encoding="utf-8") as f:
+            p.owed = [(r["facility"], r["month"]) for r in csv.DictReader(f)]
         with open(folder / "truth" / "persons.csv", encoding="utf-8") as f:
             p.person_of = {r["record"].split("/", 1)[1]: r["person_id"] for r in csv.DictReader(f)}
         with open(folder / "truth" / "people.csv", encoding="utf-8") as f:
@@ -237,13 +240,22 @@ class Reference:
                 sent = res["meta"]["lastUpdated"]
                 if batch not in first or sent < first[batch]:
                     first[batch] = sent
+        timely: dict[tuple[str, str], bool] = {}
         for (fac, month), sent in first.items():
             y, m = int(month[:4]), int(month[5:])
-            if not period.holds(date(y, m, 1)):
-                continue
             deadline = date(y + (m == 12), 1 if m == 12 else m + 1, 10)
-            timely = date.fromisoformat(sent[:10]) <= deadline
-            self.add("submission_timeliness", self.fac_unit(fac), period, int(timely), 1)
+            timely[(fac, month)] = date.fromisoformat(sent[:10]) <= deadline
+            if period.holds(date(y, m, 1)):
+                self.add("submission_timeliness", self.fac_unit(fac), period, int(timely[(fac, month)]), 1)
+        # every batch owed (the data is of a past year: all of them are due), received and on time
+        for fac, month in self.p.owed:
+            if not period.holds(date(int(month[:4]), int(month[5:]), 1)):
+                continue
+            got = (fac, month) in timely
+            self.add("reporting_rate", self.fac_unit(fac), period, int(got), 1)
+            self.add(
+                "reporting_rate_on_time", self.fac_unit(fac), period, int(timely.get((fac, month), False)), 1
+            )
 
     def population(self, period: Period) -> None:
         if period.kind != "year":

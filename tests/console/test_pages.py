@@ -23,6 +23,7 @@ from phip.security.models import AuditEntry
 from phip.store import get_engine
 from phip.store.models import SubmissionBatch
 from phip.web.deps import csrf_token
+from tests.conftest import LakeStore
 from tests.console.conftest import PASSWORD, USERS, Console, post_login
 
 PAGES = {
@@ -249,7 +250,7 @@ def test_connection_board_within_scope(console: Console) -> None:
     assert f"{today.year}年{today.month}月{today.day}日" not in row.group(1)
     assert re.search(r"20(25|26)年\d+月\d+日", row.group(1))
     assert re.search(r'<td class="num[^"]*">\d+ / \d+</td>', row.group(1))
-    assert "上报完整率" in page
+    assert "数据上报率" in page
     assert console.client("ph").get("/connection").status_code == 403
 
 
@@ -427,3 +428,81 @@ def test_every_console_call_denies_the_roles_it_is_not_for(console: Console) -> 
                 headers=_csrf(console, user),
             )
             assert r.status_code == 403, (user, path)
+
+
+def test_reporting_rates_page(console: Console, lake_store: LakeStore) -> None:
+    """Reporting completeness and timeliness for the caller's area: the year's batches owed and
+    received equal the synthetic province's truth, the units below add up to it, each facility's
+    months say on time, late or missing, and nothing outside the caller's area is shown."""
+    with open(lake_store.province / "truth" / "expected_batches.csv", encoding="utf-8") as f:
+        owed = [r for r in csv.DictReader(f) if r["month"].startswith("2025")]
+    prov = console.client("prov")
+    page = prov.get("/reporting", params={"period_type": "year", "period": "2025"})
+    assert page.status_code == 200
+    figures = re.search(r'id="reporting-summary">(.*?)</div>\s*</div>', page.text, re.S)
+    assert figures
+    numbers = [int(n.replace(",", "")) for n in re.findall(r'class="big">([\d,]+)<', figures.group(1))]
+    received = sum(r["received"] == "1" for r in owed)
+    assert numbers[:2] == [len(owed), received] and numbers[2] <= received < len(owed)
+    units = re.findall(r'<tr data-unit="(\d+)">(.*?)</tr>', page.text, re.S)
+    assert len(units) >= 2
+    expected = [
+        int(re.findall(r'<td class="num">([\d,]+)</td>', row)[0].replace(",", "")) for _u, row in units
+    ]
+    assert sum(expected) == len(owed)
+    cells = re.findall(r'data-month="(2025-\d\d)" data-status="(\w+)"', page.text)
+    statuses = {s for _m, s in cells}
+    assert statuses <= {"on_time", "late", "missing", "none"} and "missing" in statuses
+    truth = {(r["facility"], r["month"]): r["received"] == "1" for r in owed}
+    rows = dict(re.findall(r'<tr data-facility="([^"]+)">(.*?)</tr>', page.text, re.S))
+    for fac, row in rows.items():
+        for month, status in re.findall(r'data-month="(2025-\d\d)" data-status="(\w+)"', row):
+            if (fac, month) in truth:
+                assert (status != "missing") == truth[(fac, month)], (fac, month, status)
+            else:
+                assert status == "none", (fac, month, status)
+    assert "数据上报率" in page.text and 'data-drill="/reporting"' in page.text
+    english = prov.get("/reporting", params={"period_type": "quarter", "lang": "en"}).text
+    assert "Reporting rate" in english and "Batches owed" in english and "数据上报率" not in english
+    # a county administrator sees its county's facilities only, and not another prefecture
+    county = console.client("county")
+    mine = county.get("/reporting", params={"period_type": "year"}).text
+    with Session(get_engine(console.db_url)) as s:
+        in_county = set(s.scalars(select(Facility.code).where(Facility.county_code == console.county)))
+    assert set(re.findall(r'<tr data-facility="([^"]+)">', mine)) <= in_county
+    assert county.get("/reporting", params={"unit": console.far_county}).status_code == 403
+    # a facility administrator: its own facility; public health has no reporting page
+    own = console.client("fadmin").get("/reporting", params={"period_type": "year"}).text
+    assert set(re.findall(r'<tr data-facility="([^"]+)">', own)) == {console.facility}
+    assert console.client("ph").get("/reporting").status_code == 403
+    assert console.client(None).get("/reporting").status_code == 303
+
+
+def test_data_quality_review_metrics_page(console: Console) -> None:
+    """The WHO DQR metrics of the last round with their thresholds, within the caller's area, and
+    one metric's flagged facilities; in both languages; not for roles without the quality page."""
+    from phip.quality import dqr
+
+    rows = [r for r in dqr.read(console.lake) if r["period"] == "2025"]
+    prov = console.client("prov")
+    page = prov.get("/quality/metrics", params={"year": "2025"}).text
+    listed = re.findall(r'<tr data-metric="(\w+)">(.*?)</tr>', page, re.S)
+    assert [m for m, _ in listed] == list(dqr.INFO)
+    for metric, row in listed:
+        mine = [r for r in rows if r["metric"] == metric]
+        cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+        assert cells[1] == f"{len(mine):,}" and cells[2] == f"{sum(r['flagged'] for r in mine):,}", metric
+    assert "低于90%" in page and "数据质量评估指标" in page
+    flagged = [r for r in rows if r["metric"] == "reporting_completeness" and r["flagged"]]
+    detail = prov.get("/quality/metrics", params={"year": "2025", "metric": "reporting_completeness"}).text
+    assert set(re.findall(r'<tr data-facility="([^"]+)">', detail)) == {r["facility"] for r in flagged}
+    english = prov.get("/quality/metrics", params={"lang": "en"}).text
+    assert "Reporting completeness" in english and "below 90%" in english and "低于" not in english
+    # a county administrator: its county's facilities only
+    with Session(get_engine(console.db_url)) as s:
+        in_county = set(s.scalars(select(Facility.code).where(Facility.county_code == console.county)))
+    county = console.client("county").get("/quality/metrics", params={"metric": "outliers_2sd"}).text
+    assert re.search(r'<tr data-metric="reporting_completeness">', county)
+    assert set(re.findall(r'<tr data-facility="([^"]+)">', county)) <= in_county
+    assert console.client("ph").get("/quality/metrics").status_code == 403
+    assert console.client(None).get("/quality/metrics").status_code == 303

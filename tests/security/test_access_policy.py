@@ -197,7 +197,7 @@ def test_every_route_answers_every_role_as_the_policy_says(api: Api) -> None:
     assert checked > 30 * len(CALLERS)
 
 
-CONSOLE_PAGES = ["/", "/explorer", "/connection", "/quality", "/identity", "/records"]
+CONSOLE_PAGES = ["/", "/explorer", "/connection", "/reporting", "/quality", "/identity", "/records"]
 
 
 @pytest.mark.slow

@@ -31,6 +31,9 @@ class Source:
     #: whether its rows are about residents (small counts of them are suppressed in outputs);
     #: facilities, staff posts, beds and published population figures are not
     people: bool = True
+    #: whether the lake keeps its rows as a fact table after each refresh; false for a source
+    #: that depends on the judging day (what is owed by today), computed with the catalogue
+    facts: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,10 +151,11 @@ def sources() -> dict[str, Source]:
     for name, s in _read("sources.yaml").items():
         if s["org"] not in ("facility", "residence") or s["mode"] not in MODES:
             raise CatalogueError(f"source {name}: org must be facility/residence and mode one of {MODES}")
-        people = s.get("people", True)
-        if not isinstance(people, bool):
-            raise CatalogueError(f"source {name}: people must be true or false")
-        out[name] = Source(name, " ".join(str(s["title"]).split()), s["org"], s["mode"], s["sql"], people)
+        people, facts = s.get("people", True), s.get("facts", True)
+        if not isinstance(people, bool) or not isinstance(facts, bool):
+            raise CatalogueError(f"source {name}: people and facts must be true or false")
+        title = " ".join(str(s["title"]).split())
+        out[name] = Source(name, title, s["org"], s["mode"], s["sql"], people, facts)
     return out
 
 

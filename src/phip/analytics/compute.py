@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -85,10 +86,15 @@ def compute(
     indicators: Iterable[str] | None = None,
     progress: Progress | None = None,
     use_facts: bool = True,
+    as_of: date | None = None,
 ) -> pa.Table:
     """Every selected indicator at every level, period and breakdown it supports (from the
     lake's analytics tables where they are current, unless `use_facts` is false), on `engine`
-    (by name, None for the `PHIP_ENGINE` setting, or an engine object, left open)."""
+    (by name, None for the `PHIP_ENGINE` setting, or an engine object, left open). Reports owed
+    are judged as of `as_of` (`PHIP_AS_OF`, else today, when not given)."""
+    from phip.analytics.reporting import OWED_TABLE, owed_rows
+    from phip.analytics.results import judged_on
+
     chosen = _select(indicators)
     manifest = require_manifest(lake)
     cal = calendar(*covered_years(manifest))
@@ -105,6 +111,7 @@ def compute(
         open_lake(runner, lake, manifest)
         runner.register("lake_calendar", cal)
         runner.register("lake_periods", periods)
+        runner.register(OWED_TABLE, owed_rows(lake, manifest, as_of or judged_on()))
         for name in sorted(shared):
             started = time.perf_counter()
             runner.materialize(base_table(name), base_sql(name, runner.dialect))

@@ -39,6 +39,8 @@ def write_facts(con: duckdb.DuckDBPyConnection, lake: Path, run: str, manifest: 
     """Write every source's fact table and add it to `manifest` (`con` has a view per lake
     table of the manifest, derived tables included)."""
     for name, src in sources().items():
+        if not src.facts:
+            continue
         query = base_sql(src)
         rel = f"tables/{fact_table(name)}/{run}/data.parquet"
         (lake / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -53,8 +55,9 @@ def current_facts(manifest: Manifest) -> frozenset[str]:
     """The sources whose fact table in the lake was written by the SQL of this release."""
     return frozenset(
         name
-        for name in sources()
-        if fact_table(name) in manifest.tables
+        for name, src in sources().items()
+        if src.facts
+        and fact_table(name) in manifest.tables
         and manifest.tables[fact_table(name)].definition == definition(name)
     )
 

@@ -92,6 +92,28 @@ def facility_months(con: duckdb.DuckDBPyConnection, lake: Path, manifest: Manife
     )
 
 
+#: the table `compute` registers for the catalogue's reporting source (one row per facility-month owed)
+OWED_TABLE = "lake_reporting"
+
+
+def owed_rows(lake: Path, manifest: Manifest, as_of: date) -> pa.Table:
+    """Every facility-month owed by `as_of` (facility, date: the month's first day, received,
+    on_time), for the catalogue's reporting indicators; empty when the lake has no facilities."""
+    con = duckdb.connect()
+    try:
+        if "facility" in manifest.tables:
+            facility_months(con, lake, manifest, as_of)
+            sql = "SELECT code AS facility, CAST(month || '-01' AS DATE) AS date, received, on_time FROM owed"
+        else:
+            sql = (
+                "SELECT CAST(NULL AS VARCHAR) AS facility, CAST(NULL AS DATE) AS date, "
+                "CAST(NULL AS BOOLEAN) AS received, CAST(NULL AS BOOLEAN) AS on_time WHERE false"
+            )
+        return con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+
+
 def rates(lake: Path, manifest: Manifest, as_of: date) -> pa.Table:
     """Expected, received and on-time batches per level, org unit, period type (month, quarter,
     year) and period, with whether the period has ended by `as_of`."""

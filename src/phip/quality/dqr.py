@@ -52,6 +52,83 @@ METRICS = (
     "consistency_followups_per_registered",
 )
 
+#: each metric's name and threshold in words (zh, en), and how its value reads: a share, days or
+#: a count of months
+INFO: dict[str, tuple[str, str, str, str, str]] = {
+    "reporting_completeness": (
+        "上报完整性",
+        "Reporting completeness",
+        f"低于{COMPLETENESS_MIN:.0%}",
+        f"below {COMPLETENESS_MIN:.0%}",
+        "share",
+    ),
+    "reporting_timeliness": (
+        "上报及时性",
+        "Reporting timeliness",
+        f"低于{TIMELINESS_MIN:.0%}",
+        f"below {TIMELINESS_MIN:.0%}",
+        "share",
+    ),
+    "submission_lag_days": (
+        "批次上报滞后（中位天数）",
+        "Batch lag (median days)",
+        "超过截止日",
+        "after the deadline day",
+        "days",
+    ),
+    "record_lag_days": (
+        "记录上报滞后（中位天数）",
+        "Record lag (median days)",
+        "不标记",
+        "not flagged",
+        "days",
+    ),
+    "record_lag_days_p90": (
+        "记录上报滞后（第90百分位天数）",
+        "Record lag (90th percentile days)",
+        "超过31天加截止日",
+        "beyond 31 days plus the deadline day",
+        "days",
+    ),
+    "indicator_completeness": (
+        "门诊数据完整性（有门诊的月份占比）",
+        "Indicator completeness (months with outpatient visits)",
+        f"低于{COMPLETENESS_MIN:.0%}",
+        f"below {COMPLETENESS_MIN:.0%}",
+        "share",
+    ),
+    "outliers_modified_z": (
+        "极端值月份（修正Z分数）",
+        "Outlier months (modified z-score)",
+        f"任一月份|Z|超过{MODIFIED_Z}",
+        f"any month beyond |z| {MODIFIED_Z}",
+        "months",
+    ),
+    "outliers_2sd": ("偏离均值2个标准差的月份", "Months beyond 2 SD", "不标记", "not flagged", "months"),
+    "outliers_3sd": ("偏离均值3个标准差的月份", "Months beyond 3 SD", "任一月份", "any month", "months"),
+    "consistency_over_time": (
+        "时间一致性（与前3个月均值相差的月份）",
+        "Consistency over time (months off the mean of the 3 before)",
+        f"相差超过{CONSISTENCY_BAND:.0%}",
+        f"off by more than {CONSISTENCY_BAND:.0%}",
+        "months",
+    ),
+    "consistency_prescriptions_per_visit": (
+        "处方数/门诊人次（与同级机构中位数比较）",
+        "Prescriptions per visit (against the tier's median)",
+        f"偏离超过{CONSISTENCY_BAND:.0%}",
+        f"off by more than {CONSISTENCY_BAND:.0%}",
+        "ratio",
+    ),
+    "consistency_followups_per_registered": (
+        "随访人次/在管患者（与同级机构中位数比较）",
+        "Follow-ups per registered patient (against the tier's median)",
+        f"偏离超过{CONSISTENCY_BAND:.0%}",
+        f"off by more than {CONSISTENCY_BAND:.0%}",
+        "ratio",
+    ),
+}
+
 SCHEMA = pa.schema(
     [
         ("facility", pa.string()),

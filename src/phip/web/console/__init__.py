@@ -7,7 +7,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from phip.web.console import auth_pages, board, explorer, identity_pages, overview, quality_pages, records
+from phip.web.console import (
+    auth_pages,
+    board,
+    explorer,
+    identity_pages,
+    overview,
+    quality_pages,
+    records,
+    reporting_page,
+)
 from phip.web.console.base import HERE, Forbidden, LoginRequired, render
 
 VENDOR = HERE / "static" / "vendor"
@@ -32,5 +41,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.include_router(auth_pages.router)
-    for module in (overview, explorer, board, quality_pages, identity_pages, records):
+    for module in (overview, explorer, board, reporting_page, quality_pages, identity_pages, records):
         app.include_router(module.router)

@@ -28,6 +28,7 @@ PAGES: dict[str, str] = {
     "overview": "/",
     "explorer": "/explorer",
     "connection": "/connection",
+    "reporting": "/reporting",
     "quality": "/quality",
     "identity": "/identity",
     "records": "/records",

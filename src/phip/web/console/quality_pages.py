@@ -5,14 +5,17 @@ verification report with its findings and their statuses."""
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phip.lake.manifest import LakeError
-from phip.orgunits.models import OrgUnit
+from phip.orgunits.models import Facility, OrgUnit
+from phip.quality import dqr
 from phip.quality.catalogue import DIMENSIONS
 from phip.quality.report import facility_findings
 from phip.quality.scorecard import LEVELS, scorecard, trend
@@ -106,4 +109,80 @@ def quality_unit(request: Request, unit: str, level: str, session: Session = Ses
         findings=findings[:500],
         more=max(0, len(findings) - 500),
         statuses=statuses,
+    )
+
+
+def _dqr_summary(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """A metric over the facilities assessed: how many, how many flagged, and the area's value (a
+    share over all months owed; the median of days and ratios; months flagged over months)."""
+    kind = dqr.INFO[metric][4]
+    values = [r["value"] for r in rows if r["value"] is not None]
+    if kind in ("share", "months"):
+        den = sum(r["denominator"] or 0 for r in rows)
+        area = sum(r["numerator"] or 0 for r in rows) / den if den else None
+    else:
+        area = statistics.median(values) if values else None
+    flagged = sum(1 for r in rows if r["flagged"])
+    return {
+        "assessed": len(rows),
+        "flagged": flagged,
+        "share_flagged": flagged / len(rows) if rows else None,
+        "value": area,
+    }
+
+
+@router.get("/quality/metrics")
+def dqr_page(
+    request: Request, year: str | None = None, metric: str | None = None, session: Session = SessionDep
+) -> Response:
+    """The WHO Data Quality Review metrics of the last round for the caller's facilities: per
+    metric its threshold, the facilities assessed and flagged and the area's value; one metric's
+    flagged facilities (worst first)."""
+    ctx = page_context(request, session, "quality")
+    try:
+        rows = dqr.read(ctx.settings.resolved_lake_dir(), ctx.access.units())
+    except LakeError:
+        rows = []
+    years = sorted({r["period"] for r in rows if len(r["period"]) == 4}, reverse=True)
+    chosen = year if year in years else (years[0] if years else None)
+    zh = ctx.t.lang == "zh"
+    of_year = [r for r in rows if r["period"] == chosen]
+    table = []
+    for m, info in dqr.INFO.items():
+        mine = [r for r in of_year if r["metric"] == m]
+        table.append(
+            {
+                "metric": m,
+                "name": info[0] if zh else info[1],
+                "threshold": info[2] if zh else info[3],
+                "kind": info[4],
+            }
+            | _dqr_summary(mine, m)
+        )
+    detail: list[dict[str, Any]] = []
+    picked = metric if metric in dqr.INFO else None
+    if picked and chosen:
+        flagged = [r for r in rows if r["metric"] == picked and r["flagged"] and r["period"][:4] == chosen]
+        names = dict(
+            session.execute(
+                select(Facility.code, Facility.name).where(
+                    Facility.code.in_({r["facility"] for r in flagged})
+                )
+            ).all()
+        )
+        detail = [r | {"name": names.get(r["facility"], r["facility"])} for r in flagged]
+        detail.sort(key=lambda r: (r["facility"], r["period"]))
+    ctx.access.log("console-quality-metrics", f"quality:{chosen or '-'}")
+    session.commit()
+    return render(
+        ctx,
+        "quality_metrics.html",
+        years=years,
+        year=chosen,
+        table=table,
+        metric=picked,
+        metric_name=(dqr.INFO[picked][0] if zh else dqr.INFO[picked][1]) if picked else "",
+        kind=dqr.INFO[picked][4] if picked else "",
+        detail=detail[:500],
+        more=max(0, len(detail) - 500),
     )

@@ -30,19 +30,39 @@
   let mapChart = null;
   let trendChart = null;
 
+  // fixed class breaks (e.g. [80, 90, 95] for a reporting rate): red below the first, green from the last
+  function pieces(breaks, unit) {
+    const colours = ["#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850"].slice(-(breaks.length + 1));
+    const u = unit === "%" ? "%" : "";
+    const out = [{ lt: breaks[0], color: colours[0], label: "< " + breaks[0] + u }];
+    breaks.forEach((b, i) => {
+      const next = breaks[i + 1];
+      out.push(next === undefined
+        ? { gte: b, color: colours[i + 1], label: "≥ " + b + u }
+        : { gte: b, lt: next, color: colours[i + 1], label: b + "–" + next + u });
+    });
+    return { type: "piecewise", pieces: out, left: "left", bottom: 10, outOfRange: { color: ["#d0d0d0"] } };
+  }
+
   async function drawMap(period) {
     const el = document.getElementById("map");
     if (!el) return;
     const indicator = document.getElementById("map-indicator").value;
-    const data = await getJSON("/console/data/map?" + params({ indicator, unit: el.dataset.unit, period }));
+    // a page that chooses the period itself (the reporting page) says so on the map element
+    const periodType = el.dataset.periodType;
+    period = period || el.dataset.period;
+    const data = await getJSON("/console/data/map?" +
+      params({ indicator, unit: el.dataset.unit, period, period_type: periodType }));
     const name = "unit-" + data.area.code;
     echarts.registerMap(name, data.regions);
     const sel = document.getElementById("map-period");
-    sel.innerHTML = "";
-    data.periods.forEach((p) => {
-      const o = document.createElement("option");
-      o.value = p; o.textContent = p; o.selected = p === data.period; sel.appendChild(o);
-    });
+    if (sel) {
+      sel.innerHTML = "";
+      data.periods.forEach((p) => {
+        const o = document.createElement("option");
+        o.value = p; o.textContent = p; o.selected = p === data.period; sel.appendChild(o);
+      });
+    }
     const byName = {};
     data.values.forEach((v) => { byName[v.name] = v; });
     const seriesData = data.regions.features.map((f) => {
@@ -71,7 +91,7 @@
             " / " + (zh ? "分母 " : "denominator ") + fmt(r.denominator) + partial;
         },
       },
-      visualMap: {
+      visualMap: el.dataset.breaks ? pieces(JSON.parse(el.dataset.breaks), data.unit) : {
         min: vals.length ? Math.min(...vals) : 0, max: vals.length ? Math.max(...vals) : 1,
         calculable: true, left: "left", bottom: 10, text: [zh ? "高" : "high", zh ? "低" : "low"],
         inRange: { color: ["#e0f3f8", "#abd9e9", "#74add1", "#4575b4", "#313695"] },
@@ -87,7 +107,10 @@
     mapChart.off("click");
     if (data.drill) {
       mapChart.on("click", (p) => {
-        if (p.data && p.data.code) window.location.href = "/?" + params({ unit: p.data.code, indicator });
+        if (!p.data || !p.data.code) return;
+        window.location.href = el.dataset.drill
+          ? el.dataset.drill + "?" + params({ unit: p.data.code, period_type: periodType, period: data.period })
+          : "/?" + params({ unit: p.data.code, indicator });
       });
     }
     fillMapTable(data, indicator);
@@ -146,11 +169,14 @@
       const spec = JSON.parse(el.dataset.chart);
       const c = make(el);
       c.setOption({
+        title: spec.title ? { text: spec.title, left: "center", textStyle: { fontSize: 14 } } : undefined,
         tooltip: { trigger: "axis", valueFormatter: (v) => fmt(v) },
-        grid: { left: 60, right: 20, bottom: 90 },
+        grid: { left: 60, right: 20, bottom: 90, top: spec.series ? 70 : 60 },
+        legend: spec.series ? { top: spec.title ? 24 : 0 } : undefined,
         xAxis: { type: "category", data: spec.labels, axisLabel: { rotate: 40, fontSize: 10 } },
         yAxis: { type: "value", name: spec.unit },
-        series: [{ type: "bar", data: spec.values, name: spec.name }],
+        series: (spec.series || [{ name: spec.name, values: spec.values }]).map((s) =>
+          ({ type: spec.kind || "bar", data: s.values, name: s.name })),
       });
       el.dataset.drawn = "1";
     });
@@ -162,7 +188,8 @@
       drawMap();
       drawTrend();
       ind.addEventListener("change", () => { drawMap(); drawTrend(); });
-      document.getElementById("map-period").addEventListener("change", (e) => drawMap(e.target.value));
+      const mapPeriod = document.getElementById("map-period");
+      if (mapPeriod) mapPeriod.addEventListener("change", (e) => drawMap(e.target.value));
     }
     drawTableCharts(document);
     document.body.addEventListener("htmx:afterSwap", (e) => drawTableCharts(e.target));
