@@ -8,6 +8,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -115,6 +116,7 @@ def test_one_pass_over_a_shared_source_equals_two(lake_store: LakeStore) -> None
     fixture province that gives exactly the rows the two computed apart and joined give."""
     from phip.analytics.calendar import calendar, calendar_periods
     from phip.analytics.compute import covered_years
+    from phip.analytics.reporting import OWED_TABLE, owed_rows
     from phip.analytics.rows import can_fuse
     from phip.lake.manifest import require_manifest
     from phip.lake.reader import open_duckdb
@@ -124,6 +126,7 @@ def test_one_pass_over_a_shared_source_equals_two(lake_store: LakeStore) -> None
     cal = calendar(*covered_years(manifest))
     con.register("lake_calendar", cal)
     con.register("lake_periods", calendar_periods(cal))
+    con.register(OWED_TABLE, owed_rows(lake_store.lake, manifest, date.today()))
     fused = [ind for ind in catalogue().values() if can_fuse(ind)]
     kinds = {ind.numerator.aggregate for ind in fused}
     assert len(fused) >= 8 and {"count", "sum", "persons"} <= kinds, [i.id for i in fused]

@@ -161,7 +161,7 @@ def test_province_map_drill_down_and_language(browser: Any, server: str, console
         tab.shot("province-drill-prefecture-en")
         tab.page.click("#lang-switch")
         tab.page.wait_for_load_state("networkidle")
-        assert "全省概览" in tab.page.inner_text("header nav")
+        assert "概览" in tab.page.inner_text("header nav")
         assert tab.outside() == []
     finally:
         tab.close()
@@ -231,6 +231,82 @@ def test_pages_load_from_this_machine_only(browser: Any, server: str) -> None:
             tab.page.wait_for_load_state("networkidle")
             tab.shot("province" + path.replace("/", "-").replace("?", "-").replace("=", "-"))
         assert len(tab.requests) > 10
+        assert tab.outside() == []
+    finally:
+        tab.close()
+
+
+def test_reporting_page_in_both_languages(browser: Any, server: str, console: Console) -> None:
+    """The reporting page draws its map of the prefectures in classes, its twelve-month chart and
+    its tables, in Chinese and in English; a click on a prefecture drills into it."""
+    tab = Page(browser, server)
+    try:
+        tab.login("prov")
+        tab.page.goto(server + "/reporting?period_type=year&period=2025")
+        tab.wait_map()
+        assert tab.page.get_attribute("#map", "data-regions") == "14"
+        assert int(tab.page.get_attribute("#map", "data-values") or 0) > 0
+        tab.page.wait_for_function("() => document.getElementById('reporting-trend').dataset.drawn === '1'")
+        legend = tab.page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('map')).getOption().visualMap[0].pieces"
+            ".map(p => p.label)"
+        )
+        assert legend == ["< 80%", "80–90%", "90–95%", "≥ 95%"]
+        assert tab.page.locator("#reporting-units tbody tr").count() >= 2
+        assert "数据上报率" in tab.page.inner_text("#reporting-summary")
+        tab.shot("province-reporting")
+        region = next(
+            f
+            for f in geo.regions("620000", "620000")["features"]
+            if f["properties"]["code"] == console.prefecture
+        )
+        lng, lat = _inside(region)
+        xy = tab.page.evaluate(
+            "([lng, lat]) => echarts.getInstanceByDom(document.getElementById('map'))"
+            ".convertToPixel({seriesIndex: 0}, [lng, lat])",
+            [lng, lat],
+        )
+        box = tab.page.locator("#map").bounding_box()
+        with tab.page.expect_navigation():
+            tab.page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+        assert "/reporting?" in tab.page.url and f"unit={console.prefecture}" in tab.page.url
+        assert "period=2025" in tab.page.url
+        tab.wait_map()
+        tab.page.click("#lang-switch")
+        tab.page.wait_for_load_state("networkidle")
+        tab.wait_map()
+        assert "Reporting rate" in tab.page.inner_text("#reporting-summary")
+        assert "Reporting" in tab.page.inner_text("header nav")
+        tab.shot("province-reporting-prefecture-en")
+        tab.page.click("#lang-switch")
+        tab.page.wait_for_load_state("networkidle")
+        assert tab.outside() == []
+    finally:
+        tab.close()
+
+
+def test_facility_home_and_quality_pages_in_both_languages(browser: Any, server: str) -> None:
+    """A facility administrator's home (its name, indicators and trend), its grouped report and
+    the DQR metrics, in both languages, from this machine only."""
+    tab = Page(browser, server)
+    try:
+        tab.login("fadmin")
+        tab.page.wait_for_function("() => Number(document.getElementById('trend').dataset.points) > 0")
+        assert tab.page.locator("#facility-indicators tbody tr").count() > 5
+        tab.shot("facility-home")
+        for lang, words in (("en", "indicators (the last period that has ended)"), ("zh-CN", "本机构指标")):
+            tab.page.goto(server + f"/?lang={lang}")
+            tab.page.wait_for_load_state("networkidle")
+            assert words in tab.page.inner_text("main")
+        tab.page.goto(server + "/quality/metrics")
+        tab.page.wait_for_load_state("networkidle")
+        assert tab.page.locator("#dqr-metrics tbody tr").count() == 12
+        tab.shot("facility-dqr")
+        tab.page.goto(server + "/quality/metrics?lang=en")
+        tab.page.wait_for_load_state("networkidle")
+        assert "Reporting completeness" in tab.page.inner_text("#dqr-metrics")
+        tab.page.goto(server + "/?lang=zh-CN")
+        tab.page.wait_for_load_state("networkidle")
         assert tab.outside() == []
     finally:
         tab.close()

@@ -30,6 +30,7 @@ PAGES = {
     "/": {"prov", "pref", "county", "far", "stat", "ph", "fadmin"},
     "/explorer": {"prov", "pref", "county", "far", "stat", "ph", "fadmin"},
     "/connection": {"prov", "pref", "county", "far", "stat"},
+    "/reporting": {"prov", "pref", "county", "far", "stat", "fadmin"},
     "/quality": {"prov", "pref", "county", "far", "stat", "fadmin"},
     "/identity": {"prov", "pref", "county", "far", "fadmin"},
     "/records": {"doc"},
@@ -506,3 +507,142 @@ def test_data_quality_review_metrics_page(console: Console) -> None:
     assert set(re.findall(r'<tr data-facility="([^"]+)">', county)) <= in_county
     assert console.client("ph").get("/quality/metrics").status_code == 403
     assert console.client(None).get("/quality/metrics").status_code == 303
+
+
+def test_a_facility_administrators_home_is_their_facility(console: Console) -> None:
+    """The home of a facility administrator names the facility, its place and connection, its
+    reporting, and each indicator kept per facility in the last period that has ended."""
+    from phip.analytics.catalogue import catalogue
+
+    with Session(get_engine(console.db_url)) as s:
+        fac = s.get(Facility, console.facility)
+        assert fac is not None
+        county = s.get(OrgUnit, fac.county_code)
+        name, county_name = fac.name, county.name if county else ""
+    page = console.client("fadmin").get("/")
+    assert page.status_code == 200
+    card = re.search(r'id="facility-card" data-facility="([^"]+)">(.*?)</section>', page.text, re.S)
+    assert card and card.group(1) == console.facility
+    assert name in card.group(2) and county_name in card.group(2) and "已接入" in card.group(2)
+    assert re.search(r'id="home-reporting">\d+ / \d+<', page.text)
+    own = [i.id for i in catalogue().values() if "facility" in i.levels]
+    assert re.findall(r'<tr data-indicator="(\w+)">', page.text) == own
+    row = re.search(r'<tr data-indicator="reporting_rate">(.*?)</tr>', page.text, re.S)
+    # judged today, the test province's facilities owe the months since its year of data too
+    assert row and re.search(r"20\d\dQ\d", row.group(1)) and "%" in row.group(1)
+    assert "data-indicator" not in console.client("prov").get("/").text  # an area's home is the map
+    english = console.client("fadmin").get("/", params={"lang": "en"}).text
+    assert "indicators (the last period that has ended)" in english and "已接入" not in english
+
+
+def test_identity_review_shows_every_record_of_both_persons_in_words(console: Console) -> None:
+    """Each possible match is shown with every record of both persons (values that differ within
+    a person marked), the pair's comparison in words, and facility names, not codes."""
+    from phip.identity.compare import LEVELS
+    from phip.web.console.i18n import CODES
+
+    page = console.client("prov").get("/identity").text
+    groups = re.findall(
+        r'<article class="card review-group" data-persons="(\S+) (\S+)">(.*?)</article>', page, re.S
+    )
+    assert groups
+    with Session(get_engine(console.db_url)) as s:
+        for left, right, body in groups:
+            records = set(
+                s.scalars(
+                    select(PersonRecordRow.record_id).where(PersonRecordRow.person_id.in_([left, right]))
+                )
+            )
+            assert set(re.findall(r'<th data-record="([^"]+)">', body)) == records
+            assert "data-item=" in body
+    levels = set(re.findall(r'data-level="(\w*)">([^<]*)<', page))
+    assert levels and all(words == (CODES[code][0] if code else "") for code, words in levels)
+    assert {code for code, _ in levels} - {""} <= {lv for lvs in LEVELS.values() for lv in lvs} | {"missing"}
+    counts = re.search(r'id="review-counts">([^<]*)<', page)
+    assert counts and "待处理" in counts.group(1) and "open" not in counts.group(1)
+    assert not re.search(r"<td class=\"masked[^\"]*\">\d{6}-[A-Z]\d{3}-\d{2}</td>", page)  # names, not codes
+
+
+def test_a_facility_report_groups_findings_by_rule_with_filters_and_pages(console: Console) -> None:
+    """A facility's verification report counts its findings by rule before the records (errors
+    first), filters by status, severity and dimension, lists one rule's records a page at a time,
+    and says every status, severity and record kind in words; the scorecard is a heat map."""
+    from phip.quality.report import facility_findings
+
+    with Session(get_engine(console.db_url)) as s:
+        findings = facility_findings(s, console.facility)
+    county = console.client("county")
+    base = f"/quality/unit/{console.facility}"
+    page = county.get(base, params={"level": "facility"}).text
+    rules = re.findall(r'<tr data-rule="([^"]+)"[^>]*>(.*?)</tr>', page, re.S)
+    counted = {
+        r: int(re.findall(r'<td class="num">([\d,]+)</td>', row)[0].replace(",", "")) for r, row in rules
+    }
+    want: dict[str, int] = {}
+    for f in findings:
+        want[f["rule_id"]] = want.get(f["rule_id"], 0) + 1
+    assert counted == want and sum(counted.values()) == len(findings)
+    order = {"error": 0, "warning": 1, "info": 2}
+    severities = [next(f["severity"] for f in findings if f["rule_id"] == r) for r, _ in rules]
+    assert [order[s] for s in severities] == sorted(order[s] for s in severities)
+    # the worst rule's records are shown at once, in words
+    first = rules[0][0]
+    shown = re.findall(r'<tr data-finding="(\d+)"><td>([^<]*)</td>', page)
+    assert {int(i) for i, _ in shown} <= {f["id"] for f in findings if f["rule_id"] == first}
+    assert shown and not any(
+        kind in ("Patient", "Observation", "Encounter", "Submission") for _, kind in shown
+    )
+    assert not re.search(r"<td>(open|acknowledged|error|warning|info)</td>", page)
+    # filters: a severity keeps only its rules; a rule of many records pages
+    for severity in ("error", "warning", "info"):
+        kept = county.get(base, params={"level": "facility", "severity": severity}).text
+        listed = set(re.findall(r'<tr data-rule="([^"]+)"', kept))
+        assert listed == {f["rule_id"] for f in findings if f["severity"] == severity}
+    biggest = max(want, key=lambda r: want[r])
+    last = -(-want[biggest] // 50)
+    tail = county.get(base, params={"level": "facility", "rule": biggest, "page": last}).text
+    assert len(re.findall(r"<tr data-finding=", tail)) == want[biggest] - 50 * (last - 1)
+    # the scorecard colours each unit × dimension cell by its score
+    card = console.client("prov").get("/quality", params={"level": "prefecture"}).text
+    assert re.search(r'<td class="num heat h[1-5]" data-dimension="\w+">', card)
+
+
+def test_clinicians_list_their_facilitys_residents_with_counts_pages_and_words(console: Console) -> None:
+    """The records page lists the facility's residents (how many, 50 a page, the next page by a
+    cursor), a name search says how many it found, and the timeline says kinds, statuses and
+    units in words."""
+    from phip.store.models import Resource
+
+    with Session(get_engine(console.db_url)) as s:
+        fac = s.scalar(
+            select(Resource.facility).where(
+                Resource.res_type == "Patient", Resource.res_id == console.patient
+            )
+        )
+        mine = set(
+            s.scalars(
+                select(Resource.res_id).where(
+                    Resource.res_type == "Patient", Resource.facility == fac, Resource.deleted.is_(False)
+                )
+            )
+        )
+    doc = console.client("doc")
+    seen: list[str] = []
+    page = doc.get("/records").text
+    total = re.search(r'id="record-total">([\d,]+) ', page)
+    assert total and int(total.group(1).replace(",", "")) == len(mine)
+    for _ in range(len(mine) // 50 + 2):
+        rows = re.findall(r'<tr data-patient="([^"]+)">', page)
+        assert len(rows) <= 50
+        seen += rows
+        following = re.search(r'href="/records\?q=[^&"]*&cursor=([^"]+)" id="next-page"', page)
+        if not following:
+            break
+        page = doc.get(f"/records?q=&cursor={following.group(1)}").text
+    assert len(seen) == len(set(seen)) and set(seen) == mine
+    assert doc.get("/records", params={"cursor": "not-a-cursor"}).status_code == 200  # nothing, not a 500
+    timeline = doc.get(f"/records/patient/{console.patient}").text
+    kinds = re.findall(r'<tr data-type="(\w+)"><td>[^<]*</td><td>([^<]*)</td>', timeline)
+    assert kinds and all(kind != words for kind, words in kinds)
+    assert not re.search(r">(finished|completed|final|active|mm\[Hg\]|Cel)<", timeline)
+    assert "mm[Hg]" not in timeline

@@ -18,7 +18,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "username": ("用户名", "Username"),
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误", "Unknown user or wrong password"),
-    "overview": ("全省概览", "Overview"),
+    "overview": ("概览", "Overview"),
+    "facility_indicators": (
+        "本机构指标（最近一个已结束的周期）",
+        "This facility's indicators (the last period that has ended)",
+    ),
+    "previous_period": ("上一周期", "Period before"),
+    "last_12_months": ("近12个月", "last 12 months"),
     "explorer": ("指标查询", "Indicator explorer"),
     "connection": ("机构接入", "Facility connection"),
     "reporting": ("数据上报", "Reporting"),
@@ -101,6 +107,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "on time: received by the deadline.",
     ),
     "scorecard": ("质量评分", "Scorecard"),
+    "dimension": ("维度", "Dimension"),
+    "heat_legend": ("得分色阶（单位 × 维度热图）", "Score colours (unit × dimension heat map)"),
+    "all": ("全部", "All"),
+    "filter": ("筛选", "Filter"),
+    "records_found": ("问题记录", "Records"),
+    "first_round": ("首次发现（轮次）", "First found (round)"),
+    "finding_value": ("问题值", "Value found"),
+    "page": ("页", "Page"),
+    "by_rule": ("按规则汇总（点击规则查看记录）", "By rule (open a rule for its records)"),
     "dqr": ("数据质量评估指标（WHO DQR）", "Data quality review metrics (WHO DQR)"),
     "dqr_metric": ("指标", "Metric"),
     "threshold": ("标记阈值", "Flagged when"),
@@ -180,6 +195,140 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hospital": ("医院", "Hospitals"),
     "primary": ("基层医疗卫生机构", "Primary care centres"),
     "village": ("村卫生室", "Village clinics"),
+    "record": ("记录", "Record"),
+    "system": ("平台自动", "the platform"),
+    "api_client": ("接口客户端", "API client"),
+    "patients_total": ("名居民", "residents"),
+    "next_page": ("下一页", "Next page"),
+    "first_page": ("第一页", "First page"),
+    "records_of": ("的全部记录", ": every record"),
+    "pair_scored": ("比对的两条记录", "The two records compared"),
+    "comparison": ("比对结果", "Comparison"),
+    "differs_note": (
+        "黄色：与该人员第一条记录不同的值",
+        "Yellow: a value that differs from the person's first record",
+    ),
+    "link_status": ("关联方式", "Linked by"),
+}
+
+#: FHIR resource types in words (a record's kind)
+RESOURCE_TYPES: dict[str, tuple[str, str]] = {
+    "Patient": ("患者档案", "Patient record"),
+    "Encounter": ("就诊", "Visit"),
+    "Condition": ("诊断", "Diagnosis"),
+    "Observation": ("检查检验", "Observation"),
+    "MedicationRequest": ("处方", "Prescription"),
+    "MedicationDispense": ("发药", "Dispensing"),
+    "Immunization": ("预防接种", "Immunisation"),
+    "Coverage": ("医保参保", "Insurance coverage"),
+    "Claim": ("费用结算", "Claim"),
+    "ExplanationOfBenefit": ("医保报销", "Reimbursement"),
+    "Appointment": ("预约", "Appointment"),
+    "Procedure": ("手术操作", "Procedure"),
+    "DiagnosticReport": ("检查报告", "Diagnostic report"),
+    "AllergyIntolerance": ("过敏史", "Allergy"),
+    "ServiceRequest": ("转诊申请", "Referral"),
+    "Flag": ("标记", "Flag"),
+    "CareTeam": ("家庭医生团队", "Care team"),
+    "EpisodeOfCare": ("健康管理", "Care programme"),
+    "Location": ("地点", "Location"),
+    "PractitionerRole": ("医务人员", "Staff post"),
+    "Practitioner": ("医务人员", "Practitioner"),
+    "Organization": ("机构", "Organisation"),
+    "Submission": ("上报批次", "Submitted batch"),
+}
+#: the statuses a record of the timeline may carry (FHIR R4 value sets), in words
+RECORD_STATUSES: dict[str, tuple[str, str]] = {
+    "planned": ("计划中", "planned"),
+    "arrived": ("已到达", "arrived"),
+    "triaged": ("已分诊", "triaged"),
+    "in-progress": ("进行中", "in progress"),
+    "onleave": ("请假中", "on leave"),
+    "finished": ("已完成", "finished"),
+    "completed": ("已完成", "completed"),
+    "cancelled": ("已取消", "cancelled"),
+    "entered-in-error": ("录入错误", "entered in error"),
+    "unknown": ("未知", "unknown"),
+    "active": ("有效", "active"),
+    "recurrence": ("复发", "recurrence"),
+    "relapse": ("复发", "relapse"),
+    "inactive": ("无效", "inactive"),
+    "remission": ("缓解", "remission"),
+    "resolved": ("已痊愈", "resolved"),
+    "registered": ("已登记", "registered"),
+    "preliminary": ("初步结果", "preliminary"),
+    "final": ("最终结果", "final"),
+    "amended": ("已修正", "amended"),
+    "corrected": ("已更正", "corrected"),
+    "stopped": ("已停止", "stopped"),
+    "on-hold": ("暂停", "on hold"),
+    "draft": ("草稿", "draft"),
+    "revoked": ("已撤销", "revoked"),
+    "not-done": ("未接种", "not done"),
+    "preparation": ("准备中", "preparation"),
+    "declined": ("已拒绝", "declined"),
+    "booked": ("已预约", "booked"),
+    "fulfilled": ("已就诊", "fulfilled"),
+    "noshow": ("爽约", "no show"),
+    "pending": ("待确认", "pending"),
+    "proposed": ("已提议", "proposed"),
+}
+#: UCUM codes in the words people write them in
+UNITS: dict[str, tuple[str, str]] = {
+    "mm[Hg]": ("mmHg", "mmHg"),
+    "Cel": ("℃", "°C"),
+    "/min": ("次/分", "/min"),
+    "kg/m2": ("kg/m²", "kg/m²"),
+    "10*9/L": ("×10⁹/L", "×10⁹/L"),
+    "10*12/L": ("×10¹²/L", "×10¹²/L"),
+    "a": ("岁", "years"),
+    "d": ("天", "days"),
+    "h": ("小时", "hours"),
+}
+SEVERITY_WORDS: dict[str, tuple[str, str]] = {
+    "error": ("错误", "Error"),
+    "warning": ("警告", "Warning"),
+    "info": ("提示", "Information"),
+}
+
+#: the person index's codes in words: comparison levels, review and person statuses, decisions
+CODES: dict[str, tuple[str, str]] = {
+    "exact": ("完全一致", "identical"),
+    "equivalent_15_18": ("15位与18位号码对应", "15- and 18-digit forms of one number"),
+    "one_edit": ("相差一位", "one character off"),
+    "different": ("不同", "different"),
+    "minority_variant": ("少数民族姓名写法不同", "minority-name variant"),
+    "same_pinyin": ("拼音相同", "same pinyin"),
+    "one_char": ("相差一字", "one character off"),
+    "pinyin_close": ("拼音相近", "similar pinyin"),
+    "minority_partial": ("少数民族姓名部分相同", "minority name in part"),
+    "same_surname": ("仅姓相同", "same surname only"),
+    "day_month_swapped": ("日与月颠倒", "day and month swapped"),
+    "one_digit": ("相差一位数字", "one digit off"),
+    "within_31_days": ("相差31天以内", "within 31 days"),
+    "same_year": ("同年", "same year"),
+    "agree": ("相同", "same"),
+    "disagree": ("不同", "different"),
+    "exact_shared": ("相同（多人共用）", "same (shared by several people)"),
+    "same_village": ("同村", "same village"),
+    "same_township": ("同乡镇", "same township"),
+    "same_county": ("同县区", "same county"),
+    "text_similar": ("文字相近", "similar text"),
+    "missing": ("缺失", "missing"),
+    "open": ("待处理", "to review"),
+    "match": ("已确认为同一人", "confirmed the same person"),
+    "no-match": ("已确认不是同一人", "confirmed not a match"),
+    "stale": ("已失效（记录已变化）", "stale (the records changed)"),
+    "active": ("有效", "active"),
+    "merged": ("已合并", "merged"),
+    "empty": ("无记录", "no records"),
+    "auto": ("自动关联", "linked automatically"),
+    "manual": ("人工确定", "decided by hand"),
+    "link": ("关联", "link"),
+    "unlink": ("解除关联", "unlink"),
+    "merge": ("合并", "merge"),
+    "review-match": ("核查确认为同一人", "review: same person"),
+    "revert": ("撤销", "undo"),
 }
 
 
@@ -196,6 +345,39 @@ class Translator:
         if pair is None:
             return key
         return pair[0] if self.lang == "zh" else pair[1]
+
+    def code(self, code: str | None) -> str:
+        """A code of the person index (a comparison level, a status, a decision) in words."""
+        if not code:
+            return ""
+        pair = CODES.get(code)
+        return code if pair is None else pair[0] if self.lang == "zh" else pair[1]
+
+    def resource(self, reference: str | None) -> str:
+        """A record's kind in words ("Observation/abc" → 检查检验)."""
+        kind = (reference or "").split("/", 1)[0]
+        pair = RESOURCE_TYPES.get(kind)
+        return kind if pair is None else pair[0] if self.lang == "zh" else pair[1]
+
+    def record_status(self, code: str | None) -> str:
+        pair = RECORD_STATUSES.get(code or "")
+        return code or "" if pair is None else pair[0] if self.lang == "zh" else pair[1]
+
+    def ucum(self, code: str | None) -> str:
+        """A unit of measure as people write it (mm[Hg] → mmHg)."""
+        pair = UNITS.get(code or "")
+        return code or "" if pair is None else pair[0] if self.lang == "zh" else pair[1]
+
+    def actor(self, actor: str | None) -> str:
+        """Who did something: a staff login by its name, an API client, or the platform itself."""
+        kind, _, name = (actor or "").partition(":")
+        if not name:
+            return self("system") if kind in ("", "system", "auto") else kind
+        return name if kind == "staff" else f"{self('api_client')} {name}" if kind == "client" else name
+
+    def severity(self, code: str | None) -> str:
+        pair = SEVERITY_WORDS.get(code or "")
+        return code or "" if pair is None else pair[0] if self.lang == "zh" else pair[1]
 
     def category(self, breakdown: str, code: str | None) -> str:
         """A breakdown's category in words (codes of sex, ethnicity, tier and poverty)."""

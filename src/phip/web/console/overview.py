@@ -23,6 +23,8 @@ from phip.web.indicators_router import scope_of
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_INDICATOR = "ehr_filing_rate"
+#: a facility's home opens on its own activity
+FACILITY_INDICATOR = "outpatient_visits"
 CHILD = {"province": "prefecture", "prefecture": "county", "county": "township"}
 
 
@@ -97,6 +99,9 @@ def overview(
         if pages:  # a clinician's or steward's home is their first page
             return RedirectResponse(pages[0][1], status_code=303)
     ctx = page_context(request, session, "overview")
+    own = ctx.facility_view()
+    if own is not None:
+        return facility_home(ctx, own, indicator)
     area = _unit(ctx, unit)
     ind = _indicator(indicator)
     figures = key_figures(ctx, area)
@@ -119,6 +124,63 @@ def overview(
         figures=figures,
         indicator=ind,
         indicators=list(catalogue().values()),
+    )
+
+
+def facility_home(ctx: Ctx, code: str, indicator: str | None) -> Response:
+    """A facility administrator's home: their facility (name, type, place, connection), its
+    reporting over the last twelve months due, and each of its indicators in the last period
+    that has ended beside the one before, with the trend of one."""
+    from phip.standards.facility import BY_CODE
+
+    fac = ctx.facility_in_scope(code)
+    if fac is None:
+        raise ctx.deny("console-overview", f"facility:{code}", ctx.t("forbidden_text"))
+    lang = ctx.t.lang
+    kind = BY_CODE.get(fac.type_code)
+    places = [ctx.session.get(OrgUnit, c) for c in (fac.prefecture_code, fac.county_code, fac.org_unit_code)]
+    place = " · ".join(dict.fromkeys(u.name for u in places if u is not None))
+    as_of = ctx.settings.as_of or date.today()
+    status = next(
+        iter(connection.facilities(ctx.session, ctx.settings.resolved_lake_dir(), fac.path, as_of)), None
+    )
+    own = [i for i in catalogue().values() if "facility" in i.levels]
+    ind = indicator if indicator in {i.id for i in own} else FACILITY_INDICATOR
+    every = _rows(ctx, results.Filter(None, "facility", code, None, None, None, "", None, code))
+    cards = []
+    for i in own:
+        # a quarter: a facility's month is often too small to show
+        ptype = next((p for p in ("quarter", "month", "year") if p in i.periods), i.periods[-1])
+        rows = [r for r in every if r["indicator"] == i.id and r["period_type"] == ptype]
+        done = sorted(
+            (r for r in rows if relative.ended(ptype, r["period"], as_of)), key=lambda r: r["period"]
+        )
+        shown = [
+            {**r, "shown": ctx.t("suppressed") if r["suppressed"] else ctx.t.value(r["value"], i.unit)}
+            for r in reversed(done[-2:])
+        ]
+        cards.append(
+            {
+                "indicator": i,
+                "period_type": ptype,
+                "last": ([*shown, None])[0],
+                "before": ([*shown, None, None])[1],
+            }
+        )
+    ctx.access.log("console-overview", f"facility:{code}")
+    ctx.session.commit()
+    return render(
+        ctx,
+        "facility_home.html",
+        fac=fac,
+        kind=(kind.name_zh if lang == "zh" else kind.name_en) if kind else "",
+        place=place,
+        conn=status,
+        records_month=key_figures(ctx, None)["records_month"],
+        today=as_of,
+        cards=cards,
+        indicator=ind,
+        indicators=own,
     )
 
 

@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import statistics
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from phip import workflow
 from phip.lake.manifest import LakeError
 from phip.orgunits.models import Facility, OrgUnit
 from phip.quality import dqr
 from phip.quality.catalogue import DIMENSIONS
+from phip.quality.lifecycle import MACHINE as FINDING_MACHINE
 from phip.quality.report import facility_findings
 from phip.quality.scorecard import LEVELS, scorecard, trend
 from phip.web.console.base import Ctx, page_context, render
@@ -62,9 +65,53 @@ def quality_page(request: Request, level: str | None = None, session: Session = 
     return render(ctx, "quality.html", levels=levels, level=chosen, rows=rows, dimensions=_dimensions(ctx))
 
 
+#: a rule's records shown per page on a facility's report
+RECORDS_PER_PAGE = 50
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def group_findings(findings: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Findings grouped by rule, errors first, then the most records: each rule with its title,
+    dimension, severity, and its records counted per status."""
+    groups: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        g = groups.setdefault(
+            f["rule_id"],
+            {
+                "rule": f["rule_id"],
+                "title": f["title"][lang],
+                "dimension": f["dimension"],
+                "severity": f["severity"],
+                "hint": (f.get("hint") or {}).get(lang, ""),
+                "total": 0,
+                "statuses": {},
+            },
+        )
+        g["total"] += 1
+        g["statuses"][f["status"]] = g["statuses"].get(f["status"], 0) + 1
+    return sorted(
+        groups.values(), key=lambda g: (SEVERITY_ORDER.get(g["severity"], 3), -g["total"], g["rule"])
+    )
+
+
+def _choice(value: str | None, allowed: Any) -> str | None:
+    return value if value in allowed else None
+
+
 @router.get("/quality/unit/{unit}")
-def quality_unit(request: Request, unit: str, level: str, session: Session = SessionDep) -> Response:
-    """A unit's score over the rounds (its trend); a facility's page also lists its findings."""
+def quality_unit(
+    request: Request,
+    unit: str,
+    level: str,
+    status: str | None = None,
+    severity: str | None = None,
+    dimension: str | None = None,
+    rule: str | None = None,
+    page: int = 1,
+    session: Session = SessionDep,
+) -> Response:
+    """A unit's score over the rounds (its trend); a facility's page also has its findings grouped
+    by rule (filtered by status, severity and dimension), and one rule's records, a page at a time."""
     ctx = page_context(request, session, "quality")
     if level not in LEVELS:
         level = "county"
@@ -88,6 +135,7 @@ def quality_unit(request: Request, unit: str, level: str, session: Session = Ses
         row = session.get(OrgUnit, unit)
         name = row.name if row is not None else unit
     chart = {
+        "kind": "line",
         "labels": [f"#{p['round']}" for p in points],
         "values": [p["score"] for p in points],
         "unit": "",
@@ -95,9 +143,23 @@ def quality_unit(request: Request, unit: str, level: str, session: Session = Ses
     }
     ctx.access.log("console-quality-report", f"quality:{unit}")
     session.commit()
+    states = workflow.machine(FINDING_MACHINE).states
+    status_names = {s: (v.zh if ctx.t.lang == "zh" else v.en) for s, v in states.items()}
     statuses: dict[str, int] = {}
     for f in findings:
         statuses[f["status"]] = statuses.get(f["status"], 0) + 1
+    chosen = {
+        "status": _choice(status, states),
+        "severity": _choice(severity, SEVERITY_ORDER),
+        "dimension": _choice(dimension, DIMENSIONS),
+    }
+    kept = [f for f in findings if all(v is None or f[k] == v for k, v in chosen.items())]
+    groups = group_findings(kept, ctx.t.lang)
+    # the rule asked for, else the worst (its records shown at once)
+    picked = _choice(rule, {g["rule"] for g in groups}) or (groups[0]["rule"] if groups else None)
+    of_rule = [f for f in kept if f["rule_id"] == picked]
+    pages = max(1, -(-len(of_rule) // RECORDS_PER_PAGE))
+    page = min(max(1, page), pages)
     return render(
         ctx,
         "quality_unit.html",
@@ -106,9 +168,17 @@ def quality_unit(request: Request, unit: str, level: str, session: Session = Ses
         level=level,
         points=points,
         chart=json.dumps(chart, ensure_ascii=False),
-        findings=findings[:500],
-        more=max(0, len(findings) - 500),
         statuses=statuses,
+        status_names=status_names,
+        dimension_names=dict(_dimensions(ctx)),
+        chosen=chosen,
+        query=urlencode({"level": "facility", **{k: v for k, v in chosen.items() if v}}),
+        groups=groups,
+        rule=picked,
+        records=of_rule[(page - 1) * RECORDS_PER_PAGE : page * RECORDS_PER_PAGE],
+        page=page,
+        pages=pages,
+        total=len(kept),
     )
 
 

@@ -22,6 +22,7 @@ from phip.store.errors import StoreError
 from phip.store.models import Resource
 from phip.store.search import InvalidSearch, search
 from phip.web.console.base import page_context, render
+from phip.web.console.i18n import Translator
 from phip.web.deps import SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -64,15 +65,18 @@ def _text(res: dict[str, Any]) -> str:
     return ""
 
 
-def _value(res: dict[str, Any]) -> str:
+def _value(res: dict[str, Any], unit: Any = str) -> str:
+    """A measured value with its unit (`unit` turns a UCUM code into words)."""
     q = res.get("valueQuantity")
     if isinstance(q, dict) and q.get("value") is not None:
-        return f"{q['value']} {q.get('unit', '')}".strip()
-    parts = [_value(c) for c in res.get("component") or [] if isinstance(c, dict)]
+        return f"{q['value']} {unit(q.get('code') or q.get('unit') or '')}".strip()
+    parts = [_value(c, unit) for c in res.get("component") or [] if isinstance(c, dict)]
     return " / ".join(p for p in parts if p)
 
 
-def timeline(session: Session, patient_ids: list[str]) -> list[dict[str, Any]]:
+def timeline(session: Session, patient_ids: list[str], t: Translator | None = None) -> list[dict[str, Any]]:
+    """The patients' records, newest first (kinds, statuses and units in words with `t`)."""
+    t = t or Translator("zh-CN")
     rows = session.execute(
         select(Resource.res_type, Resource.res_id, Resource.facility, Resource.content)
         .where(
@@ -92,12 +96,14 @@ def timeline(session: Session, patient_ids: list[str]) -> list[dict[str, Any]]:
             {
                 "date": str(when or "")[:10],
                 "type": rtype,
+                "kind": t.resource(rtype),
                 "id": rid,
                 "facility": names.get(fac or "", fac or ""),
                 "what": _text(res),
-                "value": _value(res),
-                "status": res.get("status")
-                or res.get("clinicalStatus", {}).get("coding", [{}])[0].get("code", ""),
+                "value": _value(res, t.ucum),
+                "status": t.record_status(
+                    res.get("status") or res.get("clinicalStatus", {}).get("coding", [{}])[0].get("code", "")
+                ),
             }
         )
     out.sort(key=lambda e: (e["date"], e["type"], e["id"]), reverse=True)
@@ -112,29 +118,35 @@ def _name(res: dict[str, Any]) -> str:
     return ""
 
 
+#: residents listed per page
+PAGE = 50
+
+
 @router.get("/records")
-def records_search(request: Request, q: str = "", session: Session = SessionDep) -> Response:
+def records_search(
+    request: Request, q: str = "", cursor: str = "", session: Session = SessionDep
+) -> Response:
+    """The facility's residents, most recently updated first, 50 a page with how many there are;
+    or those whose name matches `q`."""
     ctx = page_context(request, session, "records")
     ctx.access.require("records.read", "search", "Patient")
     found: list[dict[str, Any]] = []
-    if q.strip():
-        repo = ctx.access.repo()
-        try:
-            hits = search(repo, "Patient", [("name", q.strip()), ("_count", "50")]).resources
-        except InvalidSearch:
-            hits = []
-        found = [
-            {
-                "id": r["id"],
-                "name": _name(r),
-                "sex": r.get("gender", ""),
-                "birth_date": r.get("birthDate", ""),
-            }
-            for r in hits
-        ]
-        ctx.access.log("search", "Patient", "ok", f"{len(found)} found")
-        session.commit()
-    return render(ctx, "records.html", q=q, found=found)
+    repo = ctx.access.repo()
+    wanted = [("name", q.strip())] if q.strip() else []
+    try:
+        total = search(repo, "Patient", [*wanted, ("_summary", "count")]).total
+        page = [*wanted, ("_count", str(PAGE)), ("_sort", "-_lastUpdated")]
+        result = search(repo, "Patient", page + ([("_cursor", cursor)] if cursor else []))
+        hits, following = result.resources, result.next_cursor
+    except InvalidSearch:
+        total, hits, following = 0, [], None
+    found = [
+        {"id": r["id"], "name": _name(r), "sex": r.get("gender", ""), "birth_date": r.get("birthDate", "")}
+        for r in hits
+    ]
+    ctx.access.log("search", "Patient", "ok", f"{len(found)} found")
+    session.commit()
+    return render(ctx, "records.html", q=q, found=found, total=total, following=following, cursor=cursor)
 
 
 @router.get("/records/patient/{patient_id}")
@@ -158,7 +170,7 @@ def record_view(request: Request, patient_id: str, session: Session = SessionDep
     cared = access.care and len(own) < len(every)
     care = ground(session, facility, own, every, viewer=access.actor) if cared else None
     ids = every if care is not None else own
-    events = timeline(session, ids)
+    events = timeline(session, ids, ctx.t)
     facilities = sorted({e["facility"] for e in events})
     for rid in ids:
         why = care.reason() if care is not None and rid not in own else "own facility's record"
