@@ -350,3 +350,34 @@ def test_duckdb_and_spark_agree_on_every_number(lake_store: LakeStore) -> None:
         f"SELECT count(*) FROM d JOIN s USING ({keys}) WHERE (d.value IS NULL) <> (s.value IS NULL)"
     ).fetchone()
     assert nulls == (0,)
+
+
+def test_exports_for_people_say_everything_in_words(api: tuple[TestClient, dict[str, str]]) -> None:
+    """With `labels`, a CSV has headers, levels, breakdowns and categories in words in the chosen
+    language, and the Excel file a sheet describing each indicator; without, codes (for programs)."""
+    client, tokens = api
+    params = {"indicator": "ehr_use_rate", "period_type": "year", "breakdown": "all", "format": "csv"}
+    people = client.get("/api/indicators", params={**params, "labels": "true"}, headers=_h(tokens, "prov"))
+    rows = list(csv.DictReader(io.StringIO(people.content.decode("utf-8-sig"))))
+    assert rows and set(rows[0]) >= {"指标", "层级", "分组", "类别", "分子", "分母", "值", "已隐藏"}
+    assert {r["层级"] for r in rows} <= {"省", "市州", "县区", "乡镇街道"}
+    cats = {r["类别"] for r in rows if r["分组"] == "性别"}
+    assert cats and cats <= {"男", "女", "未知", "其他"}
+    assert {r["类别"] for r in rows if r["分组"] == "贫困户"} <= {"建档立卡贫困户", "非贫困户", "未知"}
+    ethnic = {r["类别"] for r in rows if r["分组"] == "民族"}
+    assert ethnic and not any(c.isdigit() for c in ethnic)
+    english = client.get(
+        "/api/indicators", params={**params, "labels": "true", "lang": "en"}, headers=_h(tokens, "prov")
+    )
+    header = english.content.decode("utf-8-sig").splitlines()[0]
+    assert header.startswith("Indicator code,Indicator,Level") and "female" not in english.text
+    machine = client.get("/api/indicators", params=params, headers=_h(tokens, "prov"))
+    assert machine.content.decode("utf-8-sig").startswith("indicator,indicator_name,level")
+    x = client.get(
+        "/api/indicators", params={**params, "format": "xlsx", "labels": "true"}, headers=_h(tokens, "prov")
+    )
+    book = load_workbook(io.BytesIO(x.content))
+    assert book.sheetnames == ["指标值", "指标说明"]
+    meta = list(book["指标说明"].values)
+    assert meta[0][:3] == ("指标编码", "指标", "定义") and meta[1][0] == "ehr_use_rate"
+    assert meta[1][2] == catalogue()["ehr_use_rate"].definition["zh"] and meta[1][8]  # computed at

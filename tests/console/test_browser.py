@@ -193,8 +193,11 @@ def test_county_sees_only_its_county_and_exports(browser: Any, server: str, cons
             tab.page.click("#export-csv")
         path = dl.value.path()
         text = Path(path).read_text(encoding="utf-8-sig")
-        assert text.startswith("indicator,indicator_name,level,org_unit")
-        assert all(line.split(",")[3].startswith(console.county) for line in text.splitlines()[1:])
+        # for people: headers and categories in words (the API without `labels` keeps codes)
+        assert text.startswith("指标编码,指标,层级,区划/机构编码,区划/机构,周期类型")
+        lines = text.splitlines()[1:]
+        assert all(line.split(",")[3].startswith(console.county) for line in lines)
+        assert {line.split(",")[8] for line in lines} <= {"男", "女", "未知", "其他", ""}
         (ARTIFACTS / "county-export.csv").write_text(text, encoding="utf-8")
         assert tab.outside() == []
     finally:

@@ -646,3 +646,56 @@ def test_clinicians_list_their_facilitys_residents_with_counts_pages_and_words(c
     assert kinds and all(kind != words for kind, words in kinds)
     assert not re.search(r">(finished|completed|final|active|mm\[Hg\]|Cel)<", timeline)
     assert "mm[Hg]" not in timeline
+
+
+def test_pivot_table_units_by_periods_with_true_totals(console: Console) -> None:
+    """The pivot lays the units below the caller's unit against the last periods ended; its total
+    column is the year's value and its total row the unit's own, both as computed (not summed);
+    categories go in rows or columns; a facility administrator has none; outside the area is 403."""
+    lake = console.lake
+    prov = console.client("prov")
+    q = {"indicator": "outpatient_visits", "period_type": "quarter", "count": "4"}
+    page = prov.get("/explorer/pivot", params=q).text
+    columns = re.findall(r'<th class="num( total)?" data-column="([^"]+)">', page)
+    assert [c for t, c in columns if not t] == ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]
+    assert [c for t, c in columns if t] == ["2025"]
+    rows = dict(re.findall(r'<tr data-row="(\d+)" class="[^"]*">(.*?)</tr>', page, re.S))
+    assert "620000" in rows and len(rows) >= 3
+
+    def value(level: str, code: str, ptype: str, period: str) -> float:
+        got = results.query(lake, results.Filter("outpatient_visits", level, code, None, ptype, period, ""))
+        assert len(got) == 1
+        return float(got[0]["value"])
+
+    for code, row in rows.items():
+        cells = re.findall(r'<td class="num[^"]*">([^<]*)<', row)
+        level = "province" if code == "620000" else "prefecture"
+        if "已隐藏" not in cells[-1]:
+            assert float(cells[-1].replace(",", "")) == value(level, code, "year", "2025")
+        if "已隐藏" not in cells[0]:
+            assert float(cells[0].replace(",", "")) == value(level, code, "quarter", "2025Q1")
+    # categories as columns, a rate: the total is the unit's own rate, not a sum
+    cats = prov.get(
+        "/explorer/pivot",
+        params={
+            "indicator": "ehr_use_rate",
+            "period_type": "year",
+            "rows": "unit",
+            "columns": "category",
+            "breakdown": "sex",
+        },
+    ).text
+    heads = re.findall(r'data-column="([^"]*)">([^<]*)<', cats)
+    assert {label for _, label in heads} >= {"男", "女", "合计"}
+    assert "期内有就诊" in cats  # the indicator's definition beside the table
+    yoy = prov.get("/explorer/pivot", params={**q, "yoy": "true"}).text
+    assert "上年同期" in yoy
+    english = prov.get("/explorer/pivot", params={**q, "lang": "en"}).text
+    assert "Pivot table" in english and "Total" in english and "合计" not in english
+    assert (
+        console.client("county").get("/explorer/pivot", params={"unit": console.far_county}).status_code
+        == 403
+    )
+    assert console.client("fadmin").get("/explorer/pivot").status_code == 403
+    assert console.client("doc").get("/explorer/pivot").status_code == 403
+    assert console.client(None).get("/explorer/pivot").status_code == 303

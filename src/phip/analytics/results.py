@@ -18,14 +18,13 @@ adds nothing up). Results saved without the column are not shown (recompute them
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -463,48 +462,6 @@ def query(lake: Path, f: Filter, locale: str = "zh-CN", limit: int | None = None
         if r["value"] is not None:
             r["value"] = round(float(r["value"]), 6)
     return rows
-
-
-EXPORT_COLUMNS = (
-    "indicator",
-    "indicator_name",
-    "level",
-    "org_unit",
-    "org_unit_name",
-    "period_type",
-    "period",
-    "breakdown",
-    "category",
-    "numerator",
-    "denominator",
-    "value",
-    "unit",
-    "suppressed",
-)
-
-
-def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
-    w = csv.writer(out)
-    w.writerow(EXPORT_COLUMNS)
-    for r in rows:
-        w.writerow(["" if r[c] is None else r[c] for c in EXPORT_COLUMNS])
-
-
-def save_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """A CSV file Excel opens as UTF-8 (with a byte-order mark)."""
-    with open(path, "w", newline="", encoding="utf-8-sig") as f:
-        write_csv(rows, f)
-
-
-def write_xlsx(rows: list[dict[str, Any]], path: Path | Any) -> None:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("indicators")
-    ws.append(list(EXPORT_COLUMNS))
-    for r in rows:
-        ws.append([r[c] for c in EXPORT_COLUMNS])
-    wb.save(path)
 
 
 def periods(lake: Path, indicator: str, period_type: str, valued: bool = True) -> list[str]:

@@ -38,7 +38,7 @@ def compute_cmd(
 ) -> None:
     """计算指标 Compute the catalogue at every level, period and breakdown (one query per indicator)
     and keep the results for the API; prints a JSON summary."""
-    from phip.analytics import results
+    from phip.analytics import exports, results
     from phip.analytics.compute import compute
     from phip.engines import ENGINES
     from phip.lake.manifest import LakeError
@@ -73,7 +73,7 @@ def compute_cmd(
     summary["shared_source_seconds"] = shared
     if out is not None:
         rows = results.query(folder, results.Filter(breakdown=None), get_settings().locale)
-        (results.write_xlsx if out.suffix.lower() == ".xlsx" else results.save_csv)(rows, out)
+        (exports.write_xlsx if out.suffix.lower() == ".xlsx" else exports.save_csv)(rows, out)
         summary["out"] = str(out)
         summary["suppressed"] = sum(1 for r in rows if r["suppressed"])
     out_console.print_json(json.dumps(summary, ensure_ascii=False))

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from phip.analytics import results
+from phip.analytics import exports, results
 from phip.analytics.catalogue import BREAKDOWNS, LEVELS, PERIODS, catalogue
 from phip.lake.manifest import LakeError
 from phip.security.access import Access
@@ -49,12 +49,15 @@ def indicators(
     breakdown: str = "",
     format: str = "json",
     lang: str | None = None,
+    labels: bool = False,
     access: Access = allow(READ, "indicators"),
 ) -> Any:
     """Indicator values (numerator, denominator, value) filtered by indicator, level, org unit
     (or the children of `parent`), period type and period; `breakdown` = sex / age_group /
     ethnicity / poverty / facility_type for a breakdown, `all` for every row, empty for totals.
-    Cells resting on 1-4 records are suppressed. `format` = json, csv or xlsx."""
+    Cells resting on 1-4 records are suppressed. `format` = json, csv or xlsx; with `labels` a
+    file is for people: headers, levels, categories and units in words (`lang`), and the Excel
+    file has a sheet describing each indicator."""
     if indicator is not None and indicator not in catalogue():
         raise ApiError(400, "invalid", f"unknown indicator {indicator}")
     if level is not None and level not in LEVELS:
@@ -89,7 +92,7 @@ def indicators(
     access.session.commit()
     if format == "csv":
         buf = io.StringIO()
-        results.write_csv(rows, buf)
+        exports.write_csv(rows, buf, locale if labels else None)
         return Response(
             ("\ufeff" + buf.getvalue()).encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -97,7 +100,7 @@ def indicators(
         )
     if format == "xlsx":
         data = io.BytesIO()
-        results.write_xlsx(rows, data)
+        exports.write_xlsx(rows, data, locale if labels else None, meta["computed_at"])
         return Response(
             data.getvalue(),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

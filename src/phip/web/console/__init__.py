@@ -13,6 +13,7 @@ from phip.web.console import (
     explorer,
     identity_pages,
     overview,
+    pivot,
     quality_pages,
     records,
     reporting_page,
@@ -41,5 +42,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.include_router(auth_pages.router)
-    for module in (overview, explorer, board, reporting_page, quality_pages, identity_pages, records):
+    for module in (overview, explorer, pivot, board, reporting_page, quality_pages, identity_pages, records):
         app.include_router(module.router)

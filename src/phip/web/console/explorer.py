@@ -116,6 +116,7 @@ def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:
         "period": c["period"] or "",
         "breakdown": c["breakdown"],
         "lang": ctx.t.locale,
+        "labels": "true",  # a file for people: headers, categories and units in words
     }
     return {
         "rows": rows,

@@ -44,6 +44,29 @@
     return { type: "piecewise", pieces: out, left: "left", bottom: 10, outOfRange: { color: ["#d0d0d0"] } };
   }
 
+  // classes of equal counts (quintiles) of the values shown, their bounds rounded to two
+  // significant digits, so that each colour holds about as many regions and reads as a range
+  function quantiles(vals, unit) {
+    const round = (v) => (v === 0 ? 0 : Number(v.toPrecision(2)));
+    const sorted = vals.slice().sort((a, b) => a - b);
+    const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    const cuts = [...new Set([0.2, 0.4, 0.6, 0.8].map((q) => round(at(q))))].filter((v) => v > sorted[0]);
+    const colours = ["#e0f3f8", "#abd9e9", "#74add1", "#4575b4", "#313695"].slice(-(cuts.length + 1));
+    const u = unit === "%" || unit === "‰" ? unit : "";
+    if (!sorted.length || !cuts.length) {
+      return { type: "piecewise", pieces: [{ min: -Infinity, max: Infinity, color: colours[colours.length - 1],
+        label: sorted.length ? fmt(sorted[0]) + u : (zh ? "暂无数据" : "no data") }], left: "left", bottom: 10 };
+    }
+    const out = [{ lt: cuts[0], color: colours[0], label: "< " + fmt(cuts[0]) + u }];
+    cuts.forEach((c, i) => {
+      const next = cuts[i + 1];
+      out.push(next === undefined
+        ? { gte: c, color: colours[i + 1], label: "≥ " + fmt(c) + u }
+        : { gte: c, lt: next, color: colours[i + 1], label: fmt(c) + "–" + fmt(next) + u });
+    });
+    return { type: "piecewise", pieces: out, left: "left", bottom: 10, outOfRange: { color: ["#d0d0d0"] } };
+  }
+
   async function drawMap(period) {
     const el = document.getElementById("map");
     if (!el) return;
@@ -91,12 +114,7 @@
             " / " + (zh ? "分母 " : "denominator ") + fmt(r.denominator) + partial;
         },
       },
-      visualMap: el.dataset.breaks ? pieces(JSON.parse(el.dataset.breaks), data.unit) : {
-        min: vals.length ? Math.min(...vals) : 0, max: vals.length ? Math.max(...vals) : 1,
-        calculable: true, left: "left", bottom: 10, text: [zh ? "高" : "high", zh ? "低" : "low"],
-        inRange: { color: ["#e0f3f8", "#abd9e9", "#74add1", "#4575b4", "#313695"] },
-        outOfRange: { color: ["#d0d0d0"] },
-      },
+      visualMap: el.dataset.breaks ? pieces(JSON.parse(el.dataset.breaks), data.unit) : quantiles(vals, data.unit),
       graphic: [{ type: "text", right: 10, bottom: 10, style: { text: zh ? "灰色：暂无数据  橙框：数据不完整" : "grey: no data   orange outline: incomplete", fontSize: 11, fill: "#555" } }],
       series: [{ type: "map", map: name, roam: true, data: seriesData, label: { show: seriesData.length < 30, fontSize: 10 },
                  emphasis: { label: { show: true } } }],
@@ -171,12 +189,19 @@
       c.setOption({
         title: spec.title ? { text: spec.title, left: "center", textStyle: { fontSize: 14 } } : undefined,
         tooltip: { trigger: "axis", valueFormatter: (v) => fmt(v) },
-        grid: { left: 60, right: 20, bottom: 90, top: spec.series ? 70 : 60 },
-        legend: spec.series ? { top: spec.title ? 24 : 0 } : undefined,
+        grid: { left: 60, right: 20, bottom: 90, top: spec.series ? 80 : 60 },
+        legend: spec.series ? { top: spec.title ? 30 : 0 } : undefined,
         xAxis: { type: "category", data: spec.labels, axisLabel: { rotate: 40, fontSize: 10 } },
         yAxis: { type: "value", name: spec.unit },
-        series: (spec.series || [{ name: spec.name, values: spec.values }]).map((s) =>
-          ({ type: spec.kind || "bar", data: s.values, name: s.name })),
+        series: (spec.series || [{ name: spec.name, values: spec.values }]).map((s, i) => ({
+          type: spec.kind || "bar", data: s.values, name: s.name, stack: spec.stack ? "all" : undefined,
+          // the indicator's target as a dashed line (on the first series only)
+          markLine: i === 0 && spec.target !== undefined && spec.target !== null ? {
+            symbol: "none", lineStyle: { type: "dashed", color: "#b54708" },
+            label: { formatter: (zh ? "目标 " : "target ") + spec.target },
+            data: [{ yAxis: spec.target }],
+          } : undefined,
+        })),
       });
       el.dataset.drawn = "1";
     });
