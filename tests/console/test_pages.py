@@ -494,6 +494,13 @@ def test_data_quality_review_metrics_page(console: Console) -> None:
         cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
         assert cells[1] == f"{len(mine):,}" and cells[2] == f"{sum(r['flagged'] for r in mine):,}", metric
     assert "低于90%" in page and "数据质量评估指标" in page
+    # indicator values unlike their peers': the counties' 2025 values by modified z-score
+    from phip.analytics.outliers import unit_outliers
+
+    counties = results.query(console.lake, results.Filter(None, "county", None, None, "year", "2025", ""))
+    want = {(r["indicator"], r["org_unit"]) for r in unit_outliers(counties)}
+    got = set(re.findall(r'<tr data-indicator="(\w+)" data-unit="(\d+)">', page))
+    assert 'id="unit-outliers"' in page and got == want
     flagged = [r for r in rows if r["metric"] == "reporting_completeness" and r["flagged"]]
     detail = prov.get("/quality/metrics", params={"year": "2025", "metric": "reporting_completeness"}).text
     assert set(re.findall(r'<tr data-facility="([^"]+)">', detail)) == {r["facility"] for r in flagged}

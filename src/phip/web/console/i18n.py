@@ -137,6 +137,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "by_rule": ("按规则汇总（点击规则查看记录）", "By rule (open a rule for its records)"),
     "dqr": ("数据质量评估指标（WHO DQR）", "Data quality review metrics (WHO DQR)"),
     "dqr_metric": ("指标", "Metric"),
+    "unit_outliers": ("指标值与同级区划相比异常", "Indicator values unlike their peers'"),
+    "unit_outliers_note": (
+        "同一层级、同一年份的区划之间，修正Z分数（0.6745×（值−中位数）/中位数绝对偏差）绝对值超过3.5的指标值；少于5个区划有值的指标不判断。",
+        "Among the units of one level in one year, values whose modified z-score "
+        "(0.6745 × (value − median) / median absolute deviation) lies beyond 3.5; "
+        "an indicator valued in fewer than 5 units is not judged.",
+    ),
+    "peer_median": ("同级中位数", "Peers' median"),
+    "modified_z": ("修正Z分数", "Modified z"),
+    "peers": ("同级区划数", "Peers"),
     "threshold": ("标记阈值", "Flagged when"),
     "assessed": ("评估机构数", "Facilities assessed"),
     "flagged": ("被标记", "Flagged"),

@@ -242,6 +242,7 @@ def dqr_page(
         )
         detail = [r | {"name": names.get(r["facility"], r["facility"])} for r in flagged]
         detail.sort(key=lambda r: (r["facility"], r["period"]))
+    outliers, peer_level = _unit_outliers(ctx, chosen)
     ctx.access.log("console-quality-metrics", f"quality:{chosen or '-'}")
     session.commit()
     return render(
@@ -255,4 +256,30 @@ def dqr_page(
         kind=dqr.INFO[picked][4] if picked else "",
         detail=detail[:500],
         more=max(0, len(detail) - 500),
+        outliers=outliers[:200],
+        peer_level=peer_level,
     )
+
+
+def _unit_outliers(ctx: Ctx, year: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Units whose indicator value for the year is an outlier among their peers (the units below
+    the caller's: counties for the province and a prefecture, townships for a county)."""
+    from phip.analytics import results
+    from phip.analytics.outliers import unit_outliers
+    from phip.web.indicators_router import scope_of
+
+    home = ctx.session.get(OrgUnit, ctx.home_unit() or "")
+    if home is None or year is None:
+        return [], None
+    level = "township" if home.level in ("county", "township") else "county"
+    scope_unit, scope_facility = scope_of(ctx.access)
+    filt = results.Filter(None, level, None, None, "year", year, "", scope_unit, scope_facility)
+    try:
+        rows = results.query(ctx.settings.resolved_lake_dir(), filt, ctx.t.locale)
+    except LakeError:
+        return [], level
+    found = unit_outliers(rows)
+    for r in found:
+        r["shown"] = ctx.t.value(r["value"], r["unit"])
+        r["median_shown"] = ctx.t.value(r["median"], r["unit"])
+    return found, level
