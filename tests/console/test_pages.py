@@ -706,3 +706,42 @@ def test_pivot_table_units_by_periods_with_true_totals(console: Console) -> None
     assert console.client("fadmin").get("/explorer/pivot").status_code == 403
     assert console.client("doc").get("/explorer/pivot").status_code == 403
     assert console.client(None).get("/explorer/pivot").status_code == 303
+
+
+def test_no_page_shows_a_raw_code_in_chinese(console: Console) -> None:
+    """Every page a role opens, in Chinese: no code of the platform's vocabularies in the text a
+    person reads (comparison levels, statuses, decisions, actors, record kinds, units, sex,
+    severities, categories)."""
+    from phip.web.console.i18n import CODES, RECORD_STATUSES, RESOURCE_TYPES, SEVERITY_WORDS, UNITS
+
+    codes = set(CODES) | set(RECORD_STATUSES) | set(RESOURCE_TYPES) | set(SEVERITY_WORDS) | set(UNITS)
+    codes |= {"acknowledged", "verified", "male", "female", "poor", "not-poor", "hospital", "primary"}
+    codes -= {"a", "d", "h"}  # one-letter units: not told apart from text
+    with Session(get_engine(console.db_url)) as s:
+        person = s.scalar(select(PersonRecordRow.person_id).where(PersonRecordRow.person_id.is_not(None)))
+    visits = {
+        "prov": [
+            "/",
+            "/explorer",
+            "/explorer/pivot",
+            "/connection",
+            "/reporting",
+            "/quality",
+            "/quality/metrics",
+            "/identity",
+            f"/identity/person/{person}",
+            f"/quality/unit/{console.facility}?level=facility",
+        ],
+        "fadmin": ["/", "/reporting", "/quality", "/identity"],
+        "doc": ["/records", f"/records/patient/{console.patient}"],
+    }
+    for user, paths in visits.items():
+        client = console.client(user)
+        for path in paths:
+            r = client.get(path)
+            assert r.status_code == 200, (user, path)
+            text = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", r.text, flags=re.S)
+            text = re.sub(r"<[^>]+>", " ", text)
+            words = set(re.findall(r"(?<![\w/.:-])([A-Za-z][\w\[\]:-]*)(?![\w/.-])", text))
+            leaked = {w for w in words if w in codes or w.startswith("staff:")}
+            assert not leaked, (user, path, leaked)
