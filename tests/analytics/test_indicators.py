@@ -153,6 +153,34 @@ def test_results_cover_levels_periods_and_breakdowns(lake_store: LakeStore) -> N
             assert any(i == ind.id and br == b for i, _, _, br in have), (ind.id, b)
 
 
+def test_township_types_group_org_units_and_add_up(lake_store: LakeStore) -> None:
+    """The urban/rural grouping (sub-districts, towns, townships by their division codes; facilities
+    above the township level apart) adds up to the total for a count, and each township's cells
+    are in the group its code says."""
+    path = lake_store.lake / "indicators" / results.current(lake_store.lake)["file"]
+    raw = f"read_parquet('{path}')"
+    groups = dict(
+        duckdb.sql(
+            f"SELECT category, numerator FROM {raw} WHERE indicator = 'outpatient_visits' "
+            "AND level = 'province' "
+            "AND period = '2025' AND breakdown = 'township_type'"
+        ).fetchall()
+    )
+    total = duckdb.sql(
+        f"SELECT numerator FROM {raw} WHERE indicator = 'outpatient_visits' AND level = 'province' "
+        "AND period = '2025' AND breakdown = ''"
+    ).fetchall()[0][0]
+    assert set(groups) <= {"subdistrict", "town", "rural_township", "above_township"}
+    assert {"town", "above_township"} <= set(groups) and sum(groups.values()) == total
+    kinds = duckdb.sql(
+        f"SELECT org_unit, category FROM {raw} WHERE level = 'township' AND breakdown = 'township_type'"
+    ).fetchall()
+    assert kinds
+    for town, kind in kinds:
+        n = int(town[6:9])
+        assert kind == ("subdistrict" if n < 100 else "town" if n < 200 else "rural_township"), (town, kind)
+
+
 def test_small_cells_are_suppressed(lake_store: LakeStore) -> None:
     rows = results.query(lake_store.lake, results.Filter(indicator="referrals_up", breakdown=None))
     suppressed = [r for r in rows if r["suppressed"]]

@@ -179,7 +179,9 @@ def test_explorer_table_and_export_within_scope(console: Console) -> None:
     r = prov.get(link.group(1).replace("&amp;", "&"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert {row["org_unit"] for row in rows} == {r["org_unit"] for r in expected}
+    # a file for people: the page's language in headers and levels
+    assert {row["区划/机构编码"] for row in rows} == {r["org_unit"] for r in expected}
+    assert {row["层级"] for row in rows} == {"县区"}
     # a county administrator: townships of their county only, in the page and in the export
     # (a county whose townships have values: the province's residents live in a few townships)
     towns = results.query(console.lake, results.Filter(level="township", period_type="year"))
@@ -695,6 +697,11 @@ def test_pivot_table_units_by_periods_with_true_totals(console: Console) -> None
     heads = re.findall(r'data-column="([^"]*)">([^<]*)<', cats)
     assert {label for _, label in heads} >= {"男", "女", "合计"}
     assert "期内有就诊" in cats  # the indicator's definition beside the table
+    # and what it is made of, in words, with when it was computed
+    meta = re.search(r'<details class="indicator-meta".*?</details>', cats, re.S)
+    assert meta and "人数（每人计一次）" in meta.group(0) and "计算时间" in meta.group(0)
+    assert results.current(lake)["computed_at"] in meta.group(0) and "`" not in meta.group(0)
+    assert not re.search(r"[A-Za-z]{4,}", re.sub(r"<[^>]+>", " ", meta.group(0)).replace("ehr_use_rate", ""))
     yoy = prov.get("/explorer/pivot", params={**q, "yoy": "true"}).text
     assert "上年同期" in yoy
     english = prov.get("/explorer/pivot", params={**q, "lang": "en"}).text

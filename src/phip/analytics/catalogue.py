@@ -12,7 +12,10 @@ import yaml
 
 LEVELS = ("province", "prefecture", "county", "township", "facility")
 PERIODS = ("day", "week", "month", "quarter", "year")
-BREAKDOWNS = ("facility_type", "sex", "age_group", "ethnicity", "poverty")
+BREAKDOWNS = ("facility_type", "township_type", "sex", "age_group", "ethnicity", "poverty")
+#: the township's kind by its division code (GB/T 10114: 001-099 sub-districts, 100-199 towns,
+#: 200-399 townships): the urban/rural grouping of org units
+TOWNSHIP_TYPES = ("subdistrict", "town", "rural_township", "above_township")
 AGGREGATES = ("count", "persons", "facilities", "sum", "distinct")
 MODES = ("event", "state", "span")
 
@@ -34,6 +37,8 @@ class Source:
     #: whether the lake keeps its rows as a fact table after each refresh; false for a source
     #: that depends on the judging day (what is owed by today), computed with the catalogue
     facts: bool = True
+    #: the title in Chinese (for people; `title` is the English one)
+    title_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,10 @@ def sources() -> dict[str, Source]:
         if not isinstance(people, bool) or not isinstance(facts, bool):
             raise CatalogueError(f"source {name}: people and facts must be true or false")
         title = " ".join(str(s["title"]).split())
-        out[name] = Source(name, title, s["org"], s["mode"], s["sql"], people, facts)
+        title_zh = " ".join(str(s.get("title_zh") or "").split())
+        if not title_zh:
+            raise CatalogueError(f"source {name}: title_zh (the title in Chinese) is missing")
+        out[name] = Source(name, title, s["org"], s["mode"], s["sql"], people, facts, title_zh)
     return out
 
 

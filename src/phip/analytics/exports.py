@@ -67,6 +67,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "ethnicity": ("民族", "Ethnicity"),
     "poverty": ("贫困户", "Poverty household"),
     "facility_type": ("机构类型", "Facility type"),
+    "township_type": ("乡镇类型（城乡）", "Township type (urban/rural)"),
+    "subdistrict": ("街道（城区）", "Sub-district (urban)"),
+    "town": ("镇", "Town"),
+    "rural_township": ("乡", "Township (rural)"),
+    "above_township": ("县级及以上机构", "Above township level"),
     # categories
     "male": ("男", "Male"),
     "female": ("女", "Female"),
@@ -153,44 +158,42 @@ def save_csv(rows: list[dict[str, Any]], path: Path, locale: str | None = None) 
 
 
 def _measure(m: Any, locale: str) -> str:
+    """A measure in words: how it adds up, over which source (its conditions are in the
+    indicator's definition; the catalogue's reference page gives the SQL)."""
     if m is None:
         return ""
-    title = sources()[m.source].title
-    agg = {"count": "count", "sum": "sum", "persons": "distinct persons"}.get(m.aggregate, m.aggregate)
+    src = sources()[m.source]
     if _zh(locale):
-        agg = {"count": "计数", "sum": "合计", "persons": "人数（去重）"}.get(m.aggregate, m.aggregate)
-    parts = [agg, title]
-    if m.expression:
-        parts.append(m.expression)
-    if m.filter:
-        parts.append(("条件 " if _zh(locale) else "where ") + m.filter)
-    return " · ".join(parts)
+        agg = {"count": "计数", "sum": "合计", "persons": "人数（每人计一次）"}.get(m.aggregate, m.aggregate)
+        return f"{agg}：{src.title_zh}" + ("（按定义中的条件）" if m.filter else "")
+    agg = {"count": "count", "sum": "sum", "persons": "persons (each once)"}.get(m.aggregate, m.aggregate)
+    title = src.title.replace("`", "")
+    return f"{agg} of: {title}" + (" (with the definition's condition)" if m.filter else "")
+
+
+def describe(iid: str, locale: str, computed_at: str | None = None) -> dict[str, Any]:
+    """What an indicator is and how it is computed, in words (`META_HEADERS`' order as `fields`)."""
+    ind = catalogue()[iid]
+    lang = "zh" if _zh(locale) else "en"
+    low, high = ind.plausible
+    values = [
+        ind.id,
+        ind.name[lang],
+        ind.definition[lang],
+        _measure(ind.numerator, locale),
+        _measure(ind.denominator, locale),
+        _word(ind.unit, locale) if ind.unit in WORDS else ind.unit,
+        ind.target,
+        f"{low:g}–{high:g}" if high else "",
+        computed_at or "",
+    ]
+    names = [h[0] if lang == "zh" else h[1] for h in META_HEADERS]
+    return {"values": values, "fields": list(zip(names, values, strict=True))}
 
 
 def metadata_rows(indicators: list[str], locale: str, computed_at: str | None) -> list[list[Any]]:
     """One row per indicator: what it is and how it is computed (the Excel file's second sheet)."""
-    cat = catalogue()
-    lang = "zh" if _zh(locale) else "en"
-    out = []
-    for iid in indicators:
-        ind = cat.get(iid)
-        if ind is None:
-            continue
-        low, high = ind.plausible
-        out.append(
-            [
-                ind.id,
-                ind.name[lang],
-                ind.definition[lang],
-                _measure(ind.numerator, locale),
-                _measure(ind.denominator, locale),
-                _word(ind.unit, locale) if ind.unit in WORDS else ind.unit,
-                ind.target,
-                f"{low:g}–{high:g}" if high else "",
-                computed_at or "",
-            ]
-        )
-    return out
+    return [describe(i, locale, computed_at)["values"] for i in indicators if i in catalogue()]
 
 
 def write_xlsx(

@@ -70,6 +70,16 @@ def attributes(ind: Indicator) -> tuple[str, ...]:
     )
 
 
+def township_type_sql(code: str, missing: str = "unknown") -> str:
+    """The kind of the township of a 9-digit code (`TOWNSHIP_TYPES`); `missing` without one (a
+    facility above the township level, or a residence not known)."""
+    n = f"TRY_CAST(substr({code}, 7, 3) AS INT)"
+    return (
+        f"CASE WHEN {code} IS NULL OR length({code}) < 9 THEN '{missing}' WHEN {n} < 100 THEN 'subdistrict' "
+        f"WHEN {n} < 200 THEN 'town' ELSE 'rural_township' END"
+    )
+
+
 def base_sql(src: Source, attrs: tuple[str, ...] = BREAKDOWNS) -> str:
     """The source's rows with their org-unit codes and the attributes `attrs` (the age group as
     `given_age_group`, the source's own, and `birth_ymd`, the birth date as YYYYMMDD, for the age
@@ -82,11 +92,13 @@ def base_sql(src: Source, attrs: tuple[str, ...] = BREAKDOWNS) -> str:
         org += ["fd.code AS facility_code"]
         org_join = "LEFT JOIN facility fd ON fd.code = s.facility"
         tier = "coalesce(fd.tier, 'unknown')"
+        town = "fd.township_code"
     else:
         org = ["ou.province_code", "ou.prefecture_code", "ou.county_code", "ou.township_code"]
         org += ["CAST(NULL AS VARCHAR) AS facility_code"]
         org_join = "LEFT JOIN org_unit ou ON ou.code = s.org_unit"
         tier = "'unknown'"
+        town = "ou.township_code"
     # the person index is joined only for attributes the source does not give itself
     person = has_person and any(
         a in attrs and a not in cols for a in ("sex", "ethnicity", "poverty", "age_group")
@@ -95,6 +107,7 @@ def base_sql(src: Source, attrs: tuple[str, ...] = BREAKDOWNS) -> str:
     poverty = "CASE WHEN ps.poverty THEN 'poor' WHEN ps.poverty IS NULL THEN NULL ELSE 'not-poor' END"
     given = {
         "facility_type": tier,
+        "township_type": township_type_sql(town, "above_township" if src.org == "facility" else "unknown"),
         "sex": f"coalesce({sex}, 'unknown')",
         "ethnicity": "coalesce(ps.ethnicity, 'unknown')" if person else "'unknown'",
         "poverty": f"coalesce({poverty}, 'unknown')" if person else "'unknown'",
@@ -185,7 +198,7 @@ def _carried(sh: Shape, src: Source, key: str) -> tuple[str, ...]:
     comes from the registry row of that code), and for persons the attributes the person index
     gives (not those the source gives itself)."""
     cols = source_columns(src.name)
-    out = ["facility_type"] if "facility_type" in sh.keep else []
+    out = [a for a in ("facility_type", "township_type") if a in sh.keep]
     if key == "person_id":
         out += [a for a in ("sex", "ethnicity", "poverty") if a in sh.keep and a not in cols]
         out += [b for b in sh.birth if b == "birth_ymd" or "age_group" not in cols]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from phip.analytics import relative, results
 from phip.analytics.catalogue import LEVELS, catalogue
+from phip.analytics.exports import describe
 from phip.lake.manifest import LakeError
 from phip.orgunits.models import OrgUnit
 from phip.web.console.base import Ctx, page_context, render
@@ -68,7 +69,16 @@ def _choices(ctx: Ctx, q: dict[str, str | None]) -> dict[str, Any]:
         "period": period,
         "breakdowns": list(cat.breakdowns),
         "breakdown": breakdown,
+        "meta": describe(ind, ctx.t.locale, computed_at(ctx)),
     }
+
+
+def computed_at(ctx: Ctx) -> str | None:
+    """When the indicators shown were computed (None before the first computation)."""
+    try:
+        return str(results.current(ctx.settings.resolved_lake_dir())["computed_at"])
+    except LakeError:
+        return None
 
 
 def _table(ctx: Ctx, c: dict[str, Any]) -> dict[str, Any]:

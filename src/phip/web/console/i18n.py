@@ -27,6 +27,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "last_12_months": ("近12个月", "last 12 months"),
     "explorer": ("指标查询", "Indicator explorer"),
     "pivot": ("透视表", "Pivot table"),
+    "about_indicator": (
+        "指标说明（定义、分子、分母、来源、单位、目标、计算时间）",
+        "About this indicator (definition, numerator, denominator, sources, unit, target, computed at)",
+    ),
     "pick_unit": ("选择下级区划…", "Choose a unit below…"),
     "last_n": ("最近已结束的周期数", "Last periods ended"),
     "rows_are": ("行", "Rows"),
@@ -218,6 +222,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "quarter": ("季度", "Quarter"),
     "year": ("年", "Year"),
     "facility_type": ("机构类型", "Facility type"),
+    "township_type": ("乡镇类型（城乡）", "Township type (urban/rural)"),
+    "subdistrict": ("街道（城区）", "Sub-district (urban)"),
+    "town": ("镇", "Town"),
+    "rural_township": ("乡", "Township (rural)"),
+    "above_township": ("县级及以上机构", "Above township level"),
     "age_group": ("年龄组", "Age group"),
     "ethnicity": ("民族", "Ethnicity"),
     "poverty": ("贫困户", "Poverty household"),
@@ -417,7 +426,7 @@ class Translator:
                 return ethnicity.display(code, self.locale)
             except KeyError:
                 return code
-        if breakdown in ("sex", "facility_type", "poverty") or code == "unknown":
+        if breakdown in ("sex", "facility_type", "township_type", "poverty") or code == "unknown":
             return self(code)
         return code
 

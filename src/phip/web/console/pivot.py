@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from phip.analytics import relative, results
 from phip.analytics.catalogue import LEVELS, Indicator, catalogue
+from phip.analytics.exports import describe
 from phip.lake.manifest import LakeError
 from phip.orgunits.models import OrgUnit
 from phip.web.console.base import Ctx, page_context, render
+from phip.web.console.explorer import computed_at
 from phip.web.deps import SessionDep
 from phip.web.indicators_router import scope_of
 
@@ -252,5 +254,6 @@ def pivot_page(
         yoy=yoy,
         data=data,
         spec=json.dumps(spec, ensure_ascii=False),
+        meta=describe(ind.id, ctx.t.locale, computed_at(ctx)),
         counts=COUNTS,
     )
