@@ -50,12 +50,16 @@
     const round = (v) => (v === 0 ? 0 : Number(v.toPrecision(2)));
     const sorted = vals.slice().sort((a, b) => a - b);
     const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-    const cuts = [...new Set([0.2, 0.4, 0.6, 0.8].map((q) => round(at(q))))].filter((v) => v > sorted[0]);
+    const cuts = sorted.length
+      ? [...new Set([0.2, 0.4, 0.6, 0.8].map((q) => round(at(q))))].filter((v) => v > sorted[0]) : [];
     const colours = ["#e0f3f8", "#abd9e9", "#74add1", "#4575b4", "#313695"].slice(-(cuts.length + 1));
     const u = unit === "%" || unit === "‰" ? unit : "";
     if (!sorted.length || !cuts.length) {
-      return { type: "piecewise", pieces: [{ min: -Infinity, max: Infinity, color: colours[colours.length - 1],
-        label: sorted.length ? fmt(sorted[0]) + u : (zh ? "暂无数据" : "no data") }], left: "left", bottom: 10 };
+      // one value (or none): one class
+      const only = sorted.length ? sorted[0] : 0;
+      return { type: "piecewise", left: "left", bottom: 10, outOfRange: { color: ["#d0d0d0"] },
+        pieces: [{ value: only, color: colours[colours.length - 1],
+          label: sorted.length ? fmt(only) + u : (zh ? "暂无数据" : "no data") }] };
     }
     const out = [{ lt: cuts[0], color: colours[0], label: "< " + fmt(cuts[0]) + u }];
     cuts.forEach((c, i) => {
