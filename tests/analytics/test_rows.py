@@ -316,13 +316,12 @@ def test_event_counts_rolled_up_along_the_calendar() -> None:
 def test_analytics_tables_give_what_the_lake_tables_give(lake_store: LakeStore) -> None:
     """The catalogue read from the lake's analytics tables equals the catalogue computed from the
     lake's own tables, every row; the refresh wrote every source's table with its SQL's hash."""
-    from phip.analytics.catalogue import sources
     from phip.analytics.compute import compute
-    from phip.analytics.facts import current_facts
+    from phip.analytics.facts import current_facts, fact_sources
     from phip.lake.manifest import require_manifest
 
     manifest = require_manifest(lake_store.lake)
-    kept = frozenset(n for n, s in sources().items() if s.facts)
+    kept = fact_sources()
     assert current_facts(manifest) == kept and "reporting_owed" not in kept  # judged on the day
     assert all(manifest.tables[fact_table(s)].rows >= 0 for s in kept)
     order = ["indicator", "level", "org_unit", "period_type", "period", "breakdown", "category"]

@@ -51,6 +51,11 @@ def write_facts(con: duckdb.DuckDBPyConnection, lake: Path, run: str, manifest: 
         manifest.tables[fact_table(name)] = TableFiles(columns, files, definition(name), False)
 
 
+def fact_sources() -> frozenset[str]:
+    """The sources the lake keeps as fact tables (not those judged on the day)."""
+    return frozenset(name for name, src in sources().items() if src.facts)
+
+
 def current_facts(manifest: Manifest) -> frozenset[str]:
     """The sources whose fact table in the lake was written by the SQL of this release."""
     return frozenset(

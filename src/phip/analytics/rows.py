@@ -198,7 +198,7 @@ def _carried(sh: Shape, src: Source, key: str) -> tuple[str, ...]:
     comes from the registry row of that code), and for persons the attributes the person index
     gives (not those the source gives itself)."""
     cols = source_columns(src.name)
-    out = [a for a in ("facility_type", "township_type") if a in sh.keep]
+    out: list[str] = [a for a in ("facility_type", "township_type") if a in sh.keep]
     if key == "person_id":
         out += [a for a in ("sex", "ethnicity", "poverty") if a in sh.keep and a not in cols]
         out += [b for b in sh.birth if b == "birth_ymd" or "age_group" not in cols]
