@@ -313,3 +313,23 @@ def test_facility_home_and_quality_pages_in_both_languages(browser: Any, server:
         assert tab.outside() == []
     finally:
         tab.close()
+
+
+def test_facility_points_on_the_map(browser: Any, server: str) -> None:
+    """Ticking "show facilities" draws the area's located facilities on the map."""
+    tab = Page(browser, server)
+    try:
+        tab.login("prov")
+        tab.wait_map()
+        assert tab.page.get_attribute("#map", "data-facilities") == "0"
+        tab.page.check("#map-facilities")
+        tab.page.wait_for_function("() => Number(document.getElementById('map').dataset.facilities) > 0")
+        points = tab.page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('map')).getOption()"
+            ".series[0].markPoint.data.length"
+        )
+        assert points == int(tab.page.get_attribute("#map", "data-facilities") or 0)
+        tab.shot("province-facilities")
+        assert tab.outside() == []
+    finally:
+        tab.close()

@@ -752,3 +752,24 @@ def test_no_page_shows_a_raw_code_in_chinese(console: Console) -> None:
             words = set(re.findall(r"(?<![\w/.:-])([A-Za-z][\w\[\]:-]*)(?![\w/.-])", text))
             leaked = {w for w in words if w in codes or w.startswith("staff:")}
             assert not leaked, (user, path, leaked)
+
+
+def test_map_facility_points_within_scope(console: Console) -> None:
+    """With `facilities`, the map data gives the area's located facilities (name, tier in words,
+    connected), nothing outside the caller's area; without, none."""
+    with Session(get_engine(console.db_url)) as s:
+        located = {f.code: f for f in s.scalars(select(Facility).where(Facility.longitude.is_not(None)))}
+    assert located
+    q = {"indicator": "outpatient_visits", "facilities": "true"}
+    data = console.client("prov").get("/console/data/map", params=q).json()
+    assert {f["code"] for f in data["facilities"]} == set(located)
+    one = data["facilities"][0]
+    assert (one["lon"], one["lat"]) == (located[one["code"]].longitude, located[one["code"]].latitude)
+    assert one["tier"] in ("医院", "基层医疗卫生机构", "村卫生室")
+    county = console.client("county").get("/console/data/map", params=q).json()
+    assert county["facilities"] and all(
+        located[f["code"]].county_code == console.county for f in county["facilities"]
+    )
+    plain = console.client("prov").get("/console/data/map", params={"indicator": "outpatient_visits"}).json()
+    assert plain["facilities"] == []
+    assert console.client("doc").get("/console/data/map", params=q).status_code == 403

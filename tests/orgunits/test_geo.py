@@ -81,3 +81,22 @@ def test_regions_of_an_org_unit() -> None:
     assert [f["properties"]["code"] for f in county] == ["620102"]
     assert geo.regions("620000", "999999")["features"] == []
     assert geo.regions("110000", "110000")["features"] == []  # no boundaries packaged
+
+
+def test_points_inside_a_region() -> None:
+    """`contains` by the even-odd rule (a hole is outside), and `point_in` gives the same point for
+    the same key, inside the region, for every county of the province."""
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]], [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]],
+    }
+    assert (
+        geo.contains(square, 0.5, 0.5) and not geo.contains(square, 2, 2) and not geo.contains(square, 5, 1)
+    )
+    counties = [r for r in (geo.packaged("620000") or {})["regions"] if r["level"] == "county"]
+    assert len(counties) > 80
+    for r in counties:
+        p = geo.point_in(r["geometry"], "facility-" + r["code"])
+        assert p is not None and geo.contains(r["geometry"], *p), r["code"]
+        assert geo.point_in(r["geometry"], "facility-" + r["code"]) == p
+    assert geo.region("620000", counties[0]["code"]) == counties[0] and geo.region("620000", "999999") is None

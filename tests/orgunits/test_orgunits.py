@@ -107,3 +107,36 @@ def test_unknown_parent_is_rejected(db_url: str) -> None:
             [{"code": "F1", "name": "x", "type_code": "D400", "tier": "village", "org_unit_code": "nowhere"}]
         )
     engine.dispose()
+
+
+def test_facility_locations_are_loaded_when_given_and_valid(tmp_path, small_province) -> None:  # type: ignore[no-untyped-def]
+    """A registry's longitude and latitude are kept when both are numbers on the earth; a missing,
+    malformed or impossible one leaves the facility without a location (and loaded all the same)."""
+    import csv
+
+    from phip.orgunits import geo
+    from phip.orgunits.models import Facility
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'loc.db'}")
+    init_db(engine)
+    with open(small_province / "registry" / "facilities.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["longitude"] and r["latitude"] for r in rows)  # the synthetic registry gives them
+    bad = {0: ("", ""), 1: ("104.1", "nan"), 2: ("200", "35"), 3: ("east", "35")}
+    for i, (x, y) in bad.items():
+        rows[i]["longitude"], rows[i]["latitude"] = x, y
+    with session_scope(engine) as s:
+        svc = OrgUnitService(s)
+        with open(small_province / "registry" / "org_units.csv", encoding="utf-8") as f:
+            svc.load_units(csv.DictReader(f))
+        assert svc.load_facilities(rows) == len(rows)
+    with session_scope(engine) as s:
+        located = {f.code: f for f in s.scalars(select(Facility))}
+    for i, r in enumerate(rows):
+        f = located[r["code"]]
+        if i in bad:
+            assert f.longitude is None and f.latitude is None, r["code"]
+        else:
+            assert (f.longitude, f.latitude) == (float(r["longitude"]), float(r["latitude"]))
+            county = geo.region("620000", r["county_code"])
+            assert county is not None and geo.contains(county["geometry"], f.longitude, f.latitude)

@@ -169,3 +169,42 @@ def regions(province: str, parent: str) -> dict[str, Any]:
             for r in found
         ]
     return {"type": "FeatureCollection", "features": feats}
+
+
+def region(province: str, code: str) -> dict[str, Any] | None:
+    """The packaged boundary of one region (a prefecture or county), or None."""
+    doc = packaged(province)
+    if doc is None:
+        return None
+    return next((r for r in doc["regions"] if r["code"] == code), None)
+
+
+def _in_ring(ring: list[list[float]], x: float, y: float) -> bool:
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def contains(geometry: dict[str, Any], lon: float, lat: float) -> bool:
+    """Whether the point lies in the (multi)polygon: inside an outer ring and outside its holes."""
+    return any(
+        _in_ring(poly[0], lon, lat) and not any(_in_ring(hole, lon, lat) for hole in poly[1:])
+        for poly in _polygons(geometry)
+    )
+
+
+def point_in(geometry: dict[str, Any], key: str) -> tuple[float, float] | None:
+    """A point inside the region, the same for the same `key` (sampled in the bounding box of its
+    largest polygon until one falls inside), rounded to about 10 m; None if none is found."""
+    import random
+
+    ring = max((p[0] for p in _polygons(geometry)), key=len)
+    xs, ys = [x for x, _ in ring], [y for _, y in ring]
+    rng = random.Random(key)
+    for _ in range(500):
+        lon, lat = rng.uniform(min(xs), max(xs)), rng.uniform(min(ys), max(ys))
+        if contains(geometry, lon, lat):
+            return round(lon, 4), round(lat, 4)
+    return None

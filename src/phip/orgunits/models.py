@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from phip.store.db import Base
@@ -47,6 +47,9 @@ class Facility(Base):
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     connected_since: Mapped[date | None] = mapped_column(Date)
     referral_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: where the facility is (WGS 84), when the registry says
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
 
 
 class Population(Base):

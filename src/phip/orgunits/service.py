@@ -49,6 +49,16 @@ def division_rows(divisions: Divisions) -> list[dict[str, Any]]:
     ]
 
 
+def _location(lon: Any, lat: Any) -> dict[str, float | None]:
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError):
+        return {"longitude": None, "latitude": None}
+    if not (-180 <= x <= 180 and -90 <= y <= 90):
+        return {"longitude": None, "latitude": None}
+    return {"longitude": x, "latitude": y}
+
+
 class OrgUnitService:
     """Plain functions over one session; every domain reaches the tree through this."""
 
@@ -95,6 +105,8 @@ class OrgUnitService:
         return self.load_units(division_rows(divisions))
 
     def load_facilities(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Facilities of the registry (a location only when both coordinates are given and lie
+        on the earth; a facility without one is loaded all the same)."""
         units = {
             u.code: (u.path, u.level)
             for u in self.session.execute(select(OrgUnit.code, OrgUnit.path, OrgUnit.level))
@@ -123,6 +135,7 @@ class OrgUnitService:
                     "connected": _truthy(r.get("connected", False)),
                     "connected_since": date.fromisoformat(since) if isinstance(since, str) else since,
                     "referral_enabled": _truthy(r.get("referral_enabled", False)),
+                    **_location(r.get("longitude"), r.get("latitude")),
                 }
             )
         upsert(self.session, Facility.__table__, out, ["code"])

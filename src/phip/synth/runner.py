@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from phip import __version__
+from phip.orgunits import geo
 from phip.standards.agegroups import age_group, age_on
 from phip.synth.activity import ChunkResult, generate_chunk
 from phip.synth.config import SynthConfig
@@ -154,9 +155,15 @@ def write_registry(ctx: ProvinceContext, out: Path) -> None:
             "connected",
             "connected_since",
             "referral_enabled",
+            "longitude",
+            "latitude",
         ]
         w.writerow(cols)
         for p in ctx.plan.facilities:
+            # a synthetic place inside the facility's county (the package has county boundaries;
+            # a real registry gives the facility's own coordinates)
+            county = geo.region(ctx.cfg.province, p.county_code)
+            place = geo.point_in(county["geometry"], p.code) if county else None
             w.writerow(
                 [
                     p.code,
@@ -172,6 +179,7 @@ def write_registry(ctx: ProvinceContext, out: Path) -> None:
                     int(p.connected),
                     p.connected_since.isoformat() if p.connected_since else "",
                     int(p.referral_enabled),
+                    *(place or ("", "")),
                 ]
             )
 

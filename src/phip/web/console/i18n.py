@@ -27,6 +27,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "last_12_months": ("近12个月", "last 12 months"),
     "explorer": ("指标查询", "Indicator explorer"),
     "pivot": ("透视表", "Pivot table"),
+    "show_facilities": (
+        "显示机构位置（绿：已接入，红：未接入）",
+        "Show facilities (green: connected, red: not)",
+    ),
     "about_indicator": (
         "指标说明（定义、分子、分母、来源、单位、目标、计算时间）",
         "About this indicator (definition, numerator, denominator, sources, unit, target, computed at)",

@@ -184,6 +184,35 @@ def facility_home(ctx: Ctx, code: str, indicator: str | None) -> Response:
     )
 
 
+#: facilities drawn on a map at most (the rest are counted in the tables)
+MAX_POINTS = 5000
+
+
+def facility_points(ctx: Ctx, area: OrgUnit) -> list[dict[str, Any]]:
+    """The area's facilities that have a location: name, tier (in words), connected or not."""
+    q = (
+        select(
+            Facility.code,
+            Facility.name,
+            Facility.tier,
+            Facility.connected,
+            Facility.longitude,
+            Facility.latitude,
+        )
+        .where(
+            Facility.path.startswith(area.path, autoescape=True),
+            Facility.longitude.is_not(None),
+            Facility.latitude.is_not(None),
+        )
+        .order_by(Facility.code)
+        .limit(MAX_POINTS)
+    )
+    return [
+        {"code": c, "name": n, "tier": ctx.t(t), "connected": bool(on), "lon": x, "lat": y}
+        for c, n, t, on, x, y in ctx.session.execute(q)
+    ]
+
+
 def _rows(ctx: Ctx, filt: results.Filter) -> list[dict[str, Any]]:
     try:
         return results.query(ctx.settings.resolved_lake_dir(), filt, ctx.t.locale)
@@ -198,9 +227,11 @@ def map_data(
     unit: str | None = None,
     period_type: str | None = None,
     period: str | None = None,
+    facilities: bool = False,
     session: Session = SessionDep,
 ) -> Response:
-    """The regions below `unit` (GeoJSON) and the indicator's values for them."""
+    """The regions below `unit` (GeoJSON) and the indicator's values for them; with
+    `facilities`, the located facilities of the area as points."""
     ctx = page_context(request, session, "overview")
     area = _unit(ctx, unit)
     if area is None:
@@ -235,6 +266,7 @@ def map_data(
             "period": chosen,
             "periods": available,
             "area": {"code": area.code, "name": area.name, "level": area.level},
+            "facilities": facility_points(ctx, area) if facilities else [],
             "drill": area.level in ("province", "prefecture"),
             "regions": regions,
             "values": [

@@ -78,8 +78,10 @@
     // a page that chooses the period itself (the reporting page) says so on the map element
     const periodType = el.dataset.periodType;
     period = period || el.dataset.period;
+    const points = document.getElementById("map-facilities");
+    const withFacilities = points && points.checked ? "true" : "";
     const data = await getJSON("/console/data/map?" +
-      params({ indicator, unit: el.dataset.unit, period, period_type: periodType }));
+      params({ indicator, unit: el.dataset.unit, period, period_type: periodType, facilities: withFacilities }));
     const name = "unit-" + data.area.code;
     echarts.registerMap(name, data.regions);
     const sel = document.getElementById("map-period");
@@ -109,6 +111,10 @@
       tooltip: {
         trigger: "item",
         formatter: (p) => {
+          if (p.componentType === "markPoint") {
+            const f = p.data.facility;
+            return f.name + "<br>" + f.tier + " · " + (f.connected ? (zh ? "已接入" : "connected") : (zh ? "未接入" : "not connected"));
+          }
           const r = p.data && p.data.row;
           if (!r) return p.name + "<br>" + (zh ? "暂无数据" : "No data");
           if (r.suppressed) return p.name + "<br>" + (zh ? "小于5例，已隐藏" : "fewer than 5, hidden");
@@ -121,10 +127,17 @@
       visualMap: el.dataset.breaks ? pieces(JSON.parse(el.dataset.breaks), data.unit) : quantiles(vals, data.unit),
       graphic: [{ type: "text", right: 10, bottom: 10, style: { text: zh ? "灰色：暂无数据  橙框：数据不完整" : "grey: no data   orange outline: incomplete", fontSize: 11, fill: "#555" } }],
       series: [{ type: "map", map: name, roam: true, data: seriesData, label: { show: seriesData.length < 30, fontSize: 10 },
-                 emphasis: { label: { show: true } } }],
+                 emphasis: { label: { show: true } },
+                 // the located facilities: green connected, red not
+                 markPoint: data.facilities.length ? {
+                   symbol: "circle", symbolSize: 8, label: { show: false },
+                   data: data.facilities.map((f) => ({ name: f.name, coord: [f.lon, f.lat], facility: f,
+                     itemStyle: { color: f.connected ? "#067647" : "#b42318", borderColor: "#fff", borderWidth: 1 } })),
+                 } : undefined }],
     });
     el.dataset.regions = String(data.regions.features.length);
     el.dataset.values = String(data.values.length);
+    el.dataset.facilities = String(data.facilities.length);
     el.dataset.period = data.period || "";
     mapChart.off("click");
     if (data.drill) {
@@ -217,6 +230,8 @@
       drawMap();
       drawTrend();
       ind.addEventListener("change", () => { drawMap(); drawTrend(); });
+      const points = document.getElementById("map-facilities");
+      if (points) points.addEventListener("change", () => drawMap(document.getElementById("map").dataset.period));
       const mapPeriod = document.getElementById("map-period");
       if (mapPeriod) mapPeriod.addEventListener("change", (e) => drawMap(e.target.value));
     }
