@@ -533,7 +533,15 @@ def test_a_facility_administrators_home_is_their_facility(console: Console) -> N
     card = re.search(r'id="facility-card" data-facility="([^"]+)">(.*?)</section>', page.text, re.S)
     assert card and card.group(1) == console.facility
     assert name in card.group(2) and county_name in card.group(2) and "已接入" in card.group(2)
-    assert re.search(r'id="home-reporting">\d+ / \d+<', page.text)
+    # its own reporting (not another facility's of the same org unit)
+    from phip.quality import connection
+
+    with Session(get_engine(console.db_url)) as s:
+        own_status = next(
+            st for st in connection.facilities(s, console.lake, None) if st.code == console.facility
+        )
+    shown = re.search(r'id="home-reporting">(\d+) / (\d+)<', page.text)
+    assert shown and (int(shown.group(1)), int(shown.group(2))) == (own_status.received, own_status.owed)
     own = [i.id for i in catalogue().values() if "facility" in i.levels]
     assert re.findall(r'<tr data-indicator="(\w+)">', page.text) == own
     row = re.search(r'<tr data-indicator="reporting_rate">(.*?)</tr>', page.text, re.S)

@@ -141,9 +141,9 @@ def facility_home(ctx: Ctx, code: str, indicator: str | None) -> Response:
     places = [ctx.session.get(OrgUnit, c) for c in (fac.prefecture_code, fac.county_code, fac.org_unit_code)]
     place = " · ".join(dict.fromkeys(u.name for u in places if u is not None))
     as_of = ctx.settings.as_of or date.today()
-    status = next(
-        iter(connection.facilities(ctx.session, ctx.settings.resolved_lake_dir(), fac.path, as_of)), None
-    )
+    # the facilities of its org unit (a facility's path is its org unit's): this one among them
+    statuses = connection.facilities(ctx.session, ctx.settings.resolved_lake_dir(), fac.path, as_of)
+    status = next((st for st in statuses if st.code == code), None)
     own = [i for i in catalogue().values() if "facility" in i.levels]
     ind = indicator if indicator in {i.id for i in own} else FACILITY_INDICATOR
     every = _rows(ctx, results.Filter(None, "facility", code, None, None, None, "", None, code))
