@@ -1,5 +1,6 @@
 """The `phip` command, run in-process with Typer's runner."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -33,7 +34,12 @@ def test_synth_then_orgunits(env: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     summary = _last_json(result.stdout)
-    assert summary["residents"] == round(25019831 * 0.00002)
+    # the residents at the start of the year are the scaled population; those born in the year
+    # are residents too
+    with open(out / "truth" / "people.csv", encoding="utf-8") as f:
+        people = list(csv.DictReader(f))
+    born = sum(1 for p in people if p["birth_date"] >= "2025-01-01")
+    assert summary["residents"] == len(people) and len(people) - born == round(25019831 * 0.00002)
     assert (out / "manifest.json").exists()
     # refusing to overwrite is a clear error, not a traceback
     again = runner.invoke(app, ["synth", "--scale", "0.00002", "--out", str(out)])
