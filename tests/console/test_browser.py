@@ -123,6 +123,20 @@ def _inside(region: dict[str, Any]) -> tuple[float, float]:
     return (a + b) / 2, y
 
 
+def _click_region(tab: Page, code: str) -> None:
+    """Click a prefecture of the province map inside its boundary, and wait for the page it opens."""
+    region = next(f for f in geo.regions("620000", "620000")["features"] if f["properties"]["code"] == code)
+    lng, lat = _inside(region)
+    xy = tab.page.evaluate(
+        "([lng, lat]) => echarts.getInstanceByDom(document.getElementById('map'))"
+        ".convertToPixel({seriesIndex: 0}, [lng, lat])",
+        [lng, lat],
+    )
+    box = tab.page.locator("#map").bounding_box()
+    with tab.page.expect_navigation():
+        tab.page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+
+
 def test_province_map_drill_down_and_language(browser: Any, server: str, console: Console) -> None:
     tab = Page(browser, server)
     try:
@@ -133,20 +147,7 @@ def test_province_map_drill_down_and_language(browser: Any, server: str, console
         assert values > 0 and tab.page.locator("#map-table tbody tr").count() == values
         tab.shot("province-overview")
         # click the prefecture on the map: the page drills into its counties
-        region = next(
-            f
-            for f in geo.regions("620000", "620000")["features"]
-            if f["properties"]["code"] == console.prefecture
-        )
-        lng, lat = _inside(region)
-        xy = tab.page.evaluate(
-            "([lng, lat]) => echarts.getInstanceByDom(document.getElementById('map'))"
-            ".convertToPixel({seriesIndex: 0}, [lng, lat])",
-            [lng, lat],
-        )
-        box = tab.page.locator("#map").bounding_box()
-        with tab.page.expect_navigation():
-            tab.page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+        _click_region(tab, console.prefecture)
         assert f"unit={console.prefecture}" in tab.page.url
         tab.wait_map()
         counties = len(geo.regions("620000", console.prefecture)["features"])
@@ -258,20 +259,7 @@ def test_reporting_page_in_both_languages(browser: Any, server: str, console: Co
         assert tab.page.locator("#reporting-units tbody tr").count() >= 2
         assert "数据上报率" in tab.page.inner_text("#reporting-summary")
         tab.shot("province-reporting")
-        region = next(
-            f
-            for f in geo.regions("620000", "620000")["features"]
-            if f["properties"]["code"] == console.prefecture
-        )
-        lng, lat = _inside(region)
-        xy = tab.page.evaluate(
-            "([lng, lat]) => echarts.getInstanceByDom(document.getElementById('map'))"
-            ".convertToPixel({seriesIndex: 0}, [lng, lat])",
-            [lng, lat],
-        )
-        box = tab.page.locator("#map").bounding_box()
-        with tab.page.expect_navigation():
-            tab.page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+        _click_region(tab, console.prefecture)
         assert "/reporting?" in tab.page.url and f"unit={console.prefecture}" in tab.page.url
         assert "period=2025" in tab.page.url
         tab.wait_map()
