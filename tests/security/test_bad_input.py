@@ -302,6 +302,23 @@ def test_bodies_outside_fhir_are_capped_and_strict(api: Api) -> None:
     assert ok.status_code == 200  # a good body still goes through, unchanged
 
 
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": ""}, {"Content-Type": "application/json"}])
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/auth/token"])
+def test_deep_json_outside_fhir_with_or_without_a_content_type(
+    api: Api, path: str, headers: dict[str, str]
+) -> None:
+    """A deeply nested body is a 4xx whatever its Content-Type says (Python's recursive decoder
+    must never see it), and a good login still goes through when it says it is JSON."""
+    for deep in (b"[" * 2000 + b"]" * 2000, b'{"a":' * 900 + b"1" + b"}" * 900):
+        r = api.client.post(path, content=deep, headers=headers)
+        _outcome(r, 400, 422)
+    r = api.client.post(path, content=b"not json at all", headers=headers)
+    assert 400 <= r.status_code < 500
+    good = b'{"username": "prov", "password": "correct horse battery staple"}'
+    if path.endswith("login") and headers.get("Content-Type"):
+        assert api.client.post(path, content=good, headers=headers).status_code == 200
+
+
 def test_an_unexpected_error_is_a_bare_outcome_with_headers_and_a_log_without_details(
     api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
