@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_SCALE ?= 0.00006
 DEMO_PORT ?= 8000
+# the test suite runs in parallel processes (pytest-xdist), a test module to a process
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-fast lint bench lock clean
 
@@ -43,11 +45,11 @@ demo: $(STAMP) $(ASSETS)
 
 test: $(STAMP) $(ASSETS)
 	./scripts/ensure-system-deps.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) $(ASSETS)
 	./scripts/ensure-system-deps.sh
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

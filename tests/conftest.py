@@ -192,6 +192,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield url
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of a parallel run (pytest-xdist) hands its conformance counts to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        from tests.lake.test_sof_conformance import PASS_COUNTS
+
+        output["sof_pass_counts"] = dict(PASS_COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller of a parallel run gathers the workers' conformance counts."""
+    from tests.lake.test_sof_conformance import PASS_COUNTS
+
+    PASS_COUNTS.update(getattr(node, "workeroutput", {}).get("sof_pass_counts", {}))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """SQL-on-FHIR conformance pass counts per engine, when the suite ran."""
     from tests.lake.test_sof_conformance import PASS_COUNTS

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import multiprocessing as mp
 import shutil
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ import orjson
 from phip import __version__
 from phip.orgunits import geo
 from phip.standards.agegroups import age_group, age_on
+from phip.store.workers import pool as workers_pool
 from phip.synth.activity import ChunkResult, generate_chunk
 from phip.synth.config import SynthConfig
 from phip.synth.context import ProvinceContext
@@ -124,8 +124,9 @@ def _results(cfg: SynthConfig, tasks: list[Task], workers: int) -> Iterator[Any]
         for t in tasks:
             yield _run(t)
         return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+    # from a fork server, never a fork of the caller: a caller with threads (a server, a test
+    # runner's worker) would hand its half-held locks to the children, which then crash or hang
+    with workers_pool(workers, _init_worker, (cfg,), data_key=False) as pool:
         yield from pool.imap(_run, tasks, chunksize=1)
 
 
