@@ -248,7 +248,7 @@ QREC = (
 #: the refused Patient's facts the rules comparing a resident's records read
 QREC_PATIENT = (
     QREC + ", id_token VARCHAR, name_token VARCHAR, birth_date VARCHAR, name_script VARCHAR, "
-    "phone_status VARCHAR, id_birth_date VARCHAR"
+    "phone_status VARCHAR, id_birth_date VARCHAR, name_length VARCHAR"
 )
 
 
@@ -278,12 +278,14 @@ def test_refused_copies_are_flagged_and_the_most_complete_kept() -> None:
 PATIENT = (
     "_rid VARCHAR, source_facility VARCHAR, month VARCHAR, seq BIGINT, patient_key VARCHAR, "
     "name_token VARCHAR, name_script VARCHAR, birth_date VARCHAR, id_birth_date VARCHAR, "
-    "phone_token VARCHAR, phone_status VARCHAR"
+    "phone_token VARCHAR, phone_status VARCHAR, name_length BIGINT"
 )
 
 
 def _patient(rid: str, facility: str, seq: int, **facts: str | None) -> tuple[Any, ...]:
-    """A lake Patient row: `name`, `script`, `birth`, `id_birth`, `phone`, `phone_status`."""
+    """A lake Patient row: `name`, `script`, `length` (of the name, 3 by default), `birth`,
+    `id_birth`, `phone`, `phone_status`."""
+    length = facts.get("length") or ("3" if facts.get("name") else None)
     return (
         f"Patient/{rid}",
         facility,
@@ -296,6 +298,7 @@ def _patient(rid: str, facility: str, seq: int, **facts: str | None) -> tuple[An
         facts.get("id_birth"),
         facts.get("phone"),
         facts.get("phone_status", "mobile" if facts.get("phone") else None),
+        int(length) if length else None,
     )
 
 
@@ -329,6 +332,7 @@ def test_refused_patients_are_checked_against_their_person() -> None:
             "han" if facts.get("name") else None,
             "mobile",
             None,
+            "3" if facts.get("name") else None,
         )
 
     rows = [
@@ -413,6 +417,27 @@ IMPOSSIBLE = "1875-01-01"
                 ("a", "V", dict(name="py", script="latin")),
                 ("b", "H", dict(name="py", script="latin")),
                 ("c", "W", dict(name="p2", script="latin")),
+            ],
+            {"c"},
+        ),
+        # on a tie, a name with a character left out gives way to the longer name (over the
+        # holder's, and refused or not); a majority still prevails over the longer name
+        (
+            "CONS-NAME-XFAC",
+            [("a", "P", dict(name="n2", length="2")), ("b", "H", dict(name="n1", length="3"))],
+            {"a"},
+        ),
+        (
+            "CONS-NAME-XFAC",
+            [("r1", "V", dict(name="n1", length="3")), ("b", "P", dict(name="n2", length="2"))],
+            {"b"},
+        ),
+        (
+            "CONS-NAME-XFAC",
+            [
+                ("a", "P", dict(name="n2", length="2")),
+                ("b", "V", dict(name="n2", length="2")),
+                ("c", "H", dict(name="n1", length="3")),
             ],
             {"c"},
         ),
@@ -510,6 +535,7 @@ def test_the_value_that_prevails_among_a_residents_records(
                 (
                     *(row[0], "Patient", fac, "2025-02", seq, False, f"f{rid}", 8, None, "valid", row[9]),
                     *(f"id-{rid}", row[5], row[7], row[6], row[10], row[8]),
+                    None if row[11] is None else str(row[11]),
                 )
             )
         else:
@@ -565,6 +591,7 @@ def test_a_resident_registered_twice_at_a_facility(
             None,
             None,
             "mobile",
+            None,
             None,
         )
         for rid, fac, seq, is_refused in records

@@ -78,6 +78,7 @@ IDENTITY_FACTS = {
     "id_sex": "valueCode",
     "name_token": "valueString",
     "name_script": "valueCode",
+    "name_length": "valueInteger",
     "phone_token": "valueString",
     "phone_status": "valueCode",
 }
@@ -93,11 +94,12 @@ def token(value: str) -> str:
     return protect.hmac_sm3(_token_key(protect.keys()[1]), value.encode()).hex()[:24]
 
 
-def identity_facts(res: dict[str, Any]) -> dict[str, str]:
+def identity_facts(res: dict[str, Any]) -> dict[str, str | int]:
     """What the rules need to know about a Patient's personal elements, without the values
     (a decrypted resource): the identity number's status, the birth date and sex it encodes, the
-    name's script, the phone's format, and pseudonyms of the number, name and phone."""
-    out: dict[str, str] = {}
+    name's script and length in characters, the phone's format, and pseudonyms of the number,
+    name and phone."""
+    out: dict[str, str | int] = {}
     status, number, full = _id_status(res)
     out["id_status"] = status
     if number and full:
@@ -106,7 +108,9 @@ def identity_facts(res: dict[str, Any]) -> dict[str, str]:
         out["id_sex"] = "male" if idcard.sex_code(full) == "1" else "female"
     name = _name_text(res)
     if name:
-        out["name_token"] = token(re.sub(r"\s+", "", name))
+        compact = re.sub(r"\s+", "", name)
+        out["name_token"] = token(compact)
+        out["name_length"] = len(compact)
         out["name_script"] = "han" if _HAN.match(name) else "latin" if _LATIN.match(name) else "other"
     phone = next(
         (t["value"] for t in res.get("telecom") or [] if protect.is_phone(t) and t["value"].strip()), None

@@ -319,7 +319,7 @@ def _quarantine_records(session: Session) -> list[dict[str, Any]]:
             if rtype == "Patient":
                 birth = res.get("birthDate")
                 rec["birth_date"] = birth if isinstance(birth, str) else None
-                rec.update(annotate.identity_facts(res))
+                rec.update({k: str(v) for k, v in annotate.identity_facts(res).items()})
                 if "id_token" not in rec:  # a number that fails its check: its probable ones
                     rec["id_repairs"] = " ".join(annotate.repair_tokens(res))
         latest[rec["_rid"]] = rec
