@@ -321,3 +321,96 @@ def test_facility_points_on_the_map(browser: Any, server: str) -> None:
         assert tab.outside() == []
     finally:
         tab.close()
+
+
+def _drawn(tab: Page, element: str) -> None:
+    tab.page.wait_for_function(f"() => document.getElementById('{element}').dataset.drawn === '1'")
+
+
+def test_pivot_with_relative_periods_and_the_scorecard_heat_map_in_both_languages(
+    browser: Any, server: str
+) -> None:
+    """The pivot table and its chart over the last months ended (4, then 8 picked in its form),
+    and the scorecard's heat map (each cell in its band's colour, the legend's five colours), in
+    Chinese and in English."""
+    tab = Page(browser, server)
+    try:
+        tab.login("prov")
+        tab.page.goto(server + "/explorer/pivot?indicator=outpatient_visits&period_type=month&count=4")
+        _drawn(tab, "pivot-chart")
+        periods = "#pivot-table thead th[data-column]:not(.total)"
+        assert tab.page.locator(periods).count() == 4
+        assert tab.page.locator("#pivot-table tbody tr[data-row]").count() >= 3
+        series = tab.page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('pivot-chart')).getOption().series"
+            ".map(s => s.data.length)"
+        )
+        assert series and all(n >= 3 for n in series)
+        assert "透视表" in tab.page.inner_text("main")
+        tab.page.select_option("#pivot-form select[name=count]", "8")
+        tab.page.click("#pivot-form button[type=submit]")
+        tab.page.wait_for_load_state("networkidle")
+        _drawn(tab, "pivot-chart")
+        assert "count=8" in tab.page.url
+        assert tab.page.locator(periods).count() == 8
+        tab.shot("province-pivot")
+        tab.page.click("#lang-switch")
+        tab.page.wait_for_load_state("networkidle")
+        _drawn(tab, "pivot-chart")
+        assert "Pivot table" in tab.page.inner_text("main")
+        assert "Last periods ended" in tab.page.inner_text("#pivot-form")
+        tab.shot("province-pivot-en")
+        tab.page.goto(server + "/quality?level=prefecture")
+        tab.page.wait_for_load_state("networkidle")
+        assert "Score colours" in tab.page.inner_text("main")
+        legend = tab.page.evaluate(
+            "() => [...document.querySelectorAll('.heat-legend .heat')]"
+            ".map(e => getComputedStyle(e).backgroundColor)"
+        )
+        assert len(set(legend)) == 5 and "rgba(0, 0, 0, 0)" not in legend
+        cells = tab.page.evaluate(
+            "() => [...document.querySelectorAll('#scorecard td.heat:not(.h-none)')]"
+            ".map(e => getComputedStyle(e).backgroundColor)"
+        )
+        assert len(cells) >= 14 and set(cells) <= set(legend)
+        tab.page.goto(server + "/quality?level=prefecture&lang=zh-CN")
+        tab.page.wait_for_load_state("networkidle")
+        assert "得分色阶" in tab.page.inner_text("main")
+        tab.shot("province-scorecard")
+        assert tab.outside() == []
+    finally:
+        tab.close()
+
+
+def test_a_facilitys_findings_grouped_by_rule_in_both_languages(
+    browser: Any, server: str, console: Console
+) -> None:
+    """A facility administrator's report opens on its worst rule with that rule's records; the
+    severity filter keeps only that severity's rules; the same in English."""
+    tab = Page(browser, server)
+    try:
+        tab.login("fadmin")
+        report = f"/quality/unit/{console.facility}?level=facility"
+        tab.page.goto(server + report)
+        tab.page.wait_for_load_state("networkidle")
+        assert tab.page.locator("#finding-groups tbody tr[data-rule]").count() >= 1
+        assert tab.page.locator("#finding-groups tbody tr.active").count() == 1
+        assert tab.page.locator("#findings tbody tr").count() >= 1
+        tab.shot("facility-findings")
+        tab.page.select_option("#finding-filters select[name=severity]", "warning")
+        tab.page.click("#finding-filters button[type=submit]")
+        tab.page.wait_for_load_state("networkidle")
+        assert "severity=warning" in tab.page.url
+        severities = tab.page.locator("#finding-groups tbody tr[data-rule] td:nth-child(3)").all_inner_texts()
+        assert severities and set(severities) == {"警告"}
+        tab.page.goto(server + report + "&lang=en")
+        tab.page.wait_for_load_state("networkidle")
+        head = tab.page.inner_text("#finding-groups thead")
+        assert "Rule" in head and "Severity" in head
+        severities = tab.page.locator("#finding-groups tbody tr[data-rule] td:nth-child(3)").all_inner_texts()
+        assert set(severities) <= {"Error", "Warning", "Information"}
+        tab.shot("facility-findings-en")
+        tab.page.goto(server + "/?lang=zh-CN")
+        assert tab.outside() == []
+    finally:
+        tab.close()

@@ -760,6 +760,9 @@ def test_no_page_shows_a_raw_code_in_chinese(console: Console) -> None:
             words = set(re.findall(r"(?<![\w/.:-])([A-Za-z][\w\[\]:-]*)(?![\w/.-])", text))
             leaked = {w for w in words if w in codes or w.startswith("staff:")}
             assert not leaked, (user, path, leaked)
+            # nor a phrase in English (a diagnostic of the door, a rule's own words)
+            english = re.findall(r"(?<![\w/.-])[a-z]+(?: [a-z]+){2,}(?![\w/.-])", text)
+            assert not english, (user, path, english[:5])
 
 
 def test_map_facility_points_within_scope(console: Console) -> None:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from phip.standards import ethnicity
+from phip.web.console.finding_words import finding_value
 
 LOCALES = ("zh-CN", "en")
 LANG_COOKIE = "phip_lang"
@@ -433,6 +434,10 @@ class Translator:
         if breakdown in ("sex", "facility_type", "township_type", "poverty") or code == "unknown":
             return self(code)
         return code
+
+    def finding(self, value: str | None) -> str:
+        """A quality finding's value in words (phip.web.console.finding_words)."""
+        return finding_value(value, self.lang == "zh", self.resource, lambda c: self.category("sex", c))
 
     def number(self, value: Any, digits: int = 0) -> str:
         if value is None:
