@@ -328,7 +328,8 @@ def _by_transaction(session: Session) -> bool:
 def _cursor(session: Session, name: str, wait: bool = True) -> OutboxCursor | None:
     """The subscriber's position, locked for this delivery (PostgreSQL; SQLite has one writer).
     Without `wait`, None when another deliverer holds it (a request does not queue behind the
-    background loop)."""
+    background loop); None too when another deliverer made its first cursor at the same moment
+    (the request's delivery and the background loop, both first): that one delivers."""
     cursor = session.scalars(
         select(OutboxCursor).where(OutboxCursor.subscriber == name).with_for_update(skip_locked=not wait)
     ).first()
@@ -339,7 +340,11 @@ def _cursor(session: Session, name: str, wait: bool = True) -> OutboxCursor | No
             subscriber=name, position=0, txid_position=0, attempts=0, last_error="", updated_at=now_utc()
         )
         session.add(cursor)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # another deliverer made the subscriber's first cursor just now
+            session.rollback()
+            return None
     return cursor
 
 
