@@ -109,10 +109,10 @@ def finding_value(
         groups = dict(m.groupdict())
         if "type" in groups:
             groups["type"] = resource(groups["type"] + "/x")
-        if "reason" in groups:
-            groups["reason"] = REASONS.get(groups["reason"], (groups["reason"],) * 2)[0 if zh else 1]
-        if "kind" in groups:
-            groups["kind"] = KINDS.get(groups["kind"], (groups["kind"],) * 2)[0 if zh else 1]
+        for name, table in (("reason", REASONS), ("kind", KINDS)):
+            if name in groups:
+                pair = table.get(groups[name])
+                groups[name] = groups[name] if pair is None else pair[0 if zh else 1]
         if "sex" in groups:
             groups["sex"] = code(groups["sex"])
         return (zh_words if zh else en_words).format(**groups)
